@@ -1,0 +1,3 @@
+from nnet2.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,71 @@
+"""The `nnet2` command line: one subcommand per module in `nnet2.commands`.
+
+Each module in `nnet2/commands/` defines `NAME` (the verb, e.g. "am-info"), `HELP` (one line) and
+`add_arguments(parser)` plus `run(args) -> int`. Subcommands are discovered, so adding a verb means
+adding one file. Errors that are the user's (bad files, bad options) are raised as `nnet2.utils.errors.UserError`
+and printed as one line naming the thing, with exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+from nnet2.utils.errors import UserError
+
+
+def _commands():
+    import nnet2.commands as pkg
+
+    mods = []
+    for info in pkgutil.iter_modules(pkg.__path__):
+        if info.name.startswith("_"):
+            continue
+        mods.append(importlib.import_module(f"nnet2.commands.{info.name}"))
+    return sorted(mods, key=lambda m: m.NAME)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from nnet2 import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="nnet2",
+        description="Train hybrid DNN-HMM acoustic models with model averaging over MPI, online "
+        "natural-gradient SGD and RBM pretraining; reads and writes Kaldi formats. "
+        "Run several workers as: mpiexec -n N python -m mpi4py -m nnet2 train ...",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"nnet2 {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for mod in _commands():
+        p = sub.add_parser(
+            mod.NAME,
+            help=mod.HELP,
+            description=(mod.__doc__ or mod.HELP).strip(),
+            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        )
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except UserError as e:
+        print(f"nnet2 {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"nnet2 {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
