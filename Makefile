@@ -1,0 +1,33 @@
+# Developer conveniences. The README's two commands are `make recipe` and `make test`; both set up
+# a virtualenv in .venv (override with VENV=...) from PyPI only.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+JOBS ?= 2
+
+.PHONY: setup test recipe dev clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+
+# nvcc present => also fetch cuBLAS from PyPI so the CUDA kernels are compiled and linked (CI does this).
+setup: $(BIN)/python
+	if command -v nvcc >/dev/null 2>&1; then $(BIN)/python -m pip install "nvidia-cublas>=13,<14"; fi
+	$(BIN)/python -m pip install scikit-build-core pybind11 scipy-openblas32 cmake ninja
+	$(BIN)/python -m pip install --no-build-isolation ".[test]"
+
+test: setup
+	cd tests && ../$(BIN)/python -m pytest -q -p no:cacheprovider --rootdir=.. -c ../pyproject.toml .
+
+recipe: setup
+	cd egs/fsdd && PATH="$(abspath $(BIN)):$$PATH" ./run.sh
+
+# In-tree build for development: python/nnet2/_core*.so, then run with PYTHONPATH=python.
+dev:
+	cmake -S . -B build/dev -G Ninja -DCMAKE_BUILD_TYPE=Release -DPython_EXECUTABLE=$$(command -v python) $(CMAKE_ARGS)
+	cmake --build build/dev -j $(JOBS)
+	cp build/dev/_core*.so python/nnet2/
+
+clean:
+	rm -rf build python/nnet2/_core*.so

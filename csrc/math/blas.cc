@@ -1,0 +1,84 @@
+#include "math/blas.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "common/device.h"
+#include "cuda/cuda_api.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+extern "C" {
+// scipy-openblas32 exports prefixed CBLAS symbols (so it never clashes with numpy's own OpenBLAS).
+void scipy_cblas_sgemm(int order, int transa, int transb, int m, int n, int k, float alpha,
+                       const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
+void scipy_cblas_sgemv(int order, int trans, int m, int n, float alpha, const float *a, int lda,
+                       const float *x, int incx, float beta, float *y, int incy);
+void scipy_openblas_set_num_threads(int n);
+int scipy_openblas_get_num_threads(void);
+}
+
+namespace {
+constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;
+}
+
+namespace nnet2 {
+
+void Gemm(bool trans_a, bool trans_b, float alpha, const MatView &A, const MatView &B, float beta,
+          const MatView &C) {
+  const index_t m = trans_a ? A.cols : A.rows, k = trans_a ? A.rows : A.cols;
+  const index_t kb = trans_b ? B.cols : B.rows, n = trans_b ? B.rows : B.cols;
+  NNET2_CHECK(k == kb && C.rows == m && C.cols == n,
+              "Gemm: dimension mismatch: op(A) is " << m << "x" << k << ", op(B) is " << kb << "x" << n
+                                                   << ", C is " << C.rows << "x" << C.cols);
+  CheckSameDevice(A.dev, B.dev, "Gemm");
+  CheckSameDevice(A.dev, C.dev, "Gemm");
+  if (m == 0 || n == 0) return;
+  if (C.dev == Device::kCuda) {
+    NNET2_ON_GPU(cuda::Gemm(trans_a, trans_b, alpha, A, B, beta, C));
+    return;
+  }
+  if (k == 0) {  // BLAS may not scale C when k == 0
+    for (index_t i = 0; i < m; i++)
+      for (index_t j = 0; j < n; j++) C(i, j) = beta == 0.f ? 0.f : beta * C(i, j);
+    return;
+  }
+  scipy_cblas_sgemm(kRowMajor, trans_a ? kTrans : kNoTrans, trans_b ? kTrans : kNoTrans, (int)m,
+                    (int)n, (int)k, alpha, A.data, (int)std::max<index_t>(A.stride, 1), B.data,
+                    (int)std::max<index_t>(B.stride, 1), beta, C.data, (int)std::max<index_t>(C.stride, 1));
+}
+
+void AddRowSums(float alpha, const MatView &A, float beta, const VecView &b) {
+  NNET2_CHECK(b.dim == A.cols, "AddRowSums: vector has " << b.dim << " elements, matrix has " << A.cols
+                                                        << " columns");
+  CheckSameDevice(A.dev, b.dev, "AddRowSums");
+  if (A.dev == Device::kCuda) {
+    NNET2_ON_GPU(cuda::AddRowSums(alpha, A, beta, b));
+    return;
+  }
+  if (A.rows == 0) {
+    for (index_t j = 0; j < b.dim; j++) b[j] = beta == 0.f ? 0.f : beta * b[j];
+    return;
+  }
+  // y = alpha * A^T 1 + beta * y, through BLAS gemv (row-major A, transposed).
+  std::vector<float> ones(A.rows, 1.0f);
+  scipy_cblas_sgemv(kRowMajor, kTrans, (int)A.rows, (int)A.cols, alpha, A.data,
+                    (int)std::max<index_t>(A.stride, 1), ones.data(), 1, beta, b.data, 1);
+}
+
+int SetNumThreads(int n) {
+  int prev = scipy_openblas_get_num_threads();
+  if (n > 0) {
+    scipy_openblas_set_num_threads(n);
+#ifdef _OPENMP
+    omp_set_num_threads(n);
+#endif
+  }
+  return prev;
+}
+
+int GetNumThreads() { return scipy_openblas_get_num_threads(); }
+
+}  // namespace nnet2

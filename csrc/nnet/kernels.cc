@@ -1,0 +1,262 @@
+#include "nnet/kernels.h"
+
+#include <cmath>
+#include <limits>
+
+#include "common/device.h"
+#include "cuda/cuda_api.h"
+#include "math/blas.h"
+#include "math/functors.h"
+
+namespace nnet2 {
+namespace {
+
+// Rows are independent: split them over the OpenMP threads (BLAS owns its own threads).
+#define NNET2_FOR_ROWS(i, n) _Pragma("omp parallel for schedule(static)") for (index_t i = 0; i < (n); i++)
+
+void Same(const MatView &a, const MatView &b, const char *what) {
+  CheckSameDevice(a.dev, b.dev, what);
+  NNET2_CHECK(a.rows == b.rows && a.cols == b.cols, what << ": shape mismatch (" << a.rows << ", " << a.cols
+                                                        << ") vs (" << b.rows << ", " << b.cols << ")");
+}
+
+}  // namespace
+
+void AffineForward(const MatView &x, const MatView &W, const VecView &b, const MatView &y) {
+  NNET2_CHECK(x.cols == W.cols, "AffineForward: input has " << x.cols << " columns, weights expect "
+                                                             << W.cols);
+  NNET2_CHECK(b.dim == W.rows, "AffineForward: bias has " << b.dim << " elements, weights have " << W.rows
+                                                           << " rows");
+  CheckShape(y, x.rows, W.rows, "AffineForward output");
+  CheckSameDevice(x.dev, b.dev, "AffineForward");
+  if (y.dev == Device::kCuda) {
+    NNET2_ON_GPU(cuda::CopyRowsFromVec(b, y));
+  } else {
+    NNET2_FOR_ROWS(i, y.rows) {
+      float *yr = y.row(i);
+      for (index_t j = 0; j < y.cols; j++) yr[j] = b.data[j];
+    }
+  }
+  Gemm(false, true, 1.0f, x, W, 1.0f, y);
+}
+
+void AffineBackward(const MatView &dy, const MatView &W, const MatView &dx) {
+  Gemm(false, false, 1.0f, dy, W, 0.0f, dx);
+}
+
+void AffineUpdate(const MatView &x, const MatView &dy, float lr, const MatView &W, const VecView &b) {
+  NNET2_CHECK(x.rows == dy.rows, "AffineUpdate: input has " << x.rows << " rows, derivative has " << dy.rows);
+  Gemm(true, false, lr, dy, x, 1.0f, W);
+  AddRowSums(lr, dy, 1.0f, b);
+}
+
+void SigmoidForward(const MatView &x, const MatView &y) {
+  Same(x, y, "SigmoidForward");
+  if (x.dev == Device::kCuda) { NNET2_ON_GPU(cuda::Sigmoid(x, y)); return; }
+  NNET2_FOR_ROWS(i, x.rows) {
+    const float *xr = x.row(i);
+    float *yr = y.row(i);
+#pragma omp simd
+    for (index_t j = 0; j < x.cols; j++) yr[j] = f::Sigmoid(xr[j]);
+  }
+}
+
+void SigmoidBackward(const MatView &y, const MatView &dy, const MatView &dx) {
+  Same(y, dy, "SigmoidBackward");
+  Same(y, dx, "SigmoidBackward");
+  if (y.dev == Device::kCuda) { NNET2_ON_GPU(cuda::SigmoidBackward(y, dy, dx)); return; }
+  NNET2_FOR_ROWS(i, y.rows) {
+    const float *yr = y.row(i), *dyr = dy.row(i);
+    float *dxr = dx.row(i);
+#pragma omp simd
+    for (index_t j = 0; j < y.cols; j++) dxr[j] = f::SigmoidDeriv(yr[j], dyr[j]);
+  }
+}
+
+void TanhForward(const MatView &x, const MatView &y) {
+  Same(x, y, "TanhForward");
+  if (x.dev == Device::kCuda) { NNET2_ON_GPU(cuda::Tanh(x, y)); return; }
+  NNET2_FOR_ROWS(i, x.rows) {
+    const float *xr = x.row(i);
+    float *yr = y.row(i);
+    for (index_t j = 0; j < x.cols; j++) yr[j] = f::Tanh(xr[j]);
+  }
+}
+
+void TanhBackward(const MatView &y, const MatView &dy, const MatView &dx) {
+  Same(y, dy, "TanhBackward");
+  Same(y, dx, "TanhBackward");
+  if (y.dev == Device::kCuda) { NNET2_ON_GPU(cuda::TanhBackward(y, dy, dx)); return; }
+  NNET2_FOR_ROWS(i, y.rows) {
+    const float *yr = y.row(i), *dyr = dy.row(i);
+    float *dxr = dx.row(i);
+#pragma omp simd
+    for (index_t j = 0; j < y.cols; j++) dxr[j] = f::TanhDeriv(yr[j], dyr[j]);
+  }
+}
+
+void PnormForward(const MatView &x, float p, const MatView &y) {
+  CheckSameDevice(x.dev, y.dev, "PnormForward");
+  NNET2_CHECK(x.rows == y.rows && y.cols > 0 && x.cols % y.cols == 0,
+              "PnormForward: input dim " << x.cols << " is not a multiple of output dim " << y.cols);
+  NNET2_CHECK(p >= 1.0f, "PnormForward: p must be >= 1, got " << p);
+  if (x.dev == Device::kCuda) { NNET2_ON_GPU(cuda::PnormForward(x, p, y)); return; }
+  const index_t G = x.cols / y.cols;
+  NNET2_FOR_ROWS(i, x.rows) {
+    const float *xr = x.row(i);
+    float *yr = y.row(i);
+    for (index_t j = 0; j < y.cols; j++) {
+      float s = 0.f;
+      for (index_t k = 0; k < G; k++) s += f::PnormTerm(xr[j * G + k], p);
+      yr[j] = f::PnormFinish(s, p);
+    }
+  }
+}
+
+void PnormBackward(const MatView &x, const MatView &y, const MatView &dy, float p, const MatView &dx) {
+  Same(x, dx, "PnormBackward");
+  Same(y, dy, "PnormBackward");
+  NNET2_CHECK(x.rows == y.rows && y.cols > 0 && x.cols % y.cols == 0,
+              "PnormBackward: input dim " << x.cols << " is not a multiple of output dim " << y.cols);
+  if (x.dev == Device::kCuda) { NNET2_ON_GPU(cuda::PnormBackward(x, y, dy, p, dx)); return; }
+  const index_t G = x.cols / y.cols;
+  NNET2_FOR_ROWS(i, x.rows) {
+    const float *xr = x.row(i), *yr = y.row(i), *dyr = dy.row(i);
+    float *dxr = dx.row(i);
+    for (index_t j = 0; j < y.cols; j++) {
+      const float yj = yr[j], dyj = dyr[j];
+      for (index_t k = 0; k < G; k++) dxr[j * G + k] = f::PnormDeriv(xr[j * G + k], yj, dyj, p);
+    }
+  }
+}
+
+void NormalizeForward(const MatView &x, const MatView &y) {
+  Same(x, y, "NormalizeForward");
+  if (x.dev == Device::kCuda) { NNET2_ON_GPU(cuda::NormalizeForward(x, y)); return; }
+  NNET2_FOR_ROWS(i, x.rows) {
+    const float *xr = x.row(i);
+    float *yr = y.row(i);
+    double ss = 0.0;
+    for (index_t j = 0; j < x.cols; j++) ss += (double)xr[j] * xr[j];
+    const float sc = f::NormalizeScale(ss, x.cols);
+    for (index_t j = 0; j < x.cols; j++) yr[j] = sc * xr[j];
+  }
+}
+
+void NormalizeBackward(const MatView &x, const MatView &dy, const MatView &dx) {
+  Same(x, dy, "NormalizeBackward");
+  Same(x, dx, "NormalizeBackward");
+  if (x.dev == Device::kCuda) { NNET2_ON_GPU(cuda::NormalizeBackward(x, dy, dx)); return; }
+  NNET2_FOR_ROWS(i, x.rows) {
+    const float *xr = x.row(i), *dyr = dy.row(i);
+    float *dxr = dx.row(i);
+    double ss = 0.0, dot = 0.0;
+    for (index_t j = 0; j < x.cols; j++) {
+      ss += (double)xr[j] * xr[j];
+      dot += (double)xr[j] * dyr[j];
+    }
+    const float sc = f::NormalizeScale(ss, x.cols);
+    const float coef = f::NormalizeFloored(ss, x.cols) ? 0.f : (float)((double)sc * sc * sc * dot / x.cols);
+    for (index_t j = 0; j < x.cols; j++) dxr[j] = f::NormalizeDeriv(xr[j], dyr[j], sc, coef);
+  }
+}
+
+void SoftmaxForward(const MatView &x, const MatView &y) {
+  Same(x, y, "SoftmaxForward");
+  if (x.dev == Device::kCuda) { NNET2_ON_GPU(cuda::SoftmaxForward(x, y)); return; }
+  NNET2_FOR_ROWS(i, x.rows) {
+    const float *xr = x.row(i);
+    float *yr = y.row(i);
+    float mx = -std::numeric_limits<float>::infinity();
+    for (index_t j = 0; j < x.cols; j++) mx = xr[j] > mx ? xr[j] : mx;
+    double s = 0.0;
+    for (index_t j = 0; j < x.cols; j++) {
+      yr[j] = std::exp(xr[j] - mx);
+      s += yr[j];
+    }
+    const float inv = (float)(1.0 / s);
+    for (index_t j = 0; j < x.cols; j++) yr[j] = f::SoftmaxFloor(yr[j] * inv);
+  }
+}
+
+ObjfInfo SoftmaxCrossEntropy(const MatView &z, const IntVecView &labels, const MatView &y, const MatView &dz) {
+  Same(z, y, "SoftmaxCrossEntropy");
+  Same(z, dz, "SoftmaxCrossEntropy");
+  NNET2_CHECK(labels.dim == z.rows, "SoftmaxCrossEntropy: " << labels.dim << " labels for " << z.rows
+                                                           << " rows");
+  ObjfInfo info;
+  if (z.dev == Device::kCuda) {
+    NNET2_ON_GPU(cuda::SoftmaxCrossEntropy(z, labels, y, dz, &info.objf, &info.num_correct));
+    return info;
+  }
+  for (index_t i = 0; i < labels.dim; i++)
+    NNET2_CHECK(labels.data[i] >= 0 && labels.data[i] < z.cols,
+                "SoftmaxCrossEntropy: label " << labels.data[i] << " at row " << i << " is out of range [0, "
+                                              << z.cols << ")");
+  SoftmaxForward(z, y);
+  double objf = 0.0, correct = 0.0;
+#pragma omp parallel for schedule(static) reduction(+ : objf, correct)
+  for (index_t i = 0; i < z.rows; i++) {
+    const float *yr = y.row(i);
+    float *dzr = dz.row(i);
+    const index_t lab = labels.data[i];
+    index_t best = 0;
+    for (index_t j = 1; j < z.cols; j++)
+      if (yr[j] > yr[best]) best = j;
+    correct += (best == lab) ? 1.0 : 0.0;
+    objf += std::log((double)yr[lab]);
+    for (index_t j = 0; j < z.cols; j++) dzr[j] = -yr[j];
+    dzr[lab] += 1.0f;
+  }
+  info.objf = objf;
+  info.num_correct = correct;
+  return info;
+}
+
+void SpliceFrames(const MatView &x, const IntVecView &offsets, const MatView &y) {
+  CheckSameDevice(x.dev, y.dev, "SpliceFrames");
+  NNET2_CHECK(y.rows == x.rows && y.cols == x.cols * offsets.dim,
+              "SpliceFrames: output shape (" << y.rows << ", " << y.cols << ") should be (" << x.rows << ", "
+                                             << x.cols * offsets.dim << ")");
+  if (x.dev == Device::kCuda) { NNET2_ON_GPU(cuda::SpliceFrames(x, offsets, y)); return; }
+  NNET2_CHECK(x.rows > 0 || y.rows == 0, "SpliceFrames: empty input");
+  NNET2_FOR_ROWS(t, y.rows) {
+    for (index_t c = 0; c < offsets.dim; c++) {
+      const float *src = x.row(f::ClampFrame(t + offsets.data[c], x.rows));
+      float *dst = y.row(t) + c * x.cols;
+      for (index_t j = 0; j < x.cols; j++) dst[j] = src[j];
+    }
+  }
+}
+
+void SumGroupForward(const MatView &x, const IntVecView &group_starts, const MatView &y) {
+  CheckSameDevice(x.dev, y.dev, "SumGroupForward");
+  NNET2_CHECK(group_starts.dim == y.cols + 1 && x.rows == y.rows,
+              "SumGroupForward: " << group_starts.dim - 1 << " groups for output dim " << y.cols);
+  if (x.dev == Device::kCuda) { NNET2_ON_GPU(cuda::SumGroupForward(x, group_starts, y)); return; }
+  NNET2_CHECK(group_starts.data[y.cols] == x.cols, "SumGroupForward: group sizes add up to "
+                                                       << group_starts.data[y.cols] << ", input dim is " << x.cols);
+  NNET2_FOR_ROWS(i, x.rows) {
+    const float *xr = x.row(i);
+    float *yr = y.row(i);
+    for (index_t k = 0; k < y.cols; k++) {
+      float s = 0.f;
+      for (index_t j = group_starts.data[k]; j < group_starts.data[k + 1]; j++) s += xr[j];
+      yr[k] = s;
+    }
+  }
+}
+
+void SumGroupBackward(const MatView &dy, const IntVecView &group_of_input, const MatView &dx) {
+  CheckSameDevice(dy.dev, dx.dev, "SumGroupBackward");
+  NNET2_CHECK(group_of_input.dim == dx.cols && dx.rows == dy.rows,
+              "SumGroupBackward: group map has " << group_of_input.dim << " entries for input dim " << dx.cols);
+  if (dy.dev == Device::kCuda) { NNET2_ON_GPU(cuda::SumGroupBackward(dy, group_of_input, dx)); return; }
+  NNET2_FOR_ROWS(i, dy.rows) {
+    const float *dyr = dy.row(i);
+    float *dxr = dx.row(i);
+    for (index_t j = 0; j < dx.cols; j++) dxr[j] = dyr[group_of_input.data[j]];
+  }
+}
+
+}  // namespace nnet2
