@@ -1,0 +1,356 @@
+"""Networks: an ordered list of Kaldi components with all trainable parameters in one flat buffer.
+
+`Nnet` runs forward/backward over a minibatch (the objective summed over frames, maximized, as in
+Kaldi), computes outputs for whole utterances (with edge frames repeated for the splice context), and
+packs every updatable component's W and b into one contiguous float32 array (`Nnet.params`) so
+averaging, checkpointing and BMUF are one operation each (style rule 4).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+
+import numpy as np
+
+from nnet2.nnet import components as C
+from nnet2.utils.errors import UserError
+
+
+@dataclasses.dataclass
+class StepStats:
+    """Objective (sum of log-probabilities), frames and correct frames for one or more minibatches."""
+
+    objf: float = 0.0
+    frames: int = 0
+    correct: float = 0.0
+
+    def add(self, other: "StepStats") -> "StepStats":
+        self.objf += other.objf
+        self.frames += other.frames
+        self.correct += other.correct
+        return self
+
+    @property
+    def objf_per_frame(self) -> float:
+        return self.objf / self.frames if self.frames else float("nan")
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.frames if self.frames else float("nan")
+
+
+class Nnet:
+    def __init__(self, components: list[C.Component]):
+        if not components:
+            raise UserError("a network needs at least one component")
+        for i in range(1, len(components)):
+            a, b = components[i - 1], components[i]
+            if a.output_dim != b.input_dim:
+                raise UserError(f"component {i - 1} ({a.type_name}) outputs dim {a.output_dim} but component {i} "
+                                f"({b.type_name}) expects input dim {b.input_dim}")
+        self.components = list(components)
+        self.params = None
+        self._buffers: dict = {}
+        self.pack_params()
+
+    # ------------------------------------------------------------------ structure
+    @property
+    def input_dim(self) -> int:
+        return self.components[0].input_dim
+
+    @property
+    def output_dim(self) -> int:
+        return self.components[-1].output_dim
+
+    @property
+    def left_context(self) -> int:
+        return sum(c.left_context for c in self.components if isinstance(c, C.SpliceComponent))
+
+    @property
+    def right_context(self) -> int:
+        return sum(c.right_context for c in self.components if isinstance(c, C.SpliceComponent))
+
+    def splice_component(self) -> C.SpliceComponent | None:
+        c = self.components[0]
+        return c if isinstance(c, C.SpliceComponent) else None
+
+    def frame_input_start(self) -> int:
+        """Index of the first component applied to already-spliced examples (1 after a leading Splice)."""
+        return 1 if self.splice_component() is not None else 0
+
+    def updatable(self) -> list[C.AffineComponent]:
+        return [c for c in self.components if c.updatable]
+
+    def num_params(self) -> int:
+        return sum(c.num_params() for c in self.components)
+
+    # ------------------------------------------------------------------ flat parameter buffer
+    def pack_params(self, xp=np) -> None:
+        """Put all trainable parameters into one contiguous buffer; components keep views into it."""
+        arrays = [a for c in self.components for a in c.param_arrays()]
+        total = sum(int(a.size) for a in arrays)
+        buf = xp.empty(total, dtype=np.float32)
+        off = 0
+        for c in self.components:
+            views = []
+            for a in c.param_arrays():
+                v = buf[off: off + a.size].reshape(a.shape)
+                v[...] = xp.asarray(a)
+                views.append(v)
+                off += a.size
+            c.set_param_arrays(views)
+            if hasattr(c, "to_device"):
+                c.to_device(xp)
+        self.params = buf
+        self._buffers.clear()
+
+    def to(self, device: str) -> "Nnet":
+        """Move to 'cpu' (numpy) or 'cuda' (cupy)."""
+        if device == "cpu":
+            xp = np
+            arrays = lambda a: a.get() if hasattr(a, "get") else a  # noqa: E731
+        elif device == "cuda":
+            import cupy as xp
+
+            arrays = lambda a: a  # noqa: E731
+        else:
+            raise UserError(f"unknown device '{device}' (expected cpu or cuda)")
+        for c in self.components:
+            c.set_param_arrays([arrays(a) for a in c.param_arrays()])
+        self.pack_params(xp)
+        return self
+
+    def set_learning_rate(self, lr: float) -> None:
+        for c in self.updatable():
+            c.learning_rate = float(lr)
+
+    def reset_preconditioners(self) -> None:
+        for c in self.updatable():
+            c.reset_preconditioner()
+
+    def zero_stats(self) -> None:
+        for c in self.components:
+            if isinstance(c, C.NonlinearComponent):
+                c.zero_stats()
+
+    def copy(self) -> "Nnet":
+        from nnet2.nnet.model import nnet_from_fields, nnet_to_fields
+
+        return nnet_from_fields(nnet_to_fields(self))
+
+    # ------------------------------------------------------------------ compute
+    def _buf(self, key, shape, xp):
+        b = self._buffers.get(key)
+        if b is None or b.shape != shape or xp_of_arr(b) is not xp:
+            b = xp.empty(shape, dtype=np.float32)
+            self._buffers[key] = b
+        return b
+
+    def forward(self, x, start: int | None = None, keep: bool = False):
+        """Propagate x through components[start:]; returns the output (and all activations if keep)."""
+        start = self.frame_input_start() if start is None else start
+        xp = C.xp_of(x)
+        acts = [x]
+        n = x.shape[0]
+        for i in range(start, len(self.components)):
+            c = self.components[i]
+            y = self._buf(("a", i), (n, c.output_dim), xp) if keep else None
+            acts.append(c.propagate(acts[-1], y))
+        return (acts[-1], acts) if keep else acts[-1]
+
+    def train_step(self, x, labels, update: bool = True) -> StepStats:
+        """One minibatch of SGD/NG-SGD on already-spliced input x [N, spliced_dim] with pdf labels [N]
+        (int32). Returns the summed objective, frames and correct frames (before the update)."""
+        start = self.frame_input_start()
+        comps = self.components
+        xp = C.xp_of(x)
+        if labels.dtype != np.int32:
+            labels = labels.astype(np.int32)
+        n = x.shape[0]
+        last = len(comps) - 1
+        fused = isinstance(comps[last], C.SoftmaxComponent)
+        # Forward up to (not including) a final softmax; the softmax is fused with the objective.
+        acts = [x]
+        stop = last if fused else last + 1
+        for i in range(start, stop):
+            acts.append(comps[i].propagate(acts[-1], self._buf(("a", i), (n, comps[i].output_dim), xp)))
+        if fused:
+            z = acts[-1]
+            y = self._buf(("y",), z.shape, xp)
+            dz = self._buf(("d", last), z.shape, xp)
+            objf, correct = C._core.softmax_cross_entropy(z, labels, y, dz)
+            comps[last].accumulate_stats(y) if update else None
+            deriv = dz
+            top = last - 1
+        else:
+            out = acts[-1]
+            lab_p = out[xp.arange(n), labels]
+            lab_p = xp.maximum(lab_p, 1e-20)
+            objf = float(xp.log(lab_p.astype(np.float64)).sum())
+            correct = float((out.argmax(axis=1) == labels).sum())
+            deriv = xp.zeros_like(out)
+            deriv[xp.arange(n), labels] = 1.0 / lab_p
+            top = last
+        stats = StepStats(float(objf), n, float(correct))
+        if not update:
+            return stats
+        first_upd = next((i for i in range(start, len(comps)) if comps[i].updatable), None)
+        if first_upd is None:
+            return stats
+        # acts[k] is the input of component start+k.
+        for i in range(top, first_upd - 1, -1):
+            c = comps[i]
+            cin = acts[i - start]
+            cout = acts[i - start + 1] if i - start + 1 < len(acts) else None
+            need_dx = i > first_upd
+            dx_buf = self._buf(("d", i), (n, c.input_dim), xp) if need_dx else None
+            deriv = c.backprop(cin, cout, deriv, need_dx, dx_buf)
+        return stats
+
+    def evaluate(self, x, labels) -> StepStats:
+        """Objective and accuracy without updating (validation / diagnostics)."""
+        out = self.forward(x)
+        xp = C.xp_of(out)
+        labels = xp.asarray(labels).astype(np.int64)
+        lab_p = xp.maximum(out[xp.arange(out.shape[0]), labels], 1e-20)
+        objf = float(xp.log(lab_p.astype(np.float64)).sum())
+        correct = float((out.argmax(axis=1) == labels).sum())
+        return StepStats(objf, int(out.shape[0]), correct)
+
+    def compute_utterance(self, feats, chunk: int = 4096):
+        """Per-frame outputs [T, output_dim] for one utterance's frames [T, input_dim] (edges padded
+        by repeating the first/last frame, as nnet-am-compute --pad-input=true)."""
+        xp = C.xp_of(feats)
+        feats = xp.ascontiguousarray(feats, dtype=np.float32)
+        if feats.ndim != 2 or feats.shape[1] != self.input_dim:
+            raise UserError(f"features have shape {tuple(feats.shape)} but the network expects dim {self.input_dim}")
+        sp = self.splice_component()
+        x = sp.propagate(feats) if sp is not None else feats
+        start = self.frame_input_start()
+        outs = [self.forward(xp.ascontiguousarray(x[i: i + chunk]), start=start) .copy()
+                for i in range(0, x.shape[0], chunk)]
+        return xp.concatenate(outs, axis=0) if outs else xp.zeros((0, self.output_dim), np.float32)
+
+    def info(self) -> str:
+        lines = [f"num-components {len(self.components)}", f"num-updatable-components {len(self.updatable())}",
+                 f"left-context {self.left_context}", f"right-context {self.right_context}",
+                 f"input-dim {self.input_dim}", f"output-dim {self.output_dim}",
+                 f"parameter-dim {self.num_params()}"]
+        for i, c in enumerate(self.components):
+            lines.append(f"component {i} : {c.info()}")
+        return "\n".join(lines)
+
+
+def xp_of_arr(a):
+    return C.xp_of(a)
+
+
+# ---------------------------------------------------------------------- nnet-init config files
+def _parse_list(v: str, typ=int) -> list:
+    return [typ(t) for t in v.replace(",", ":").split(":") if t != ""]
+
+
+def _read_matrix_file(path: str, where: str) -> np.ndarray:
+    import kaldiio
+
+    try:
+        m = kaldiio.load_mat(path)
+    except Exception as e:  # kaldiio raises various types
+        raise UserError(f"{where}: cannot read matrix file '{path}': {e}") from None
+    return np.asarray(m, dtype=np.float32)
+
+
+def init_component(line: str, rng: np.random.Generator, where: str = "") -> C.Component:
+    """Build one component from a Kaldi `nnet-init` config line (spec §3.2–3.9, §4.4 defaults)."""
+    toks = shlex.split(line)
+    name, kv = toks[0], {}
+    for t in toks[1:]:
+        if "=" not in t:
+            raise UserError(f"{where}: expected key=value, got '{t}'")
+        k, v = t.split("=", 1)
+        kv[k] = v
+    used = set()
+
+    def get(key, typ, default=None, required=False):
+        if key in kv:
+            used.add(key)
+            try:
+                return typ(kv[key])
+            except ValueError:
+                raise UserError(f"{where}: bad value '{kv[key]}' for {key} in {name}") from None
+        if required:
+            raise UserError(f"{where}: {name} needs {key}=...")
+        return default
+
+    if name == "SpliceComponent":
+        input_dim = get("input-dim", int, required=True)
+        if "context" in kv:
+            used.add("context")
+            context = _parse_list(kv["context"])
+        else:
+            lc, rc = get("left-context", int, 0), get("right-context", int, 0)
+            context = list(range(-lc, rc + 1))
+        comp = C.SpliceComponent(input_dim, context, get("const-component-dim", int, 0))
+    elif name == "FixedAffineComponent":
+        m = _read_matrix_file(get("matrix", str, required=True), where)
+        comp = C.FixedAffineComponent(m[:, :-1], m[:, -1])
+    elif name in ("AffineComponent", "AffineComponentPreconditionedOnline"):
+        lr = get("learning-rate", float, 0.001)
+        if "matrix" in kv:
+            m = _read_matrix_file(get("matrix", str), where)
+            W, b = m[:, :-1], m[:, -1]
+        else:
+            i, o = get("input-dim", int, required=True), get("output-dim", int, required=True)
+            ps = get("param-stddev", float, 1.0 / np.sqrt(i))
+            bs = get("bias-stddev", float, 1.0)
+            W = (rng.standard_normal((o, i)) * ps).astype(np.float32)
+            b = (rng.standard_normal(o) * bs).astype(np.float32)
+        if name == "AffineComponent":
+            comp = C.AffineComponent(W, b, lr)
+        else:
+            comp = C.AffineComponentPreconditionedOnline(
+                W, b, lr, rank_in=get("rank-in", int, get("rank", int, 30)),
+                rank_out=get("rank-out", int, get("rank", int, 80)), update_period=get("update-period", int, 1),
+                num_samples_history=get("num-samples-history", float, 2000.0), alpha=get("alpha", float, 4.0),
+                max_change_per_sample=get("max-change-per-sample", float, 0.1))
+    elif name in ("SigmoidComponent", "TanhComponent", "NormalizeComponent", "SoftmaxComponent"):
+        comp = C.COMPONENT_TYPES[name](get("dim", int, required=True))
+    elif name == "PnormComponent":
+        o = get("output-dim", int, required=True)
+        i = get("input-dim", int, 0) or 10 * o
+        comp = C.PnormComponent(i, o, get("p", float, 2.0))
+    elif name == "SumGroupComponent":
+        used.add("sizes")
+        if "sizes" not in kv:
+            raise UserError(f"{where}: SumGroupComponent needs sizes=...")
+        comp = C.SumGroupComponent(_parse_list(kv["sizes"].strip("[]")))
+    elif name in ("FixedScaleComponent", "FixedBiasComponent"):
+        key = "scales" if name == "FixedScaleComponent" else "bias"
+        import kaldiio
+
+        path = get(key, str, required=True)
+        try:
+            v = np.asarray(kaldiio.load_mat(path), np.float32).reshape(-1)
+        except Exception as e:
+            raise UserError(f"{where}: cannot read vector file '{path}': {e}") from None
+        comp = C.COMPONENT_TYPES[name](v)
+    else:
+        raise UserError(f"{where}: unknown component type '{name}'; known: {', '.join(sorted(C.COMPONENT_TYPES))}")
+    unused = set(kv) - used
+    if unused:
+        raise UserError(f"{where}: unknown option(s) for {name}: {', '.join(sorted(unused))}")
+    return comp
+
+
+def init_nnet_from_config(text: str, seed: int = 0, name: str = "<config>") -> Nnet:
+    """`nnet-init`: one component per non-empty line (`#` comments allowed)."""
+    rng = np.random.default_rng(seed)
+    comps = []
+    for ln, line in enumerate(text.splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if line:
+            comps.append(init_component(line, rng, f"{name}:{ln}"))
+    if not comps:
+        raise UserError(f"{name}: no components in config")
+    return Nnet(comps)

@@ -1,0 +1,250 @@
+"""Core kernels against float64 NumPy references, with strided (non-contiguous) rows, and
+finite-difference gradient checks of every component's backward pass."""
+
+import numpy as np
+import pytest
+
+from conftest import cupy_or_skip
+from nnet2 import _core
+from nnet2.nnet import components as C
+
+F32_TOL = dict(rtol=2e-5, atol=2e-6)
+
+
+def strided(a: np.ndarray, pad: int = 3) -> np.ndarray:
+    """Same values, rows padded: a non-contiguous view with unit column stride."""
+    buf = np.full((a.shape[0], a.shape[1] + pad), np.nan, dtype=np.float32)
+    buf[:, : a.shape[1]] = a
+    v = buf[:, : a.shape[1]]
+    assert not v.flags.c_contiguous
+    return v
+
+
+# ------------------------------------------------------------------ float64 references (spec §3)
+def ref_sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def ref_pnorm(x, out_dim, p):
+    g = x.reshape(x.shape[0], out_dim, -1)
+    return (np.abs(g) ** p).sum(-1) ** (1.0 / p)
+
+
+def ref_normalize(x):
+    ms = (x * x).sum(1, keepdims=True) / x.shape[1]
+    return x / np.sqrt(np.maximum(ms, 2.0 ** -66))
+
+
+def ref_softmax(x):
+    e = np.exp(x - x.max(1, keepdims=True))
+    return np.maximum(e / e.sum(1, keepdims=True), 1e-20)
+
+
+def ref_splice(x, offsets):
+    T = x.shape[0]
+    return np.concatenate([x[np.clip(np.arange(T) + o, 0, T - 1)] for o in offsets], axis=1)
+
+
+@pytest.mark.parametrize("stride", [False, True])
+def test_affine_kernels(rng, stride):
+    N, I, O = 37, 23, 11
+    x = rng.standard_normal((N, I)).astype(np.float32)
+    W = rng.standard_normal((O, I)).astype(np.float32)
+    b = rng.standard_normal(O).astype(np.float32)
+    dy = rng.standard_normal((N, O)).astype(np.float32)
+    xs, dys = (strided(x), strided(dy)) if stride else (x, dy)
+    y = np.empty((N, O), np.float32)
+    _core.affine_forward(xs, W, b, y)
+    np.testing.assert_allclose(y, x.astype(np.float64) @ W.T.astype(np.float64) + b, rtol=1e-4, atol=1e-4)
+    dx = strided(np.zeros((N, I), np.float32)) if stride else np.empty((N, I), np.float32)
+    _core.affine_backward(dys, W, dx)
+    np.testing.assert_allclose(dx, dy.astype(np.float64) @ W.astype(np.float64), rtol=1e-4, atol=1e-4)
+    W2, b2 = W.copy(), b.copy()
+    _core.affine_update(xs, dys, 0.1, W2, b2)
+    np.testing.assert_allclose(W2, W + 0.1 * dy.T.astype(np.float64) @ x, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(b2, b + 0.1 * dy.astype(np.float64).sum(0), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("stride", [False, True])
+def test_elementwise_kernels(rng, stride):
+    x = (rng.standard_normal((19, 30)) * 4).astype(np.float32)
+    x[0, 0], x[0, 1] = 90.0, -90.0  # no overflow in either branch of the sigmoid
+    xs = strided(x) if stride else x
+    y = np.empty_like(x)
+    _core.sigmoid_forward(xs, y)
+    np.testing.assert_allclose(y, ref_sigmoid(x.astype(np.float64)), **F32_TOL)
+    _core.tanh_forward(xs, y)
+    np.testing.assert_allclose(y, np.tanh(x.astype(np.float64)), **F32_TOL)
+    _core.softmax_forward(xs, y)
+    np.testing.assert_allclose(y, ref_softmax(x.astype(np.float64)), rtol=1e-5, atol=1e-7)
+    _core.normalize_forward(xs, y)
+    np.testing.assert_allclose(y, ref_normalize(x.astype(np.float64)), **F32_TOL)
+    for p in (1.0, 2.0, 3.0):
+        y5 = np.empty((19, 5), np.float32)
+        _core.pnorm_forward(xs, p, y5)
+        np.testing.assert_allclose(y5, ref_pnorm(x.astype(np.float64), 5, p), rtol=3e-5, atol=1e-5)
+
+
+def test_softmax_floor_and_normalize_floor():
+    x = np.array([[0.0, -200.0, 10.0]], np.float32)
+    y = np.empty_like(x)
+    _core.softmax_forward(x, y)
+    assert y[0, 1] == np.float32(1e-20)
+    z = np.zeros((2, 4), np.float32)
+    out = np.empty_like(z)
+    _core.normalize_forward(z, out)
+    assert np.all(out == 0) and np.all(np.isfinite(out))
+    dx = np.empty_like(z)
+    _core.normalize_backward(z, np.ones_like(z), dx)
+    np.testing.assert_allclose(dx, 2.0 ** 33, rtol=1e-6)  # floor hit: dx = f dy with f = 2^33
+
+
+def test_softmax_cross_entropy(rng):
+    z = rng.standard_normal((50, 7)).astype(np.float32)
+    lab = rng.integers(0, 7, 50).astype(np.int32)
+    y = np.empty_like(z)
+    dz = np.empty_like(z)
+    objf, correct = _core.softmax_cross_entropy(z, lab, y, dz)
+    p = ref_softmax(z.astype(np.float64))
+    assert objf == pytest.approx(np.log(p[np.arange(50), lab]).sum(), rel=1e-6)
+    assert correct == (p.argmax(1) == lab).sum()
+    onehot = np.eye(7)[lab]
+    np.testing.assert_allclose(dz, onehot - p, atol=1e-6)
+    with pytest.raises(ValueError, match="label 9"):
+        bad = lab.copy()
+        bad[3] = 9
+        _core.softmax_cross_entropy(z, bad, y, dz)
+
+
+def test_splice_and_sumgroup(rng):
+    x = rng.standard_normal((6, 4)).astype(np.float32)
+    offs = np.array([-2, -1, 0, 1, 3], np.int32)
+    y = np.empty((6, 20), np.float32)
+    _core.splice_frames(strided(x), offs, y)
+    np.testing.assert_array_equal(y, ref_splice(x, offs))
+    sg = C.SumGroupComponent([1, 3, 2])
+    x6 = rng.standard_normal((5, 6)).astype(np.float32)
+    out = sg.propagate(x6)
+    np.testing.assert_allclose(out, np.stack([x6[:, 0], x6[:, 1:4].sum(1), x6[:, 4:].sum(1)], 1), rtol=1e-6)
+    dx = sg.backprop(x6, out, np.ones((5, 3), np.float32))
+    np.testing.assert_array_equal(dx, np.ones((5, 6)))
+
+
+def test_bad_arguments_name_the_argument():
+    x = np.zeros((3, 4), np.float64)
+    with pytest.raises(ValueError, match="argument 'x': expected float32"):
+        _core.sigmoid_forward(x, np.zeros((3, 4), np.float32))
+    with pytest.raises(ValueError, match="columns must be contiguous"):
+        _core.sigmoid_forward(np.zeros((4, 3), np.float32).T, np.zeros((3, 4), np.float32))
+    with pytest.raises(ValueError, match="shape mismatch"):
+        _core.sigmoid_forward(np.zeros((3, 4), np.float32), np.zeros((3, 5), np.float32))
+    with pytest.raises(ValueError, match="read-only"):
+        y = np.zeros((3, 4), np.float32)
+        y.flags.writeable = False
+        _core.sigmoid_forward(np.zeros((3, 4), np.float32), y)
+    with pytest.raises(ValueError, match="dimension mismatch|input has"):
+        _core.affine_forward(np.zeros((3, 4), np.float32), np.zeros((2, 5), np.float32), np.zeros(2, np.float32),
+                             np.zeros((3, 2), np.float32))
+
+
+# ------------------------------------------------------------------ finite-difference gradient checks
+def _ref_forward(comp, x):
+    """float64 reference of each component's forward (written from the spec, not from the kernels)."""
+    if isinstance(comp, C.AffineComponent):
+        return x @ np.asarray(comp.W, np.float64).T + np.asarray(comp.b, np.float64)
+    if isinstance(comp, C.FixedAffineComponent):
+        return x @ np.asarray(comp.W, np.float64).T + np.asarray(comp.b, np.float64)
+    if isinstance(comp, C.SigmoidComponent):
+        return ref_sigmoid(x)
+    if isinstance(comp, C.TanhComponent):
+        return np.tanh(x)
+    if isinstance(comp, C.NormalizeComponent):
+        return ref_normalize(x)
+    if isinstance(comp, C.PnormComponent):
+        return ref_pnorm(x, comp.output_dim, comp.p)
+    if isinstance(comp, C.SoftmaxComponent):
+        return ref_softmax(x)
+    if isinstance(comp, C.SumGroupComponent):
+        return np.stack([x[:, s:e].sum(1) for s, e in zip(comp._starts[:-1], comp._starts[1:])], 1)
+    if isinstance(comp, C.FixedScaleComponent):
+        return x * comp.scales
+    if isinstance(comp, C.FixedBiasComponent):
+        return x + comp.bias
+    raise AssertionError(type(comp))
+
+
+def _components(rng):
+    W = (rng.standard_normal((6, 8)) * 0.5).astype(np.float32)
+    b = rng.standard_normal(6).astype(np.float32)
+    return [
+        C.AffineComponent(W, b, learning_rate=0.0),
+        C.FixedAffineComponent(W, b),
+        C.SigmoidComponent(8),
+        C.TanhComponent(8),
+        C.NormalizeComponent(8),
+        C.PnormComponent(8, 4, 2.0),
+        C.PnormComponent(8, 2, 3.0),
+        C.SoftmaxComponent(8),
+        C.SumGroupComponent([3, 1, 4]),
+        C.FixedScaleComponent(rng.standard_normal(8)),
+        C.FixedBiasComponent(rng.standard_normal(8)),
+    ]
+
+
+@pytest.mark.parametrize("idx", range(11))
+def test_component_gradient_finite_difference(rng, idx):
+    comp = _components(rng)[idx]
+    N = 5
+    x = rng.standard_normal((N, comp.input_dim))
+    w = rng.standard_normal((N, comp.output_dim))  # objective = sum(w * f(x))
+    x32 = x.astype(np.float32)
+    y32 = comp.propagate(x32)
+    np.testing.assert_allclose(y32, _ref_forward(comp, x), rtol=1e-4, atol=1e-5)
+    dx = comp.backprop(x32, y32, w.astype(np.float32), True)
+    eps = 1e-6
+    fd = np.zeros_like(x)
+    for i in range(N):
+        for j in range(comp.input_dim):
+            xp_, xm = x.copy(), x.copy()
+            xp_[i, j] += eps
+            xm[i, j] -= eps
+            fd[i, j] = ((w * _ref_forward(comp, xp_)).sum() - (w * _ref_forward(comp, xm)).sum()) / (2 * eps)
+    np.testing.assert_allclose(dx, fd, rtol=2e-3, atol=2e-4)
+
+
+def test_affine_update_is_gradient_ascent(rng):
+    """One update with a small step increases sum(w * y): the update direction is the gradient."""
+    W = rng.standard_normal((4, 6)).astype(np.float32)
+    b = rng.standard_normal(4).astype(np.float32)
+    comp = C.AffineComponent(W.copy(), b.copy(), learning_rate=1e-3)
+    x = rng.standard_normal((9, 6)).astype(np.float32)
+    w = rng.standard_normal((9, 4)).astype(np.float32)
+    before = (w * comp.propagate(x)).sum()
+    comp.backprop(x, None, w, need_dx=False)
+    np.testing.assert_allclose(comp.W, W + 1e-3 * w.T @ x, rtol=1e-5, atol=1e-6)
+    assert (w * comp.propagate(x)).sum() > before
+
+
+# ------------------------------------------------------------------ GPU (skipped without one)
+def test_kernels_gpu_match_cpu(rng):
+    cp = cupy_or_skip()
+    x = rng.standard_normal((33, 40)).astype(np.float32)
+    for fn in ("sigmoid_forward", "tanh_forward", "softmax_forward", "normalize_forward"):
+        y = np.empty_like(x)
+        getattr(_core, fn)(x, y)
+        yg = cp.empty_like(cp.asarray(x))
+        getattr(_core, fn)(cp.asarray(x), yg)
+        np.testing.assert_allclose(cp.asnumpy(yg), y, rtol=1e-5, atol=1e-6)
+    W = rng.standard_normal((7, 40)).astype(np.float32)
+    b = rng.standard_normal(7).astype(np.float32)
+    y = np.empty((33, 7), np.float32)
+    _core.affine_forward(x, W, b, y)
+    yg = cp.empty((33, 7), cp.float32)
+    _core.affine_forward(cp.asarray(x), cp.asarray(W), cp.asarray(b), yg)
+    np.testing.assert_allclose(cp.asnumpy(yg), y, rtol=1e-4, atol=1e-4)
+    lab = rng.integers(0, 40, 33).astype(np.int32)
+    dz, yy = np.empty_like(x), np.empty_like(x)
+    o1 = _core.softmax_cross_entropy(x, lab, yy, dz)
+    dzg, yyg = cp.empty_like(cp.asarray(x)), cp.empty_like(cp.asarray(x))
+    o2 = _core.softmax_cross_entropy(cp.asarray(x), cp.asarray(lab), yyg, dzg)
+    assert o1[0] == pytest.approx(o2[0], rel=1e-5) and o1[1] == o2[1]
