@@ -1,0 +1,167 @@
+"""Model averaging strategies for data-parallel training (Su & Chen 2015; Kaldi nnet2; Chen & Huo 2016).
+
+Every `average_every` minibatches each worker's flat parameter buffer is replaced by the mean over
+workers (`PlainAverager`). Beyond the paper:
+
+* `BmufAverager` -- blockwise model-update filtering (Chen & Huo, ICASSP 2016). A global model theta_g
+  and a block-momentum buffer Delta are kept (identical on every rank). After a block, with
+  theta_avg the worker average and G = theta_avg - theta_g:
+      Delta <- block_momentum * Delta + block_lr * G
+      theta_g <- theta_g + Delta
+  and the workers continue from theta_g (or, with Nesterov, from theta_g + block_momentum * Delta).
+  With block_momentum = 0 and block_lr = 1 this is exactly plain averaging.
+
+* `OverlapAverager` -- the allreduce of a block's parameters runs (nonblocking `Iallreduce`) while the
+  next block is computed. At block end k the worker snapshots S_k = theta and starts averaging it;
+  when that completes, at the end of block k+1, the worker's parameters become
+      theta <- mean(S_k) + (theta - S_k)
+  i.e. the local progress made during block k+1 is re-applied on top of the averaged snapshot. The
+  result lags plain averaging by one block (a delayed average); in expectation each worker still
+  follows the average model plus its own most recent block of updates, and communication is hidden
+  behind computation. `finish()` completes any pending average and performs a final blocking one so
+  all ranks end with bitwise-identical parameters.
+
+The BMUF/overlap state (theta_g, Delta, snapshot) is part of the training checkpoint.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+
+class PlainAverager:
+    kind = "plain"
+
+    def __init__(self, comm):
+        self.comm = comm
+        self.n = comm.Get_size()
+        self.seconds = 0.0
+        self.rounds = 0
+
+    def _allreduce_mean(self, buf):
+        from nnet2.parallel.average import average_flat_
+
+        average_flat_(self.comm, buf)
+
+    def block_end(self, params) -> None:
+        """Called every `average_every` minibatches with the flat parameter buffer (modified in place)."""
+        t = time.perf_counter()
+        self._allreduce_mean(params)
+        self.seconds += time.perf_counter() - t
+        self.rounds += 1
+
+    def finish(self, params) -> None:
+        """End of an iteration: make every rank hold the same parameters."""
+        self.block_end(params)
+
+    # checkpointed state
+    def state(self) -> dict:
+        return {}
+
+    def load_state(self, st: dict, params) -> None:
+        pass
+
+    def start(self, params) -> None:
+        """Start of an iteration (after loading/averaging): no state for plain averaging."""
+
+
+class BmufAverager(PlainAverager):
+    kind = "bmuf"
+
+    def __init__(self, comm, block_momentum: float = 0.9, block_lr: float = 1.0, nesterov: bool = True):
+        super().__init__(comm)
+        self.block_momentum = float(block_momentum)
+        self.block_lr = float(block_lr)
+        self.nesterov = bool(nesterov)
+        self.global_params = None
+        self.delta = None
+
+    def start(self, params) -> None:
+        if self.global_params is None:
+            self.global_params = params.copy()
+            self.delta = np.zeros_like(params)
+
+    def block_end(self, params) -> None:
+        t = time.perf_counter()
+        self._allreduce_mean(params)  # params = theta_avg
+        g = params - self.global_params
+        self.delta *= np.float32(self.block_momentum)
+        self.delta += np.float32(self.block_lr) * g
+        self.global_params += self.delta
+        if self.nesterov and self.block_momentum != 0.0:
+            params[...] = self.global_params + np.float32(self.block_momentum) * self.delta
+        else:
+            params[...] = self.global_params
+        self.seconds += time.perf_counter() - t
+        self.rounds += 1
+
+    def finish(self, params) -> None:
+        # The model to evaluate/save is the global model; the momentum carries over to the next iteration.
+        self.block_end(params)
+        params[...] = self.global_params
+
+    def state(self) -> dict:
+        return {"global_params": self.global_params, "delta": self.delta}
+
+    def load_state(self, st: dict, params) -> None:
+        if st.get("global_params") is not None:
+            self.global_params = np.array(st["global_params"], dtype=np.float32)
+            self.delta = np.array(st["delta"], dtype=np.float32)
+        else:
+            self.start(params)
+
+
+class OverlapAverager(PlainAverager):
+    kind = "overlap"
+
+    def __init__(self, comm):
+        super().__init__(comm)
+        self.snapshot = None  # S_k, the parameters whose average is in flight
+        self.recv = None
+        self.req = None
+
+    def poll(self) -> None:
+        """Let MPI progress the in-flight average (called between minibatches)."""
+        if self.req is not None:
+            self.req.Test()
+
+    def block_end(self, params) -> None:
+        t = time.perf_counter()
+        if self.n == 1:
+            self.rounds += 1
+            return
+        from mpi4py import MPI
+
+        if self.req is not None:
+            self.req.Wait()
+            # theta <- mean(S_k) + (theta - S_k)
+            params += self.recv * np.float32(1.0 / self.n) - self.snapshot
+        if self.snapshot is None:
+            self.snapshot = np.empty_like(params)
+            self.recv = np.empty_like(params)
+        self.snapshot[...] = params
+        self.req = self.comm.Iallreduce(self.snapshot, self.recv, op=MPI.SUM)
+        self.seconds += time.perf_counter() - t
+        self.rounds += 1
+
+    def finish(self, params) -> None:
+        t = time.perf_counter()
+        if self.req is not None:
+            self.req.Wait()
+            params += self.recv * np.float32(1.0 / self.n) - self.snapshot
+            self.req = None
+        self._allreduce_mean(params)
+        self.seconds += time.perf_counter() - t
+        self.rounds += 1
+
+
+def make_averager(kind: str, comm, block_momentum: float = 0.9, block_lr: float = 1.0):
+    if kind == "plain":
+        return PlainAverager(comm)
+    if kind == "bmuf":
+        return BmufAverager(comm, block_momentum, block_lr)
+    if kind == "overlap":
+        return OverlapAverager(comm)
+    raise ValueError(f"unknown averaging '{kind}' (plain, bmuf, overlap)")

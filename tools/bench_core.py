@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+"""Training throughput of the nnet2 core vs PyTorch (CPU) and vs the machine's sgemm ceiling, in one run.
+
+Networks:
+  pnorm  : tooling.md reference network, 360 -> 4 x [affine 2000 -> p-norm 200 (groups of 10) -> normalize]
+           -> affine 3000 -> softmax  (2.69 M parameters)
+  sigmoid: the paper's network, 440 -> 6 x [affine 2048 -> sigmoid] -> affine 8806 -> softmax (~43 M parameters)
+
+Each step = forward + backward + plain-SGD update (and NG-SGD with --ngd if the core has it); PyTorch
+runs the same maths (summed cross-entropy, SGD without momentum) on the same threads. The sgemm ceiling
+is a 2048^3 float32 GEMM through the same OpenBLAS the core uses. "% of ceiling" counts 6 x parameters
+FLOPs per frame (2 forward + 2 input-derivative + 2 weight-gradient).
+
+Usage: python tools/bench_core.py [--net pnorm|sigmoid] [--minibatch 128 1024] [--threads 1 2] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "python"))
+
+from nnet2 import _core  # noqa: E402
+from nnet2.nnet.nnet import init_nnet_from_config  # noqa: E402
+
+
+def config(net: str, ngd: bool) -> str:
+    aff = "AffineComponentPreconditionedOnline" if ngd else "AffineComponent"
+    opts = " alpha=4 num-samples-history=2000 update-period=4 rank-in=20 rank-out=80 max-change-per-sample=0.075" if ngd else ""
+    lines = []
+    if net == "pnorm":
+        d = 360
+        for _ in range(4):
+            lines += [f"{aff} input-dim={d} output-dim=2000 learning-rate=0.0001 param-stddev=0.02 bias-stddev=0.5{opts}",
+                      "PnormComponent input-dim=2000 output-dim=200 p=2", "NormalizeComponent dim=200"]
+            d = 200
+        lines += [f"{aff} input-dim=200 output-dim=3000 learning-rate=0.0001 param-stddev=0 bias-stddev=0{opts}",
+                  "SoftmaxComponent dim=3000"]
+    else:
+        d = 440
+        for _ in range(6):
+            lines += [f"{aff} input-dim={d} output-dim=2048 learning-rate=0.0001 param-stddev=0.05 bias-stddev=0.1{opts}",
+                      "SigmoidComponent dim=2048"]
+            d = 2048
+        lines += [f"{aff} input-dim=2048 output-dim=8806 learning-rate=0.0001 param-stddev=0 bias-stddev=0{opts}",
+                  "SoftmaxComponent dim=8806"]
+    return "\n".join(lines)
+
+
+def dims(net):
+    return (360, [2000] * 4, 3000) if net == "pnorm" else (440, [2048] * 6, 8806)
+
+
+def sgemm_ceiling(threads: int, n: int = 2048, reps: int = 5) -> float:
+    """GFLOP/s of an n^3 sgemm through the core's OpenBLAS."""
+    _core.set_num_threads(threads)
+    a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+    W = a.copy()
+    b = np.zeros(n, np.float32)
+    y = np.empty((n, n), np.float32)
+    _core.affine_forward(a, W, b, y)
+    best = 1e9
+    for _ in range(reps):
+        t = time.perf_counter()
+        _core.affine_forward(a, W, b, y)
+        best = min(best, time.perf_counter() - t)
+    return 2.0 * n ** 3 / best / 1e9
+
+
+def bench_ours(net: str, mb: int, threads: int, ngd: bool, seconds: float) -> tuple[float, int]:
+    _core.set_num_threads(threads)
+    nnet = init_nnet_from_config(config(net, ngd), seed=1)
+    rng = np.random.default_rng(0)
+    in_dim, _, out = dims(net)
+    X = rng.standard_normal((mb, in_dim)).astype(np.float32)
+    y = rng.integers(0, out, mb).astype(np.int32)
+    for _ in range(3):
+        nnet.train_step(X, y)
+    n, t0 = 0, time.perf_counter()
+    while True:
+        nnet.train_step(X, y)
+        n += 1
+        el = time.perf_counter() - t0
+        if el > seconds and n >= 3:
+            break
+    return n * mb / el, nnet.num_params()
+
+
+def bench_torch(net: str, mb: int, threads: int, seconds: float) -> float | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    in_dim, hidden, out = dims(net)
+    layers, d = [], in_dim
+    for h in hidden:
+        layers.append(torch.nn.Linear(d, h))
+        if net == "pnorm":
+            class PnormNormalize(torch.nn.Module):
+                def forward(self, x):
+                    y = x.view(x.shape[0], 200, 10).norm(dim=2)
+                    return y / y.pow(2).mean(1, keepdim=True).clamp_min(2.0 ** -66).sqrt()
+            layers.append(PnormNormalize())
+            d = 200
+        else:
+            layers.append(torch.nn.Sigmoid())
+            d = h
+    layers.append(torch.nn.Linear(d, out))
+    model = torch.nn.Sequential(*layers)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-4)
+    lossf = torch.nn.CrossEntropyLoss(reduction="sum")
+    X = torch.randn(mb, in_dim)
+    y = torch.randint(0, out, (mb,))
+
+    def step():
+        opt.zero_grad(set_to_none=False)
+        loss = lossf(model(X), y)
+        loss.backward()
+        opt.step()
+
+    for _ in range(3):
+        step()
+    n, t0 = 0, time.perf_counter()
+    while True:
+        step()
+        n += 1
+        el = time.perf_counter() - t0
+        if el > seconds and n >= 3:
+            break
+    return n * mb / el
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--net", choices=["pnorm", "sigmoid"], default="pnorm")
+    ap.add_argument("--minibatch", type=int, nargs="+", default=[128, 1024])
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--seconds", type=float, default=4.0, help="minimum timed seconds per measurement")
+    ap.add_argument("--ngd", action="store_true", help="also time NG-SGD (AffineComponentPreconditionedOnline)")
+    ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--json", help="write results here")
+    a = ap.parse_args()
+    rows = []
+    print(f"network={a.net}  (frames/s; ratio = ours / PyTorch; ceiling % = 6*params*frames/s / sgemm)")
+    print(f"{'thr':>3} {'mb':>5} {'sgemm GF/s':>10} {'ours SGD':>9} {'ours NGD':>9} {'torch':>8} {'SGD/torch':>9} "
+          f"{'SGD %ceil':>9} {'NGD ovh':>8}")
+    for thr in a.threads:
+        ceil = sgemm_ceiling(thr)
+        for mb in a.minibatch:
+            ours, params = bench_ours(a.net, mb, thr, False, a.seconds)
+            ngd = None
+            if a.ngd and hasattr(_core, "OnlineNaturalGradient"):
+                ngd, _ = bench_ours(a.net, mb, thr, True, a.seconds)
+            tor = None if a.no_torch else bench_torch(a.net, mb, thr, a.seconds)
+            frac = 6.0 * params * ours / (ceil * 1e9)
+            r = dict(net=a.net, threads=thr, minibatch=mb, sgemm_gflops=ceil, ours_sgd=ours, ours_ngd=ngd,
+                     torch=tor, params=params, ceiling_frac=frac,
+                     ratio_torch=(ours / tor if tor else None), ngd_overhead=(ours / ngd - 1 if ngd else None))
+            rows.append(r)
+            fmt = lambda v, f: (f % v) if v is not None else "-"  # noqa: E731
+            print(f"{thr:>3} {mb:>5} {ceil:>10.1f} {ours:>9.0f} {fmt(ngd, '%9.0f'):>9} {fmt(tor, '%8.0f'):>8} "
+                  f"{fmt(r['ratio_torch'], '%9.2f'):>9} {100 * frac:>8.1f}% "
+                  f"{fmt(r['ngd_overhead'] and 100 * r['ngd_overhead'], '%7.1f%%'):>8}", flush=True)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(rows, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
