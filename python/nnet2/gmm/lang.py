@@ -36,13 +36,14 @@ def make_topo(nonsil_phones: list[int], sil_phones: list[int], num_nonsil_states
 
 
 def lexicon_fst_text(lexicon: list[tuple[int, list[int]]], sil_phone: int, sil_prob: float = 0.5) -> str:
-    """OpenFst text of L (phones in, words out) with optional silence between words.
+    """OpenFst text of L (phones in, words out) with optional silence before and between words.
 
-    States: 0 start, 1 loop (final), 2 after-silence. Each word leaves the loop state and, on its
-    last phone, returns to the loop state (no silence) or goes to state 2 (silence follows)."""
+    States: 0 start (optional leading SIL), 1 loop (final), 2 silence state whose one arc emits
+    SIL back to the loop. Each word leaves the loop state and, on its last phone, returns to the
+    loop state (no silence) or goes to state 2 (silence follows), as `make_lexicon_fst.pl`."""
     nosil = -math.log(1.0 - sil_prob)
     sil = -math.log(sil_prob)
-    lines = [f"0 1 0 0 {nosil:.6f}", f"0 2 {sil_phone} 0 {sil:.6f}", f"2 1 {sil_phone} 0"]
+    lines = [f"0 1 0 0 {nosil:.6f}", f"0 1 {sil_phone} 0 {sil:.6f}", f"2 1 {sil_phone} 0"]
     nxt = 3
     for word, phones in lexicon:
         src = 1
