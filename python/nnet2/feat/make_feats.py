@@ -1,0 +1,163 @@
+"""Feature extraction for a whole data dir (Kaldi `steps/make_mfcc.sh`, `steps/compute_cmvn_stats.sh`).
+
+Archives go to `feat_dir/raw_<kind>_<set>.<job>.ark` (binary Kaldi float matrices via kaldiio);
+`<datadir>/feats.scp` points into them. Every archive is written under a temporary name and renamed
+when complete; feats.scp is written (atomically) only after all archives are in place, so a failure
+(unreadable wav, NaN features) leaves no half-written archive and no stale feats.scp.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+
+from nnet2.data.datadir import DataDir, load_wav, validate_data_dir, write_table
+from nnet2.feat.cmvn import apply_cmvn, cmvn_stats
+from nnet2.feat.features import FbankOptions, MfccOptions, compute_fbank, compute_mfcc
+from nnet2.utils.errors import DataError
+from nnet2.utils.fileio import atomic_path
+from nnet2.utils.log import get_logger
+
+log = get_logger("feat")
+
+
+def progress(it, desc: str, total: int | None = None):
+    """tqdm progress bar on stderr when it is a terminal (quiet in logs and CI)."""
+    import sys
+
+    from tqdm import tqdm
+
+    return tqdm(it, desc=desc, total=total, disable=not sys.stderr.isatty(), leave=False)
+
+
+class ArkWriter:
+    """Write (key, matrix) entries to a binary Kaldi archive at a temporary path and collect scp
+    lines that point at the *final* path. `entries` is a list of (key, "path:offset")."""
+
+    def __init__(self, tmp_path: str, final_path: str):
+        self.fh = open(tmp_path, "wb")
+        self.final = final_path
+        self.entries: list[tuple[str, str]] = []
+
+    def write(self, key: str, mat: np.ndarray) -> None:
+        import kaldiio
+
+        pos = self.fh.tell()
+        kaldiio.save_ark(self.fh, {key: mat})
+        # scp offsets point just past "key " (at the binary marker "\0B"), as Kaldi's.
+        self.entries.append((key, f"{self.final}:{pos + len(key.encode('utf-8')) + 1}"))
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+def _job(args) -> list[tuple[str, str]]:
+    d, utts, kind, opts, ark_path, compress = args
+    compute = compute_mfcc if kind == "mfcc" else compute_fbank
+    with atomic_path(ark_path) as tmp:
+        w = ArkWriter(tmp, ark_path)
+        try:
+            for u in progress(utts, desc=f"{kind} {os.path.basename(ark_path)}"):
+                rate, x = load_wav(d, u)
+                feats = compute(x, opts, rate=rate, utt=u)
+                if feats.shape[0] == 0:
+                    raise DataError(f"utterance '{u}': too short for one frame "
+                                    f"({len(x)} samples)")
+                w.write(u, feats)
+        finally:
+            w.close()
+    return w.entries
+
+
+def make_feats(datadir: str, opts: MfccOptions | FbankOptions, feat_dir: str, nj: int = 1) -> int:
+    """Compute features for every utterance of `datadir`, write `feat_dir/raw_<kind>_<set>.<j>.ark`
+    and `datadir/feats.scp`. Returns the number of utterances. Any bad utterance raises DataError
+    naming it, and nothing is left behind (no partial ark, feats.scp unchanged)."""
+    d = validate_data_dir(datadir)
+    kind = "mfcc" if isinstance(opts, MfccOptions) else "fbank"
+    name = os.path.basename(os.path.normpath(datadir))
+    os.makedirs(feat_dir, exist_ok=True)
+    utts = d.utts
+    nj = max(1, min(nj, len(utts)))
+    chunks = [utts[i * len(utts) // nj:(i + 1) * len(utts) // nj] for i in range(nj)]
+    arks = [os.path.abspath(os.path.join(feat_dir, f"raw_{kind}_{name}.{j + 1}.ark")) for j in range(nj)]
+    jobs = [(d, c, kind, opts, a, False) for c, a in zip(chunks, arks)]
+    try:
+        if nj == 1:
+            results = [_job(jobs[0])]
+        else:
+            with ProcessPoolExecutor(nj) as ex:
+                results = list(ex.map(_job, jobs))
+    except BaseException:
+        for a in arks:  # finished jobs' archives are useless without the others
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(a)
+        raise
+    entries = [e for r in results for e in r]
+    write_table(os.path.join(datadir, "feats.scp"), entries)
+    log.info(f"computed {kind} features for {len(entries)} utterances of {datadir} "
+             f"({nj} job(s)) into {feat_dir}")
+    return len(entries)
+
+
+def compute_cmvn_stats(datadir: str, feat_dir: str | None = None) -> int:
+    """Per-speaker CMVN stats for `datadir` (needs feats.scp): writes `feat_dir/cmvn_<set>.ark`
+    (float64 (2, D+1) per speaker) and `datadir/cmvn.scp`. Returns the number of speakers."""
+    import kaldiio
+
+    d = validate_data_dir(datadir, need_feats=True, need_wav=False)
+    feat_dir = feat_dir or os.path.join(datadir, "data")
+    name = os.path.basename(os.path.normpath(datadir))
+    ark = os.path.abspath(os.path.join(feat_dir, f"cmvn_{name}.ark"))
+    feats = kaldiio.load_scp(d.file("feats.scp"))
+    with atomic_path(ark) as tmp:
+        w = ArkWriter(tmp, ark)
+        try:
+            for spk, utts in d.spk2utt.items():
+                st = None
+                for u in utts:
+                    m = read_feats(feats, u, d)
+                    s = cmvn_stats(m)
+                    st = s if st is None else st + s
+                w.write(spk, st)
+        finally:
+            w.close()
+    write_table(d.file("cmvn.scp"), w.entries)
+    log.info(f"computed CMVN stats for {len(w.entries)} speakers of {datadir}")
+    return len(w.entries)
+
+
+def read_feats(feats_scp, utt: str, d: DataDir | None = None) -> np.ndarray:
+    """One utterance's features from a kaldiio scp dict, with errors naming the utterance."""
+    try:
+        m = feats_scp[utt]
+    except KeyError:
+        where = d.file("feats.scp") if d else "feats.scp"
+        raise DataError(f"utterance '{utt}' not in {where}") from None
+    except Exception as e:
+        raise DataError(f"utterance '{utt}': cannot read features: {e}") from None
+    m = np.asarray(m, dtype=np.float32)
+    if not np.all(np.isfinite(m)):
+        bad = int(np.argwhere(~np.isfinite(m))[0, 0])
+        raise DataError(f"utterance '{utt}': NaN/Inf in features at frame {bad}")
+    return m
+
+
+def load_cmvn_feats(datadir: str, norm_vars: bool = False, deltas: bool = False):
+    """Iterate (utt, float32 (T, D')) over `datadir`'s utterances with per-speaker CMVN applied
+    (`apply-cmvn --utt2spk`), and optionally `add-deltas` (D' = 3D)."""
+    import kaldiio
+
+    from nnet2.feat.features import add_deltas
+
+    d = validate_data_dir(datadir, need_feats=True, need_wav=False)
+    feats = kaldiio.load_scp(d.file("feats.scp"))
+    cmvn = kaldiio.load_scp(d.file("cmvn.scp")) if d.cmvn_scp is not None else None
+    if cmvn is None:
+        raise DataError(f"{d.file('cmvn.scp')}: missing (run compute-cmvn-stats first)")
+    for u in d.utts:
+        m = apply_cmvn(read_feats(feats, u, d), cmvn[d.utt2spk[u]], norm_vars, name=u)
+        yield u, (add_deltas(m) if deltas else m)
