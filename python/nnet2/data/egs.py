@@ -631,3 +631,41 @@ class EgsReader:
         """Yield (feats float32 [rows, D], index int32 [n, 4]) per training archive (e.g. for LDA stats)."""
         for a in self.archives:
             yield self._load(a["feats"]), np.asarray(self._load(a["index"]))
+
+
+def load_tid2pdf(model_path: str) -> tuple[np.ndarray, int]:
+    """(tid2pdf int32 [num_tids+1], num_pdfs) from a Kaldi model or transition-model file (text or binary)."""
+    from nnet2.io.transition_model import TransitionModel
+
+    try:
+        with open(model_path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise DataError(f"cannot read transition model '{model_path}': {e.strerror}") from None
+    tm = TransitionModel.from_bytes(data, name=model_path)
+    return tm.tid2pdf, tm.num_pdfs
+
+
+def get_egs(feats: str, alignments, egs_dir: str, transition_model: str | None = None,
+            ali_is_pdf: bool = False, num_pdfs: int | None = None, cmvn: str | None = None,
+            utt2spk: str | None = None, utt2uniq: str | None = None,
+            opts: EgsOptions | None = None) -> dict:
+    """`nnet2 get-egs`: read alignments (→ pdf-ids), optional per-speaker CMVN, then `make_egs`."""
+    from nnet2.data.alignments import read_pdf_alignments
+
+    opts = opts or EgsOptions()
+    tid2pdf = None
+    if transition_model:
+        tid2pdf, model_pdfs = load_tid2pdf(transition_model)
+        if num_pdfs is not None and num_pdfs != model_pdfs:
+            raise UserError(f"--num-pdfs={num_pdfs} but '{transition_model}' has {model_pdfs} pdfs")
+        num_pdfs = model_pdfs
+    elif not ali_is_pdf:
+        raise UserError("give --transition-model for transition-id alignments, or --ali-is-pdf=true "
+                        "for pdf-id alignments (ali-to-pdf output)")
+    alis = read_pdf_alignments(alignments, tid2pdf=tid2pdf, num_pdfs=num_pdfs, is_pdf=tid2pdf is None)
+    if num_pdfs is None:
+        num_pdfs = 1 + max((int(v.max()) for v in alis.values() if len(v)), default=-1)
+        logger.warning(f"--num-pdfs not given; using {num_pdfs} (largest pdf-id in the alignments + 1)")
+    cm = Cmvn(cmvn, utt2spk, opts.norm_vars) if cmvn else None
+    return make_egs(feats, alis, egs_dir, num_pdfs, opts, cmvn=cm, utt2uniq=utt2uniq)

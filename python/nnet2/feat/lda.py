@@ -94,10 +94,15 @@ def estimate_lda(stats: LdaStats, dim: int | None = None, within_class_factor: f
     if not 0 < dim <= d:
         raise UserError(f"LDA dim must be in 1..{d}, got {dim}")
     within = total - between
+    mean_var = np.trace(within) / d
     try:
         chol = np.linalg.cholesky(within)
+        # Kaldi only smooths when Cholesky throws; a (numerically) constant dimension passes Cholesky
+        # with a round-off pivot and would give a garbage transform, so treat that as a failure too.
+        if np.min(np.diag(chol)) ** 2 < 1e-10 * mean_var:
+            raise np.linalg.LinAlgError("near-singular")
     except np.linalg.LinAlgError:
-        smooth = 1.0e-3 * np.trace(within) / d
+        smooth = 1.0e-3 * mean_var
         logger.info(f"Cholesky failed (possibly not +ve definite), so adding {smooth:g} to diagonal")
         within = within + smooth * np.eye(d)
         try:
@@ -110,6 +115,7 @@ def estimate_lda(stats: LdaStats, dim: int | None = None, within_class_factor: f
     tmp = 0.5 * (tmp + tmp.T)
     # L⁻¹BL⁻ᵀ is symmetric PSD, so Kaldi's SVD + SortSvd equals an eigen-decomposition sorted descending.
     s, u = np.linalg.eigh(tmp)
+    s = np.abs(s)  # singular values, as Kaldi's SVD gives (negative eigenvalues are round-off)
     order = np.argsort(-s, kind="stable")
     s, u = s[order], u[:, order]
     logger.info(f"LDA: data count {n:g}; sum of singular values {s.sum():g}, of selected {s[:dim].sum():g}")
@@ -165,3 +171,28 @@ class GlobalCmvnStats:
             logger.warning(f"CMVN: {nfloored} dimensions have variance <= {var_floor:g}; flooring")
         var = np.maximum(var, var_floor)
         return (-mean).astype(np.float32), (std_dev / np.sqrt(var)).astype(np.float32)
+
+
+def lda_stats_from_egs(egs_dir: str, silence_pdfs=(), max_frames: int | None = None,
+                       block: int = 20000) -> LdaStats:
+    """Accumulate LdaStats over the spliced training examples of an egs directory (spec §4.2).
+
+    Frames whose label is in `silence_pdfs` get weight 0 (`weight-silence-post 0.0`). With
+    `max_frames`, stops after roughly that many frames (archives are already shuffled).
+    """
+    from nnet2.data.egs import EgsReader, gather_spliced
+
+    r = EgsReader(egs_dir)
+    st = LdaStats(r.num_pdfs, r.input_dim)
+    sil = np.zeros(r.num_pdfs, dtype=bool)
+    sil[np.asarray(list(silence_pdfs), dtype=np.int64)] = True
+    done = 0
+    for feats, index in r.iter_archive_frames():
+        for b in range(0, len(index), block):
+            ix = index[b:b + block]
+            x = gather_spliced(feats, ix[:, 0], r.left, r.right, ix[:, 1], ix[:, 2])
+            st.accumulate(x, ix[:, 3], (~sil[ix[:, 3]]).astype(np.float64))
+            done += len(ix)
+            if max_frames is not None and done >= max_frames:
+                return st
+    return st
