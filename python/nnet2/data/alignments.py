@@ -30,9 +30,7 @@ import numpy as np
 
 from nnet2.utils.errors import DataError, UserError
 from nnet2.utils.fileio import atomic_path
-from nnet2.utils.log import get_logger
 
-logger = get_logger(__name__)
 
 _SPEC_RE = re.compile(r"^(ark|scp)((?:,[a-z]+)*):(.*)$", re.S)
 _INT_EL = np.dtype([("size", "u1"), ("value", "<i4")])
