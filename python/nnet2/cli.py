@@ -27,6 +27,10 @@ def _commands():
     return sorted(mods, key=lambda m: m.NAME)
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Keep the layout of the long help (examples) and show every option's default."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     from nnet2 import __version__
 
@@ -44,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
             mod.NAME,
             help=mod.HELP,
             description=(mod.__doc__ or mod.HELP).strip(),
-            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+            formatter_class=_HelpFormatter,
         )
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run)
