@@ -336,6 +336,7 @@ class AffineComponentPreconditionedOnline(AffineComponent):
 
     def to_fields(self):
         f = super().to_fields()
+        f.pop("is_gradient")
         f.update(rank_in=self.rank_in, rank_out=self.rank_out, update_period=self.update_period,
                  num_samples_history=self.num_samples_history, alpha=self.alpha,
                  max_change_per_sample=self.max_change_per_sample)
@@ -351,6 +352,32 @@ class AffineComponentPreconditionedOnline(AffineComponent):
         return (f"{super().info()}, rank-in={self.rank_in}, rank-out={self.rank_out}, "
                 f"update-period={self.update_period}, num-samples-history={self.num_samples_history:g}, "
                 f"alpha={self.alpha:g}, max-change-per-sample={self.max_change_per_sample:g}")
+
+
+class AffineComponentPreconditioned(AffineComponent):
+    """Kaldi's older "simple" preconditioned affine layer (spec §2). Read, written, evaluated and
+    averaged; training it is not supported (convert with `nnet2 am-copy --remove-preconditioning`
+    or train with `--update ngd`)."""
+
+    type_name = "AffineComponentPreconditioned"
+
+    def __init__(self, linear, bias, learning_rate=0.001, alpha=0.1, max_change=0.0):
+        super().__init__(linear, bias, learning_rate)
+        self.alpha, self.max_change = float(alpha), float(max_change)
+
+    def update(self, x, dy):
+        raise UserError("training AffineComponentPreconditioned is not supported; use --update ngd or sgd")
+
+    def to_fields(self):
+        f = super().to_fields()
+        f.pop("is_gradient")
+        f.update(alpha=self.alpha, max_change=self.max_change)
+        return f
+
+    @classmethod
+    def from_fields(cls, f):
+        return cls(f["linear_params"], f["bias_params"], f.get("learning_rate", 0.001), f.get("alpha", 0.1),
+                   f.get("max_change", 0.0))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -521,7 +548,7 @@ class SumGroupComponent(Component):
 COMPONENT_TYPES: dict[str, type[Component]] = {
     c.type_name: c
     for c in (SpliceComponent, FixedAffineComponent, FixedScaleComponent, FixedBiasComponent, AffineComponent,
-              AffineComponentPreconditionedOnline, SigmoidComponent, TanhComponent, NormalizeComponent,
+              AffineComponentPreconditionedOnline, AffineComponentPreconditioned, SigmoidComponent, TanhComponent, NormalizeComponent,
               SoftmaxComponent, PnormComponent, SumGroupComponent)
 }
 

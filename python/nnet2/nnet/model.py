@@ -82,3 +82,58 @@ def save_model(model: Model, path: str | os.PathLike, binary: bool = True) -> No
 
     mdl = nnet_format.Mdl(model.transition_model, nnet_to_fields(model.nnet), np.asarray(model.priors, np.float32))
     nnet_format.write_mdl(os.fspath(path), mdl, binary=binary)
+
+
+def read_transition_model(path: str):
+    """The TransitionModel at the start of a GMM final.mdl, a transition-model file or an nnet2 .mdl."""
+    from nnet2.io import nnet_format
+
+    if not os.path.exists(path):
+        raise UserError(f"transition model file not found: {path}")
+    return nnet_format.read_transition_model_from_gmm_mdl(path)
+
+
+def init_model(config_path: str, transition_model_path: str, seed: int = 0) -> Model:
+    """`nnet-init` + `nnet-am-init`: the literal token NUM_PDFS in the config is replaced by the
+    transition model's number of pdfs. Priors start empty (set from alignments or at the end of training)."""
+    from nnet2.nnet.nnet import init_nnet_from_config
+
+    tm = read_transition_model(transition_model_path)
+    try:
+        with open(config_path) as f:
+            text = f.read()
+    except OSError as e:
+        raise UserError(f"cannot read config {config_path}: {e.strerror}") from None
+    nnet = init_nnet_from_config(text.replace("NUM_PDFS", str(tm.num_pdfs)), seed=seed, name=config_path)
+    if nnet.output_dim != tm.num_pdfs:
+        raise UserError(f"{config_path}: the network outputs {nnet.output_dim} values but the transition model "
+                        f"{transition_model_path} has {tm.num_pdfs} pdfs")
+    return Model(tm, AmNnet(nnet, np.zeros(0, np.float32)))
+
+
+def average_models(models: list[Model], weights=None, names=None) -> Model:
+    """nnet-am-average: weighted mean of every updatable component's parameters (through the flat
+    buffers) and of the nonlinear components' statistics; the rest from the first model."""
+    n = len(models)
+    names = names or [f"model {i}" for i in range(n)]
+    w = np.full(n, 1.0 / n) if weights is None else np.asarray(weights, np.float64) / float(np.sum(weights))
+    ref = models[0].nnet
+    sig = [(c.type_name, c.input_dim, c.output_dim) for c in ref.components]
+    for m, name in zip(models[1:], names[1:]):
+        if [(c.type_name, c.input_dim, c.output_dim) for c in m.nnet.components] != sig:
+            raise UserError(f"{name} does not have the same structure as {names[0]}")
+    out = ref.copy()
+    acc = np.zeros(out.params.size, np.float64)
+    for m, wi in zip(models, w):
+        acc += wi * np.asarray(m.nnet.params, np.float64)
+    out.params[...] = acc.astype(np.float32)
+    for i, c in enumerate(out.components):
+        if isinstance(c, C.NonlinearComponent):
+            vs = [m.nnet.components[i].value_sum for m in models]
+            ds = [m.nnet.components[i].deriv_sum for m in models]
+            if all(v.size == vs[0].size for v in vs):
+                c.value_sum = sum(wi * v for wi, v in zip(w, vs))
+            if all(d.size == ds[0].size for d in ds):
+                c.deriv_sum = sum(wi * d for wi, d in zip(w, ds))
+            c.count = float(sum(wi * m.nnet.components[i].count for wi, m in zip(w, models)))
+    return Model(models[0].transition_model, AmNnet(out, models[0].priors.copy()))
