@@ -66,6 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"nnet2 {args.command}: error: {e}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # e.g. `nnet2 am-info x.mdl | head`
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print(f"nnet2 {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -28,8 +28,13 @@ def xp_of(a):
     return np
 
 
+def host(a) -> np.ndarray:
+    """A numpy view/copy of a CPU or GPU array."""
+    return a.get() if hasattr(a, "__cuda_array_interface__") else np.asarray(a)
+
+
 def _f32(a) -> np.ndarray:
-    return np.ascontiguousarray(np.asarray(a, dtype=np.float32))
+    return np.ascontiguousarray(np.asarray(host(a), dtype=np.float32))
 
 
 class Component:
@@ -163,7 +168,7 @@ class FixedAffineComponent(Component):
         return dx
 
     def to_fields(self):
-        return {"linear_params": np.asarray(self.W), "bias_params": np.asarray(self.b)}
+        return {"linear_params": host(self.W), "bias_params": host(self.b)}
 
     @classmethod
     def from_fields(cls, f):
@@ -195,7 +200,7 @@ class FixedScaleComponent(Component):
         return dx
 
     def to_fields(self):
-        return {"scales": np.asarray(self.scales)}
+        return {"scales": host(self.scales)}
 
     @classmethod
     def from_fields(cls, f):
@@ -227,7 +232,7 @@ class FixedBiasComponent(Component):
         return dx
 
     def to_fields(self):
-        return {"bias": np.asarray(self.bias)}
+        return {"bias": host(self.bias)}
 
     @classmethod
     def from_fields(cls, f):
@@ -279,18 +284,18 @@ class AffineComponent(Component):
         pass
 
     def to_fields(self):
-        return {"learning_rate": self.learning_rate, "linear_params": np.asarray(self.W),
-                "bias_params": np.asarray(self.b), "is_gradient": self.is_gradient}
+        return {"learning_rate": self.learning_rate, "linear_params": host(self.W),
+                "bias_params": host(self.b), "is_gradient": self.is_gradient}
 
     @classmethod
     def from_fields(cls, f):
         return cls(f["linear_params"], f["bias_params"], f.get("learning_rate", 0.001), f.get("is_gradient", False))
 
     def info(self):
-        w = np.asarray(self.W)
+        w = host(self.W)
         return (f"{super().info()}, learning-rate={self.learning_rate:g}, "
                 f"linear-params-stddev={float(w.std()) if w.size else 0.0:.4g}, "
-                f"bias-params-stddev={float(np.asarray(self.b).std()) if self.b.size else 0.0:.4g}")
+                f"bias-params-stddev={float(host(self.b).std()) if self.b.size else 0.0:.4g}")
 
 
 class AffineComponentPreconditionedOnline(AffineComponent):

@@ -66,6 +66,9 @@ class PlainAverager:
     def start(self, params) -> None:
         """Start of an iteration (after loading/averaging): no state for plain averaging."""
 
+    def reset(self, params) -> None:
+        """The model was replaced (e.g. a rejected newbob epoch): forget any history."""
+
 
 class BmufAverager(PlainAverager):
     kind = "bmuf"
@@ -82,6 +85,10 @@ class BmufAverager(PlainAverager):
         if self.global_params is None:
             self.global_params = params.copy()
             self.delta = np.zeros_like(params)
+
+    def reset(self, params) -> None:
+        self.global_params = np.array(params, dtype=np.float32)
+        self.delta = np.zeros_like(self.global_params)
 
     def block_end(self, params) -> None:
         t = time.perf_counter()

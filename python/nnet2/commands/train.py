@@ -1,0 +1,52 @@
+"""Train a DNN acoustic model on egs with N data-parallel workers that average their parameters.
+
+Launch N workers with MPI (always through `python -m mpi4py`, so that a failing rank aborts the job):
+  mpiexec -n 4 python -m mpi4py -m nnet2 train --update ngd --average-every 10 exp/egs exp/nnet/0.mdl exp/nnet
+One worker needs no launcher:
+  nnet2 train exp/egs exp/nnet/0.mdl exp/nnet
+
+Writes exp/nnet/<iter>.mdl after every iteration (rank 0, atomically), exp/nnet/state/<iter>.json,
+per-rank logs exp/nnet/log/train.<iter>.<rank>.log, and exp/nnet/final.mdl (with priors). Rerun with
+--resume true to continue after an interruption; the result equals an uninterrupted run.
+"""
+
+from nnet2.train.trainer import TrainOptions
+from nnet2.utils.options import add_options, from_args, read_conf
+
+NAME = "train"
+HELP = "parallel training with model averaging (SGD or NG-SGD)"
+
+
+def add_arguments(p):
+    p.add_argument("--config", help="Kaldi-style conf file of --option=value lines (command line wins)")
+    add_options(p, TrainOptions)
+    p.add_argument("egs_dir", help="egs directory from `nnet2 get-egs`")
+    p.add_argument("init_model", help="initial model (.mdl), e.g. from `nnet2 am-init` or `nnet2 dbn-to-nnet`")
+    p.add_argument("out_dir", help="output directory (checkpoints, logs, final.mdl)")
+
+
+def run(args) -> int:
+    import sys
+
+    from nnet2.parallel.comm import world
+    from nnet2.train.trainer import train
+    from nnet2.utils.log import get_logger
+
+    if args.config:
+        from nnet2.cli import build_parser
+
+        argv = [a for a in sys.argv[1:]]
+        # conf values first, then the command line, so the command line wins
+        i = argv.index("train") if "train" in argv else 0
+        args = build_parser().parse_args(argv[: i + 1] + read_conf(args.config) + argv[i + 1:])
+    comm = world()
+    try:
+        train(args.egs_dir, args.init_model, args.out_dir, from_args(TrainOptions, args), comm)
+    except BaseException as e:
+        if comm.Get_size() > 1:
+            # Make the whole job stop promptly instead of leaving the other ranks in a collective.
+            get_logger("train").error(f"rank {comm.Get_rank()} failed: {type(e).__name__}: {e}; aborting the job")
+            sys.stderr.flush()
+            comm.Abort(1)
+        raise
+    return 0

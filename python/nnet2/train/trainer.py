@@ -1,0 +1,398 @@
+"""Data-parallel training with model averaging over MPI (Su & Chen 2015; Kaldi nnet2, spec §4.6).
+
+N ranks each train on their own shard of the egs (the shard depends only on seed, N and the epoch) and
+average their flat parameter buffers every `average_every` minibatches with one in-place Allreduce
+(`average_every=0`: once per iteration, Kaldi nnet2 style). Every rank performs the same number of
+minibatches, hence the same number of collectives. An epoch is split into `iters_per_epoch`
+iterations; each iteration ends with an average (so all ranks hold bitwise-identical parameters), and
+rank 0 writes the checkpoint `<dir>/<iter>.mdl` and then `<dir>/state/<iter>.json` (the commit marker)
+atomically. `resume` continues from the last iteration whose state file exists.
+
+What makes a resumed run end with the same bytes as an uninterrupted one (CPU):
+* the data order of iteration x is a function of (seed, N, epoch) and the minibatch offset;
+* NG-SGD preconditioners restart at the start of every iteration (as each Kaldi training job does);
+* the softmax statistics are zeroed at the start of an iteration and averaged at its end;
+* the learning rate depends only on the iteration (exponential) or on the checkpointed newbob state;
+* BMUF/overlap state is checkpointed with the model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+
+import numpy as np
+
+from nnet2.utils.errors import UserError
+from nnet2.utils.log import get_logger, setup_logging
+from nnet2.utils.options import opt
+
+
+@dataclasses.dataclass
+class TrainOptions:
+    num_epochs: int = opt(15, "epochs (passes over the training egs)")
+    iters_per_epoch: int = opt(1, "iterations (checkpoints) per epoch")
+    minibatch_size: int = opt(1024, "frames per minibatch per worker (Kaldi uses 128 for p-norm nets)")
+    average_every: int = opt(10, "average the workers' parameters every K minibatches (0 = once per iteration)")
+    averaging: str = opt("plain", "plain Allreduce averaging, bmuf (block momentum) or overlap (nonblocking "
+                         "Iallreduce overlapped with the next block)", choices=["plain", "bmuf", "overlap"])
+    block_momentum: float = opt(0.9, "BMUF block momentum (0 = plain averaging)")
+    block_lr: float = opt(1.0, "BMUF block learning rate")
+    lr_schedule: str = opt("exponential", "learning-rate schedule", choices=["exponential", "newbob"])
+    initial_lr: float = opt(0.008, "initial learning rate per frame (gradients are summed over the minibatch)")
+    final_lr: float = opt(0.0008, "final learning rate (exponential schedule)")
+    scale_lr_by_workers: bool = opt(True, "multiply the learning rate by the number of workers (the paper's rule)")
+    newbob_start_halving_impr: float = opt(0.005, "newbob: start halving when the validation frame-accuracy "
+                                           "gain of an epoch is below this (absolute)")
+    newbob_end_halving_impr: float = opt(0.001, "newbob: stop when halving and the gain is below this")
+    newbob_halving_factor: float = opt(0.5, "newbob: learning-rate factor per epoch once halving")
+    update: str = opt("ngd", "parameter update: plain SGD or online natural-gradient SGD", choices=["sgd", "ngd"])
+    seed: int = opt(0, "seed for the data order")
+    threads: int = opt(0, "BLAS/OpenMP threads per worker (0 = cores / workers, at least 1)")
+    prior_frames: int = opt(20000, "training frames used to estimate the priors at the end (0 = no priors)")
+    device: str = opt("cpu", "where to train", choices=["cpu", "cuda"])
+    resume: bool = opt(False, "continue from the last complete checkpoint in the output directory")
+    progress: bool = opt(True, "progress bar on rank 0 (when stderr is a terminal)")
+
+
+def _atomic_json(path: str, obj: dict) -> None:
+    from nnet2.utils.fileio import write_bytes_atomic
+
+    write_bytes_atomic(path, (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode())
+
+
+class Trainer:
+    def __init__(self, egs_dir: str, init_model: str, out_dir: str, opts: TrainOptions, comm=None):
+        from nnet2.data.egs import EgsReader
+        from nnet2.parallel.comm import world
+
+        self.opts = opts
+        self.comm = comm if comm is not None else world()
+        self.rank, self.nw = self.comm.Get_rank(), self.comm.Get_size()
+        self.out_dir = os.path.abspath(out_dir)
+        self.egs_dir = os.path.abspath(egs_dir)
+        self.init_model = init_model
+        os.makedirs(os.path.join(self.out_dir, "log"), exist_ok=True)
+        os.makedirs(os.path.join(self.out_dir, "state"), exist_ok=True)
+        setup_logging(os.path.join(self.out_dir, "log", f"train.setup.{self.rank}.log"), self.rank, self.nw)
+        self.log = get_logger("train")
+        self.egs = EgsReader(egs_dir)
+        self.num_mb = self.egs.num_minibatches(self.rank, self.nw, opts.minibatch_size)
+        if opts.iters_per_epoch < 1 or opts.iters_per_epoch > self.num_mb:
+            raise UserError(f"--iters-per-epoch must be between 1 and the {self.num_mb} minibatches of an epoch")
+        self.num_iters = opts.num_epochs * opts.iters_per_epoch
+        threads = opts.threads or max(1, (os.cpu_count() or 1) // self.nw)
+        from nnet2 import _core
+
+        _core.set_num_threads(threads)
+        self.threads = threads
+
+    # ------------------------------------------------------------------ bookkeeping
+    def _mdl(self, it: int) -> str:
+        return os.path.join(self.out_dir, f"{it}.mdl")
+
+    def _state_path(self, it: int) -> str:
+        return os.path.join(self.out_dir, "state", f"{it}.json")
+
+    def _identity(self) -> dict:
+        o = self.opts
+        return {"seed": o.seed, "num_workers": self.nw, "egs_dir": self.egs_dir, "minibatch_size": o.minibatch_size,
+                "iters_per_epoch": o.iters_per_epoch, "num_epochs": o.num_epochs, "update": o.update,
+                "averaging": o.averaging, "average_every": o.average_every, "lr_schedule": o.lr_schedule}
+
+    def _last_checkpoint(self) -> int | None:
+        d = os.path.join(self.out_dir, "state")
+        its = [int(f[:-5]) for f in os.listdir(d) if f.endswith(".json") and f[:-5].isdigit()]
+        its = [i for i in its if os.path.exists(self._mdl(i))]
+        return max(its) if its else None
+
+    def _iter_bounds(self, it: int) -> tuple[int, int, int]:
+        """(epoch, first minibatch, end minibatch) of iteration `it`."""
+        e, j = divmod(it, self.opts.iters_per_epoch)
+        k = self.opts.iters_per_epoch
+        return e, j * self.num_mb // k, (j + 1) * self.num_mb // k
+
+    def learning_rate(self, it: int, newbob) -> float:
+        o = self.opts
+        lr = newbob.lr if o.lr_schedule == "newbob" else None
+        if lr is None:
+            from nnet2.train.schedule import exponential_lr
+
+            lr = exponential_lr(it, self.num_iters, o.initial_lr, o.final_lr)
+        return lr * (self.nw if o.scale_lr_by_workers else 1)
+
+    def _reduce_stats(self, arr: np.ndarray) -> np.ndarray:
+        from mpi4py import MPI
+
+        out = np.array(arr, dtype=np.float64)
+        if self.nw > 1:
+            self.comm.Allreduce(MPI.IN_PLACE, out, op=MPI.SUM)
+        return out
+
+    def evaluate(self, nnet, X, y, chunk: int = 4096) -> tuple[float, float, int]:
+        """(objf per frame, accuracy, frames) over a set split across ranks and reduced."""
+        n = len(y)
+        lo, hi = self.rank * n // self.nw, (self.rank + 1) * n // self.nw
+        tot = np.zeros(3)
+        for s in range(lo, hi, chunk):
+            st = nnet.evaluate(self._dev(np.ascontiguousarray(X[s:min(hi, s + chunk)])), y[s:min(hi, s + chunk)])
+            tot += (st.objf, st.correct, st.frames)
+        tot = self._reduce_stats(tot)
+        f = max(tot[2], 1.0)
+        return tot[0] / f, tot[1] / f, int(tot[2])
+
+    def _dev(self, a):
+        if self.opts.device == "cuda":
+            import cupy
+
+            return cupy.asarray(a)
+        return a
+
+    # ------------------------------------------------------------------ main loop
+    def run(self) -> str:
+        from nnet2.nnet.convert import set_update_type
+        from nnet2.nnet.model import load_model
+        from nnet2.parallel.averager import make_averager
+        from nnet2.train.schedule import NewbobState
+
+        o = self.opts
+        ident = self._identity()
+        start_it, newbob, history, avg_state = 0, NewbobState(lr=o.initial_lr), [], None
+        last = self._last_checkpoint() if o.resume else None
+        if not o.resume and self._last_checkpoint() is not None and self.rank == 0:
+            self.log.warning(f"{self.out_dir} already has checkpoints; starting over (use --resume to continue)")
+        if last is not None:
+            with open(self._state_path(last)) as f:
+                st = json.load(f)
+            for k, v in ident.items():
+                if st["identity"].get(k) != v:
+                    raise UserError(f"cannot resume {self.out_dir}: it was trained with {k}={st['identity'].get(k)!r}, "
+                                    f"this run has {k}={v!r}")
+            start_it, history = last, st["history"]
+            newbob = NewbobState.from_dict(st["newbob"])
+            model = load_model(self._mdl(last))
+            npz = os.path.join(self.out_dir, "state", f"{last}.npz")
+            avg_state = dict(np.load(npz)) if os.path.exists(npz) else None
+            if self.rank == 0:
+                self.log.info(f"Resuming from iteration {last} ({self._mdl(last)})")
+        else:
+            model = load_model(self.init_model)
+            if model.nnet.input_dim != self.egs.feat_dim and model.nnet.frame_input_start() == 1:
+                raise UserError(f"model {self.init_model} expects {model.nnet.input_dim}-dim features but the egs in "
+                                f"{self.egs_dir} have {self.egs.feat_dim}")
+        nnet = model.nnet
+        set_update_type(nnet, o.update)
+        self._check_model(nnet)
+        if o.device == "cuda":
+            nnet.to("cuda")
+        averager = make_averager(o.averaging, self.comm, o.block_momentum, o.block_lr)
+        host = np.asarray(nnet.params) if o.device == "cpu" else nnet.params.get()
+        if avg_state is not None:
+            averager.load_state({k: avg_state[k] for k in avg_state}, host)
+        if last is None and self.rank == 0:
+            self._save(model, 0, ident, history, newbob, averager)
+        self.comm.Barrier()
+        valid, train_diag = self.egs.valid_set(), self.egs.train_diag_set()
+        stop = False
+        for it in range(start_it, self.num_iters):
+            if stop:
+                break
+            epoch, mb0, mb1 = self._iter_bounds(it)
+            setup_logging(os.path.join(self.out_dir, "log", f"train.{it}.{self.rank}.log"), self.rank, self.nw)
+            self.log = get_logger("train")
+            lr = self.learning_rate(it, newbob)
+            nnet.set_learning_rate(lr)
+            nnet.reset_preconditioners()
+            nnet.zero_stats()
+            stats, t_compute = self._train_iteration(nnet, averager, epoch, mb0, mb1, it, lr)
+            rec = {"iter": it, "epoch": epoch, "lr": lr, "train_objf": stats[0], "train_acc": stats[1],
+                   "frames": stats[2], "seconds": stats[3], "avg_seconds": stats[4], "avg_rounds": stats[5]}
+            epoch_end = (it + 1) % o.iters_per_epoch == 0
+            if epoch_end:
+                vo, va, vn = self.evaluate(nnet, *valid)
+                to, ta, tn = self.evaluate(nnet, *train_diag)
+                rec.update(valid_objf=vo, valid_acc=va, train_diag_objf=to, train_diag_acc=ta)
+                if self.rank == 0:
+                    self.log.info(f"Epoch {epoch}: validation objf {vo:.4f} accuracy {va:.4f} ({vn} frames); "
+                                  f"train-diagnostic objf {to:.4f} accuracy {ta:.4f}")
+                if o.lr_schedule == "newbob":
+                    accepted = newbob.end_epoch(va, o.newbob_start_halving_impr, o.newbob_end_halving_impr,
+                                                o.newbob_halving_factor)
+                    rec["newbob_accepted"] = accepted
+                    if not accepted:
+                        # Reject the epoch (nnet1 newbob): go back to the model from the start of this epoch.
+                        prev = load_model(self._mdl(it + 1 - o.iters_per_epoch)).nnet
+                        nnet.params[...] = self._dev(prev.params)
+                        averager.reset(np.asarray(prev.params))
+                        if self.rank == 0:
+                            self.log.info(f"Epoch {epoch} rejected (accuracy {va:.4f} < {newbob.best_acc:.4f}); "
+                                          f"learning rate now {newbob.lr:g}")
+                    stop = newbob.stop
+            history.append(rec)
+            if self.rank == 0:
+                self._save(model, it + 1, ident, history, newbob, averager)
+            self.comm.Barrier()
+        final = self._finish(model)
+        return final
+
+    def _check_model(self, nnet) -> None:
+        if nnet.frame_input_start() == 1:
+            sp = nnet.splice_component()
+            if not sp.is_contiguous() or sp.left_context != self.egs.left or sp.right_context != self.egs.right:
+                raise UserError(f"the model's splice context {sp.context[0]}:{sp.context[-1]} does not match the egs "
+                                f"context -{self.egs.left}:{self.egs.right}")
+            if sp.input_dim != self.egs.feat_dim:
+                raise UserError(f"the model expects {sp.input_dim}-dim frames, the egs have {self.egs.feat_dim}")
+        elif nnet.input_dim != self.egs.input_dim:
+            raise UserError(f"the model (no SpliceComponent) expects input dim {nnet.input_dim}; the egs give "
+                            f"{self.egs.input_dim} (= (L+1+R) x {self.egs.feat_dim})")
+        if nnet.output_dim != self.egs.num_pdfs:
+            raise UserError(f"the model has {nnet.output_dim} outputs but the egs have {self.egs.num_pdfs} pdfs")
+
+    def _train_iteration(self, nnet, averager, epoch, mb0, mb1, it, lr):
+        from nnet2.nnet.nnet import StepStats
+
+        o = self.opts
+        k_avg = o.average_every
+        bar = None
+        if self.rank == 0 and o.progress:
+            from tqdm import tqdm
+
+            import sys
+
+            bar = tqdm(total=mb1 - mb0, desc=f"iter {it} (epoch {epoch})", unit="mb", leave=False,
+                       disable=not sys.stderr.isatty(), dynamic_ncols=True)
+        cpu = o.device == "cpu"
+        host_params = nnet.params if cpu else None
+        averager.seconds, averager.rounds = 0.0, 0
+        if cpu:
+            averager.start(host_params)
+        tot = StepStats()
+        t0 = time.perf_counter()
+        since_avg = 0
+        for i, (X, y) in enumerate(self.egs.iter_minibatches(self.rank, epoch, o.minibatch_size, o.seed, self.nw)):
+            if i < mb0:
+                continue
+            if i >= mb1:
+                break
+            tot.add(nnet.train_step(self._dev(X), self._dev(y) if not cpu else y))
+            since_avg += 1
+            if hasattr(averager, "poll"):
+                averager.poll()
+            if k_avg > 0 and since_avg == k_avg and i + 1 < mb1:
+                self._block_end(nnet, averager, cpu)
+                since_avg = 0
+            if bar is not None:
+                el = time.perf_counter() - t0
+                bar.update(1)
+                bar.set_postfix(fps=f"{tot.frames * self.nw / max(el, 1e-9):.0f}", objf=f"{tot.objf_per_frame:.3f}",
+                                acc=f"{tot.accuracy:.3f}", avg=f"{averager.seconds / max(el, 1e-9):.0%}")
+        # End of iteration: one final (blocking) average so every rank holds the same model, plus stats.
+        if cpu:
+            averager.finish(host_params)
+        else:
+            h = nnet.params.get()
+            averager.finish(h)
+            nnet.params.set(h)
+        self._average_softmax_stats(nnet)
+        el = time.perf_counter() - t0
+        red = self._reduce_stats(np.array([tot.objf, tot.correct, tot.frames]))
+        objf, acc = red[0] / max(red[2], 1), red[1] / max(red[2], 1)
+        if bar is not None:
+            bar.close()
+        self.log.info(f"Iter {it} (epoch {epoch}, minibatches {mb0}-{mb1}, lr {lr:g}): training objf {objf:.4f} "
+                      f"accuracy {acc:.4f} over {int(red[2])} frames in {el:.1f}s "
+                      f"({red[2] / max(el, 1e-9):.0f} frames/s in all); averaging {averager.rounds} rounds, "
+                      f"{averager.seconds:.2f}s ({100 * averager.seconds / max(el, 1e-9):.1f}% of the time)")
+        return (objf, acc, int(red[2]), el, averager.seconds, averager.rounds), el
+
+    def _block_end(self, nnet, averager, cpu):
+        if cpu:
+            averager.block_end(nnet.params)
+        else:
+            h = nnet.params.get()
+            averager.block_end(h)
+            nnet.params.set(h)
+
+    def _average_softmax_stats(self, nnet) -> None:
+        from nnet2.nnet import components as C
+
+        if self.nw == 1:
+            return
+        for c in nnet.components:
+            if isinstance(c, C.SoftmaxComponent) and c.value_sum.size:
+                buf = self._reduce_stats(np.concatenate([c.value_sum, [c.count]])) / self.nw
+                c.value_sum, c.count = buf[:-1], float(buf[-1])
+
+    def _save(self, model, it, ident, history, newbob, averager) -> None:
+        from nnet2.nnet.model import save_model
+
+        nnet = model.nnet
+        if self.opts.device == "cuda":
+            model = _host_copy(model)
+        save_model(model, self._mdl(it), binary=True)
+        st = averager.state()
+        if any(v is not None for v in st.values()):
+            from nnet2.utils.fileio import atomic_path
+
+            with atomic_path(os.path.join(self.out_dir, "state", f"{it}.npz"), suffix=".npz") as tmp:
+                np.savez(tmp, **{k: v for k, v in st.items() if v is not None})
+        _atomic_json(self._state_path(it), {"iter": it, "identity": ident, "history": history,
+                                            "newbob": newbob.to_dict(), "num_params": nnet.num_params()})
+
+    def _finish(self, model) -> str:
+        """Priors from the model's average posterior over training frames (spec §4.9), then final.mdl."""
+        from nnet2.nnet.model import save_model
+
+        o = self.opts
+        nnet = model.nnet
+        final = os.path.join(self.out_dir, "final.mdl")
+        if o.prior_frames > 0:
+            X, _ = self._prior_frames(o.prior_frames)
+            n = len(X)
+            lo, hi = self.rank * n // self.nw, (self.rank + 1) * n // self.nw
+            acc = np.zeros(nnet.output_dim + 1)
+            for s in range(lo, hi, 4096):
+                out = nnet.forward(self._dev(np.ascontiguousarray(X[s:min(hi, s + 4096)])))
+                out = out if o.device == "cpu" else out.get()
+                acc[:-1] += out.sum(axis=0, dtype=np.float64)
+                acc[-1] += out.shape[0]
+            acc = self._reduce_stats(acc)
+            pri = acc[:-1] / max(acc[:-1].sum(), 1e-30)
+            model.am.priors = pri.astype(np.float32)
+            if self.rank == 0:
+                self.log.info(f"Priors from {int(acc[-1])} frames: min {pri.min():.3g}, max {pri.max():.3g}")
+        if self.rank == 0:
+            save_model(_host_copy(model) if o.device == "cuda" else model, final, binary=True)
+            self.log.info(f"Wrote {final}")
+        self.comm.Barrier()
+        return final
+
+    def _prior_frames(self, n: int):
+        """The first n examples of the training archives in a fixed order (independent of N)."""
+        from nnet2.data.egs import _gather_index
+
+        Xs, ys, have = [], [], 0
+        for feats, idx in self.egs.iter_archive_frames():
+            take = idx[: n - have]
+            X, y = _gather_index(feats, take, self.egs.left, self.egs.right)
+            Xs.append(X)
+            ys.append(y)
+            have += len(take)
+            if have >= n:
+                break
+        return np.concatenate(Xs), np.concatenate(ys)
+
+
+def _host_copy(model):
+    """A CPU copy of a (GPU) model, for writing."""
+    from nnet2.nnet.model import AmNnet, Model
+
+    return Model(model.transition_model, AmNnet(model.nnet.copy(), model.priors))
+
+
+def train(egs_dir: str, init_model: str, out_dir: str, opts: TrainOptions, comm=None) -> str:
+    return Trainer(egs_dir, init_model, out_dir, opts, comm).run()
