@@ -414,3 +414,45 @@ def test_gpu_cd1_step_matches_cpu(gaussian):
     assert rg["mse"] == pytest.approx(rc["mse"], rel=1e-4)
     for a, b in zip(host[1:], dev[1:]):
         np.testing.assert_allclose(cp.asnumpy(b), a, rtol=1e-4, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------ MPI
+_MPI_SCRIPT = r"""
+import sys, numpy as np
+from mpi4py import MPI
+from nnet2 import _core
+from nnet2.parallel.average import average_flat_
+from nnet2.rbm.train import RbmTrainOptions, init_rbm, train_rbm
+_core.set_num_threads(1)
+comm = MPI.COMM_WORLD
+r = comm.Get_rank()
+buf = np.full(5, float(r + 1), np.float32)
+average_flat_(comm, buf)
+assert np.allclose(buf, 1.5), buf
+x = (np.random.default_rng(r).random((1000 + 230 * r, 8)) < 0.3).astype(np.float32)  # own shard per rank
+rbm = init_rbm(8, 6, "bern", 0.1, 0, vis_mean=x.mean(0))
+train_rbm(x, rbm, RbmTrainOptions(momentum_step_period=500, num_iters=2), comm=comm, average_every=3,
+          progress=False)
+flat = np.concatenate([rbm.W.ravel(), rbm.b_vis, rbm.b_hid])
+allp = comm.gather(flat, root=0)
+if r == 0:
+    assert np.array_equal(allp[0], allp[1]), "ranks differ after the final average"
+    print("MPI-OK")
+"""
+
+
+def test_mpi_rbm_averaging(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    mpiexec = shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or shutil.which("mpiexec")
+    if mpiexec is None:
+        pytest.skip("mpiexec not found")
+    pytest.importorskip("mpi4py")
+    script = tmp_path / "avg.py"
+    script.write_text(_MPI_SCRIPT)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    out = subprocess.run([mpiexec, "-n", "2", sys.executable, "-m", "mpi4py", str(script)], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "MPI-OK" in out.stdout, out.stderr[-2000:]
