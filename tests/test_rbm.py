@@ -268,13 +268,17 @@ def test_pretrain_dbn_writes_kaldi_layout_and_is_reproducible(tmp_path):
     np.testing.assert_array_equal(offs, np.arange(-2, 3))
     np.testing.assert_allclose(mean, x.mean(0), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(std, x.std(0), rtol=1e-4)
-    # Layer 2's visible bias is the logit of the mean activation of layer 1.
-    h1 = _sig(((x - mean) / std) @ layers[0][0].T.astype(np.float64) + layers[0][1])
     assert r1.rbms[1].vis_type == "bern" and r1.rbms[0].vis_type == "gauss"
     # Resume: existing k.rbm files are reused.
     r4 = pretrain_dbn(_utts(), _small_opts(), str(d1), progress=False)
     assert r4.history == [{}, {}] and np.array_equal(r4.rbms[1].W, r1.rbms[1].W)
-    assert h1.shape[1] == 16
+
+
+def test_init_rbm_visible_bias_is_clipped_logit_of_mean():
+    r = init_rbm(4, 3, "bern", 0.1, 0, vis_mean=np.array([0.0, 0.5, 0.9, 1.0]))
+    np.testing.assert_allclose(r.b_vis, [np.log(1e-4 / (1 - 1e-4)), 0.0, np.log(9.0), np.log(0.9999 / 1e-4)],
+                               rtol=1e-6)
+    assert not r.b_hid.any() and r.W.shape == (3, 4) and abs(r.W.std() - 0.1) < 0.08
 
 
 def test_splice_repeats_edges():
