@@ -1,0 +1,75 @@
+"""RBM pretraining of a DBN, as Kaldi nnet1's steps/nnet/pretrain_dbn.sh.
+
+Reads features (any kaldiio rspecifier: scp:feats.scp, ark:feats.ark, 'ark:copy-feats ... |'), splices
++-splice frames within each utterance (edges repeated), normalizes by the global mean/std of the spliced
+frames, then trains nn_depth RBMs with CD-1: a Gaussian-Bernoulli first RBM (lr rbm_lrate_low, 2*rbm_iter
+epochs) and Bernoulli-Bernoulli RBMs above (lr rbm_lrate, rbm_iter epochs) on the sigmoid outputs of the
+layers below. Writes DIR/final.feature_transform (<Splice> <AddShift> <Rescale>), DIR/{k}.rbm and
+DIR/{k}.dbn (<AffineTransform>+<Sigmoid> pairs) in Kaldi nnet1 format, logs in DIR/log/pretrain_dbn.log.
+Existing DIR/{k}.rbm files are reused (resume). For small data lower --momentum-step-period or raise
+--min-frames-per-layer. Under mpiexec each rank reads its own FEATS and --average-every K averages the
+RBMs every K minibatches.
+"""
+
+from __future__ import annotations
+
+import os
+
+from nnet2.rbm.train import DbnOptions
+from nnet2.utils.options import add_options, from_args
+
+NAME = "pretrain-dbn"
+HELP = "RBM pretraining of a sigmoid DBN (Kaldi nnet1 pretrain_dbn.sh)"
+
+
+def add_arguments(parser) -> None:
+    add_options(parser, DbnOptions, title="DBN pretraining")
+    parser.add_argument("--num-threads", type=int, default=1, help="BLAS/OpenMP threads")
+    parser.add_argument("feats", metavar="FEATS_RSPECIFIER", help="features, e.g. scp:data/train/feats.scp")
+    parser.add_argument("dir", metavar="DIR", help="output directory")
+
+
+def read_features(rspecifier: str):
+    """All utterances of a Kaldi rspecifier as a list of float32 arrays [T, D] (via kaldiio)."""
+    import kaldiio
+    import numpy as np
+
+    from nnet2.utils.errors import DataError
+
+    feats = []
+    try:
+        with kaldiio.ReadHelper(rspecifier) as reader:
+            for key, mat in reader:
+                mat = np.asarray(mat)
+                if mat.ndim != 2:
+                    raise DataError(f"{rspecifier}: utterance {key}: expected a matrix, got shape {mat.shape}")
+                if not np.all(np.isfinite(mat)):
+                    raise DataError(f"{rspecifier}: utterance {key}: NaN or Inf in the features")
+                if feats and mat.shape[1] != feats[0].shape[1]:
+                    raise DataError(f"{rspecifier}: utterance {key}: feature dim {mat.shape[1]} differs from "
+                                    f"{feats[0].shape[1]}")
+                feats.append(np.ascontiguousarray(mat, dtype=np.float32))
+    except (OSError, ValueError) as e:
+        raise DataError(f"cannot read features {rspecifier}: {e}") from None
+    if not feats:
+        raise DataError(f"{rspecifier}: no utterances")
+    return feats
+
+
+def run(args) -> int:
+    from nnet2 import _core
+    from nnet2.rbm.train import pretrain_dbn
+    from nnet2.utils.log import env_rank_world, setup_logging
+
+    rank, world = env_rank_world()
+    comm = None
+    if world > 1:
+        from mpi4py import MPI
+
+        comm = MPI.COMM_WORLD
+    os.makedirs(os.path.join(args.dir, "log"), exist_ok=True)
+    log = "pretrain_dbn.log" if world == 1 else f"pretrain_dbn.{rank}.log"
+    setup_logging(log_file=os.path.join(args.dir, "log", log))
+    _core.set_num_threads(args.num_threads)
+    pretrain_dbn(read_features(args.feats), from_args(DbnOptions, args), args.dir, comm=comm)
+    return 0

@@ -1,0 +1,428 @@
+"""RBM pretraining of a DBN as Kaldi nnet1 runs it (`steps/nnet/pretrain_dbn.sh`,
+`rbm-train-cd1-frmshuff`; kaldi-nnet2-spec.md §6): a Gaussian-Bernoulli first RBM on globally normalized
+spliced features, Bernoulli-Bernoulli RBMs above on the sigmoid outputs of the layers below, CD-1 with
+nnet1's momentum/learning-rate schedule, frame-shuffled minibatches of 100.
+
+Frame shuffling: nnet1's buffer randomizer (`randomizer_size` = 32768 frames by default): the buffer is
+filled with the next frames, shuffled, emptied in minibatches, and the fewer-than-a-minibatch leftover
+is carried into the next buffer (also across epochs); `randomizer_size=0` shuffles a whole epoch at once.
+The shuffling generator is numpy's PCG64 seeded with `randomizer_seed` (not nnet1's std::rand, so the
+order differs from Kaldi's); hidden states are sampled from the Philox stream (`_core.fill_uniform`).
+Same inputs and seeds give the same DBN bit for bit on the CPU (for a fixed thread count, as OpenBLAS
+sums in thread-dependent order).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+
+import numpy as np
+
+from nnet2 import _core
+from nnet2.parallel.average import average_flat_
+from nnet2.rbm import nnet1_io
+from nnet2.rbm.nnet1_io import AddShift, Rbm, Rescale, Splice
+from nnet2.utils.errors import DataError, UserError
+from nnet2.utils.log import get_logger
+from nnet2.utils.options import opt
+
+logger = get_logger("nnet2.rbm")
+
+
+# --------------------------------------------------------------------------------------------- options
+@dataclasses.dataclass
+class RbmTrainOptions:
+    """One RBM's CD-1 training (nnet1 `RbmTrainOptions` + `rbm-train-cd1-frmshuff` options)."""
+
+    learn_rate: float = opt(0.4, "learning rate; the RBM steps with learn_rate*(1-m_k) (nnet1 --learn-rate)")
+    momentum: float = opt(0.5, "initial momentum m_0")
+    momentum_max: float = opt(0.9, "final momentum")
+    momentum_steps: int = opt(40, "number of steps from momentum to momentum_max")
+    momentum_step_period: int = opt(500000, "frames between momentum/learning-rate steps (nnet1: 500000; "
+                                            "scale it down for small data)")
+    l2_penalty: float = opt(0.0002, "L2 penalty on the weights (not on the biases)")
+    with_bug: bool = opt(True, "as nnet1's default --with-bug=true: momentum jumps to momentum_max after the "
+                               "first minibatch while the learning rate follows learn_rate*(1-m_k)")
+    minibatch_size: int = opt(100, "frames per CD-1 step")
+    randomizer_size: int = opt(32768, "frames in the shuffling buffer; 0 shuffles a whole epoch")
+    randomizer_seed: int = opt(777, "seed of the frame shuffling")
+    num_iters: int = opt(1, "epochs over the data")
+
+
+@dataclasses.dataclass
+class DbnOptions:
+    """DBN pretraining (nnet1 `pretrain_dbn.sh` defaults)."""
+
+    nn_depth: int = opt(6, "number of RBMs (hidden layers)")
+    hid_dim: int = opt(2048, "hidden units per RBM")
+    rbm_iter: int = opt(1, "epochs per Bernoulli RBM; the Gaussian first RBM gets twice as many")
+    rbm_lrate: float = opt(0.4, "learning rate of the Bernoulli-Bernoulli RBMs")
+    rbm_lrate_low: float = opt(0.01, "learning rate of the Gaussian-Bernoulli RBM")
+    rbm_l2penalty: float = opt(0.0002, "L2 penalty on RBM weights")
+    splice: int = opt(5, "frames of context on each side (the feature transform splices +-splice)")
+    input_vis_type: str = opt("gauss", "visible type of the first RBM", choices=("gauss", "bern"))
+    param_stddev_first: float = opt(0.1, "stddev of the first RBM's initial weights")
+    param_stddev: float = opt(0.1, "stddev of the other RBMs' initial weights")
+    minibatch_size: int = opt(100, "frames per CD-1 step")
+    randomizer_size: int = opt(32768, "frames in the shuffling buffer; 0 shuffles a whole epoch")
+    seed: int = opt(777, "seed of weight init, frame shuffling and hidden-state sampling")
+    momentum_step_period: int = opt(500000, "frames between momentum/learning-rate steps (scale down for "
+                                            "small data)")
+    min_frames_per_layer: int = opt(0, "repeat the data so each RBM trains on at least this many frames "
+                                       "(0: just rbm_iter epochs, as nnet1)")
+    var_floor: float = opt(1e-10, "variance floor of the global mean/variance normalization")
+    binary: bool = opt(True, "write the nnet1 files in Kaldi binary format")
+    average_every: int = opt(0, "with several MPI workers: average the RBM parameters every K minibatches "
+                                "(0: no averaging)")
+    input_cache_mb: int = opt(1024, "keep a layer's input in memory when it fits in this many MB, else "
+                                    "recompute it through the lower layers per minibatch")
+
+
+# --------------------------------------------------------------------------------------------- schedule
+class MomentumSchedule:
+    """nnet1's momentum / learning-rate schedule (spec §6.4), stepped after each minibatch.
+
+    Before the first minibatch: momentum m_0, rate learn_rate*(1-m_0). After every minibatch (frames
+    counted over all epochs of the layer): k = frames // momentum_step_period, m_k = m_0 + k*(m_max-m_0)/steps
+    (m_max once k > steps); when k grows (including the first minibatch, as nnet1 starts from k_prev = -1)
+    rate = learn_rate*(1-m_k) and momentum = m_max (with_bug) or m_k. The explosion guard's x0.9 on the
+    rate lasts until the next such change.
+    """
+
+    def __init__(self, o: RbmTrainOptions):
+        self.o = o
+        self.k_prev = -1
+        self.frames = 0
+        self.momentum = float(np.float32(o.momentum))
+        self.lr = float(np.float32(o.learn_rate) * (np.float32(1) - np.float32(o.momentum)))
+
+    def after_minibatch(self, num_frames: int) -> bool:
+        o = self.o
+        self.frames += num_frames
+        step = np.float32((np.float32(o.momentum_max) - np.float32(o.momentum)) / np.float32(o.momentum_steps))
+        k = self.frames // o.momentum_step_period
+        m = np.float32(o.momentum_max) if k > o.momentum_steps else np.float32(o.momentum) + np.float32(k) * step
+        if k > self.k_prev:
+            self.k_prev = k
+            self.lr = float(np.float32(o.learn_rate) * (np.float32(1) - m))
+            self.momentum = float(np.float32(o.momentum_max) if o.with_bug else m)
+            return True
+        return False
+
+
+# --------------------------------------------------------------------------------------------- shuffling
+class FrameRandomizer:
+    """Minibatches of frame indices over `num_iters` epochs of `num_frames` frames (see module doc)."""
+
+    def __init__(self, num_frames: int, minibatch_size: int, randomizer_size: int, seed: int):
+        if minibatch_size <= 0:
+            raise UserError(f"minibatch size must be positive, got {minibatch_size}")
+        self.n, self.mb, self.size, self.seed = num_frames, minibatch_size, randomizer_size, seed
+
+    def num_minibatches(self, num_iters: int) -> int:
+        return (num_iters * self.n) // self.mb
+
+    def minibatches(self, num_iters: int):
+        rng = np.random.Generator(np.random.PCG64(self.seed))
+        total = num_iters * self.n
+        pos = 0
+        left = np.zeros(0, np.int64)
+        while pos < total:
+            want = (self.size - len(left)) if self.size > 0 else self.n
+            take = max(min(want, total - pos), 1)
+            new = (np.arange(pos, pos + take, dtype=np.int64)) % self.n
+            pos += take
+            buf = np.concatenate([left, new])
+            buf = buf[rng.permutation(len(buf))]
+            full = (len(buf) // self.mb) * self.mb
+            for s in range(0, full, self.mb):
+                yield buf[s:s + self.mb]
+            left = buf[full:]
+
+
+# --------------------------------------------------------------------------------------------- helpers
+def _sigmoid_layers(x: np.ndarray, layers) -> np.ndarray:
+    """x [N, D] -> sigmoid(... sigmoid(x W1^T + b1) ...) [N, out] through the core kernels."""
+    for W, b in layers:
+        y = np.empty((x.shape[0], W.shape[0]), np.float32)
+        _core.affine_forward(x, W, b, y)
+        _core.sigmoid_forward(y, y)
+        x = y
+    return x
+
+
+def forward_in_chunks(data: np.ndarray, layers, chunk: int = 4096) -> np.ndarray:
+    """Push all frames data [N, D] through sigmoid `layers` [(W [out,in], b [out]), ...] -> [N, out]."""
+    if not layers:
+        return data
+    out = np.empty((data.shape[0], layers[-1][0].shape[0]), np.float32)
+    for s in range(0, data.shape[0], chunk):
+        out[s:s + chunk] = _sigmoid_layers(np.ascontiguousarray(data[s:s + chunk]), layers)
+    return out
+
+
+def _flat_rbm(rbm: Rbm) -> np.ndarray:
+    """Move the RBM's parameters into one flat float32 buffer [H*V + V + H] (W, b_vis, b_hid are views)."""
+    H, V = rbm.W.shape
+    flat = np.concatenate([np.asarray(rbm.W, np.float32).ravel(), np.asarray(rbm.b_vis, np.float32),
+                           np.asarray(rbm.b_hid, np.float32)])
+    rbm.W = flat[:H * V].reshape(H, V)
+    rbm.b_vis = flat[H * V:H * V + V]
+    rbm.b_hid = flat[H * V + V:]
+    return flat
+
+
+def _stream_seed(*parts: int) -> int:
+    s = np.random.SeedSequence([int(p) for p in parts]).generate_state(2, np.uint32)
+    return int(s[0]) | (int(s[1]) << 32)
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    try:
+        from tqdm import tqdm
+    except ImportError:  # tqdm is optional for library use
+        return None
+    return tqdm(total=total, desc=desc, unit="mb", disable=None if enabled else True, leave=False)
+
+
+# --------------------------------------------------------------------------------------------- one RBM
+def train_rbm(data: np.ndarray, rbm: Rbm, opts: RbmTrainOptions, *, lower_layers=(), seed: int = 777,
+              name: str = "rbm", comm=None, average_every: int = 0, input_cache_mb: int = 1024,
+              progress: bool = True) -> dict:
+    """Train `rbm` in place with CD-1 (nnet1 rbm-train-cd1-frmshuff).
+
+    data: [N, D] float32 frames (already normalized), pushed through `lower_layers` [(W [out, in], b [out])]
+    as sigmoid layers to give the RBM's visible input [N, V]. The parameters end up as views of one flat
+    buffer; with `comm` of size > 1 and average_every = K > 0 they are averaged over the ranks every K
+    minibatches and at the end (each rank trains on its own `data`).
+    Returns dict(epoch_mse = per-epoch mean squared reconstruction error per element, epoch_avg_loss =
+    Kaldi's Mse AvgLoss 0.5*sum sq/frame, guard_hits, frames, lr, momentum).
+    """
+    data = np.asarray(data)
+    if data.dtype != np.float32 or data.ndim != 2:
+        raise DataError(f"{name}: training data must be a 2-D float32 array, got {data.dtype} {data.shape}")
+    lower = [(np.ascontiguousarray(W, np.float32), np.ascontiguousarray(b, np.float32)) for W, b in lower_layers]
+    in_dim = lower[-1][0].shape[0] if lower else data.shape[1]
+    if lower and lower[0][0].shape[1] != data.shape[1]:
+        raise DataError(f"{name}: data has {data.shape[1]} columns, the first lower layer takes "
+                        f"{lower[0][0].shape[1]}")
+    if in_dim != rbm.input_dim:
+        raise DataError(f"{name}: the RBM has {rbm.input_dim} visible units, its input has {in_dim} dims")
+    N, mb, H, V = data.shape[0], opts.minibatch_size, rbm.output_dim, rbm.input_dim
+    if N < mb:
+        raise DataError(f"{name}: {N} frames is fewer than one minibatch of {mb}")
+    gaussian = rbm.vis_type == "gauss"
+    world = comm.Get_size() if comm is not None else 1
+    rank = comm.Get_rank() if comm is not None else 0
+
+    flat = _flat_rbm(rbm)
+    if world > 1:
+        comm.Bcast(flat, root=0)
+    dW = np.zeros_like(rbm.W)
+    db_vis = np.zeros_like(rbm.b_vis)
+    db_hid = np.zeros_like(rbm.b_hid)
+    pos_hid = np.empty((mb, H), np.float32)
+    neg_vis = np.empty((mb, V), np.float32)
+    neg_hid = np.empty((mb, H), np.float32)
+
+    if lower and N * in_dim * 4 <= input_cache_mb * 2**20:
+        src, lower = forward_in_chunks(data, lower), []
+    else:
+        src = data
+    gather = np.empty((mb, src.shape[1]), np.float32)
+
+    rnd = FrameRandomizer(N, mb, opts.randomizer_size, opts.randomizer_seed + rank)
+    total = rnd.num_minibatches(opts.num_iters)
+    averaging = world > 1 and average_every > 0
+    if averaging:
+        from mpi4py import MPI
+
+        total = comm.allreduce(total, op=MPI.MIN)
+    sched = MomentumSchedule(opts)
+    sample_seed = _stream_seed(seed, rank)
+    counter = 0
+    sse_epoch = [0.0] * (opts.num_iters + 1)
+    frames_epoch = [0] * (opts.num_iters + 1)
+    guard_hits = 0
+    bar = _progress(total, name, progress)
+    logger.info(f"{name}: {V} -> {H} ({'Gaussian' if gaussian else 'Bernoulli'} visible), {N} frames, "
+                f"{opts.num_iters} epochs, {total} minibatches of {mb}, learn rate {opts.learn_rate}")
+
+    def log_epoch(e: int) -> None:
+        if frames_epoch[e]:
+            logger.info(f"{name}: epoch {e + 1}/{opts.num_iters}: reconstruction MSE "
+                        f"{sse_epoch[e] / (frames_epoch[e] * V):.6g} per element (AvgLoss "
+                        f"{0.5 * sse_epoch[e] / frames_epoch[e]:.6g} per frame), lr {sched.lr:.4g}, "
+                        f"momentum {sched.momentum:.3g}, guard hits {guard_hits}")
+
+    epoch = 0
+    for k, idx in enumerate(rnd.minibatches(opts.num_iters)):
+        if k >= total:
+            break
+        e = min((k * mb) // N, opts.num_iters - 1)
+        if e != epoch:
+            log_epoch(epoch)
+            epoch = e
+        np.take(src, idx, axis=0, out=gather)
+        vis = _sigmoid_layers(gather, lower) if lower else gather
+        r = _core.rbm_cd1_step(vis, rbm.W, rbm.b_vis, rbm.b_hid, dW, db_vis, db_hid, sched.lr, sched.momentum,
+                               opts.l2_penalty, gaussian, sample_seed, counter, pos_hid, neg_vis, neg_hid)
+        counter += mb * H
+        sched.lr = r["lr"]
+        if r["skipped"]:
+            guard_hits += 1
+            logger.warning(f"{name}: minibatch {k}: reconstruction std {r['neg_vis_std']:.4g} > 2 x data std "
+                           f"{r['pos_vis_std']:.4g}: weights scaled down, momentum reset, lr -> {r['lr']:.4g}")
+        sse_epoch[e] += r["sse"]
+        frames_epoch[e] += mb
+        sched.after_minibatch(mb)
+        if averaging and (k + 1) % average_every == 0:
+            average_flat_(comm, flat)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    if averaging and total % average_every != 0:
+        average_flat_(comm, flat)
+    log_epoch(epoch)
+    n_ep = opts.num_iters
+    return dict(epoch_mse=[sse_epoch[i] / (frames_epoch[i] * V) for i in range(n_ep) if frames_epoch[i]],
+                epoch_avg_loss=[0.5 * sse_epoch[i] / frames_epoch[i] for i in range(n_ep) if frames_epoch[i]],
+                guard_hits=guard_hits, frames=sched.frames, lr=sched.lr, momentum=sched.momentum)
+
+
+# --------------------------------------------------------------------------------------------- the DBN
+def splice_utterance(x: np.ndarray, context: int) -> np.ndarray:
+    """x [T, D] -> [T, (2*context+1)*D]: frames t-context .. t+context, utterance edges repeated."""
+    T = x.shape[0]
+    idx = np.clip(np.arange(T)[:, None] + np.arange(-context, context + 1)[None, :], 0, T - 1)
+    return np.ascontiguousarray(x[idx].reshape(T, -1), dtype=np.float32)
+
+
+def init_rbm(vis_dim: int, hid_dim: int, vis_type: str, param_stddev: float, seed: int,
+             vis_mean: np.ndarray | None = None) -> Rbm:
+    """nnet1 Rbm::InitData: W ~ N(0, stddev^2) [H, V], b_hid = 0, b_vis = 0 or logit(clip(vis_mean, 1e-4,
+    0.9999)) (the mean activation of the input, for Bernoulli visibles)."""
+    rng = np.random.default_rng(seed)
+    W = (rng.standard_normal((hid_dim, vis_dim), dtype=np.float32) * np.float32(param_stddev)).astype(np.float32)
+    b_vis = np.zeros(vis_dim, np.float32)
+    if vis_mean is not None:
+        p = np.clip(np.asarray(vis_mean, np.float64), 1e-4, 0.9999)
+        b_vis = (np.log(p) - np.log1p(-p)).astype(np.float32)
+    return Rbm(W, b_vis, np.zeros(hid_dim, np.float32), vis_type, "bern")
+
+
+@dataclasses.dataclass
+class DbnResult:
+    feature_transform: list  # [Splice, AddShift, Rescale] nnet1 components
+    rbms: list               # [Rbm, ...]
+    history: list            # per layer: the dict returned by train_rbm
+
+    @property
+    def dbn(self) -> list:
+        """The DBN as nnet1 components (<AffineTransform>+<Sigmoid> per RBM)."""
+        return [c for r in self.rbms for c in nnet1_io.rbm_to_components(r)]
+
+    def layers(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        return nnet1_io.dbn_to_layers(self.dbn)
+
+
+def _global_cmvn(x: np.ndarray, comm, var_floor: float) -> tuple[np.ndarray, np.ndarray]:
+    stats = np.zeros((2, x.shape[1] + 1), np.float64)
+    for s in range(0, x.shape[0], 65536):
+        c = x[s:s + 65536].astype(np.float64)
+        stats[0, :-1] += c.sum(0)
+        stats[1, :-1] += (c * c).sum(0)
+    stats[0, -1] = x.shape[0]
+    if comm is not None and comm.Get_size() > 1:
+        average_flat_(comm, stats.ravel())
+    mean = stats[0, :-1] / stats[0, -1]
+    var = np.maximum(stats[1, :-1] / stats[0, -1] - mean * mean, var_floor)
+    return mean, np.sqrt(var)
+
+
+def pretrain_dbn(feats, opts: DbnOptions | None = None, out_dir: str | None = None, *, comm=None,
+                 progress: bool = True) -> DbnResult:
+    """Greedy layer-wise RBM pretraining (nnet1 pretrain_dbn.sh).
+
+    feats: a list of per-utterance feature matrices [T_u, D] (spliced +-opts.splice within each
+    utterance, edges repeated) or one 2-D array [N, D] taken as a single utterance. The spliced frames
+    are normalized by their global mean and std (the feature transform), then RBM 1 (Gaussian visible,
+    lr rbm_lrate_low, 2*rbm_iter epochs) and RBMs 2..nn_depth (Bernoulli, lr rbm_lrate, rbm_iter epochs;
+    input = sigmoid outputs of the layers below) are trained in turn. With out_dir, writes
+    out_dir/final.feature_transform, out_dir/{k}.rbm and out_dir/{k}.dbn (Kaldi nnet1 format, atomically,
+    rank 0 only) and skips layers whose k.rbm already exists (resuming as pretrain_dbn.sh does).
+    """
+    o = opts or DbnOptions()
+    if isinstance(feats, np.ndarray):
+        feats = [feats]
+    feats = list(feats)
+    if not feats:
+        raise DataError("pretrain_dbn: no features")
+    dims = {f.shape[1] for f in feats if f.ndim == 2}
+    if len(dims) != 1 or any(f.ndim != 2 for f in feats):
+        raise DataError(f"pretrain_dbn: utterances must be 2-D with one feature dimension, got dims {sorted(dims)}")
+    for i, f in enumerate(feats):
+        if not np.all(np.isfinite(f)):
+            raise DataError(f"pretrain_dbn: utterance {i} contains NaN or Inf")
+    D = dims.pop()
+    rank = comm.Get_rank() if comm is not None else 0
+    writer = out_dir is not None and rank == 0
+
+    x = np.concatenate([splice_utterance(np.asarray(f, np.float32), o.splice) for f in feats if len(f)])
+    mean, std = _global_cmvn(x, comm, o.var_floor)
+    shift = (-mean).astype(np.float32)
+    scale = (1.0 / std).astype(np.float32)
+    x += shift
+    x *= scale
+    ft = [Splice(D, np.arange(-o.splice, o.splice + 1, dtype=np.int32)), AddShift(shift), Rescale(scale)]
+    if writer:
+        nnet1_io.write_nnet1(os.path.join(out_dir, "final.feature_transform"), ft, binary=o.binary)
+    N = x.shape[0]
+    logger.info(f"pretrain_dbn: {len(feats)} utterances, {N} frames, input {D} x {2 * o.splice + 1} = "
+                f"{x.shape[1]} dims, {o.nn_depth} RBMs of {o.hid_dim}")
+
+    rbms: list[Rbm] = []
+    history = []
+    for layer in range(1, o.nn_depth + 1):
+        lower = [lay for r in rbms for lay in nnet1_io.dbn_to_layers(nnet1_io.rbm_to_components(r))]
+        vis_dim = x.shape[1] if layer == 1 else o.hid_dim
+        gaussian = layer == 1 and o.input_vis_type == "gauss"
+        rbm_path = os.path.join(out_dir, f"{layer}.rbm") if out_dir else None
+        if rbm_path and os.path.exists(rbm_path):
+            comps = nnet1_io.read_nnet1(rbm_path)
+            if len(comps) != 1 or not isinstance(comps[0], Rbm) or comps[0].W.shape != (o.hid_dim, vis_dim):
+                raise UserError(f"{rbm_path}: exists but is not a {vis_dim} -> {o.hid_dim} RBM; remove it to retrain")
+            logger.info(f"pretrain_dbn: RBM {layer}: {rbm_path} exists, skipping")
+            rbms.append(comps[0])
+            history.append({})
+            continue
+        epochs = (2 if gaussian else 1) * o.rbm_iter
+        if o.min_frames_per_layer > 0:
+            epochs = max(epochs, math.ceil(o.min_frames_per_layer / N))
+        vis_mean = None
+        if not gaussian:
+            m = np.zeros(vis_dim + 1, np.float64)
+            for s in range(0, N, 4096):
+                m[:-1] += _sigmoid_layers(np.ascontiguousarray(x[s:s + 4096]), lower).sum(0, dtype=np.float64)
+            m[-1] = N
+            if comm is not None and comm.Get_size() > 1:
+                average_flat_(comm, m)
+            vis_mean = m[:-1] / m[-1]
+        rbm = init_rbm(vis_dim, o.hid_dim, "gauss" if gaussian else "bern",
+                       o.param_stddev_first if layer == 1 else o.param_stddev, _stream_seed(o.seed, layer, 0),
+                       vis_mean)
+        ro = RbmTrainOptions(learn_rate=o.rbm_lrate_low if gaussian else o.rbm_lrate, l2_penalty=o.rbm_l2penalty,
+                             momentum_step_period=o.momentum_step_period, minibatch_size=o.minibatch_size,
+                             randomizer_size=o.randomizer_size, randomizer_seed=o.seed, num_iters=epochs)
+        h = train_rbm(x, rbm, ro, lower_layers=lower, seed=_stream_seed(o.seed, layer, 1), name=f"RBM {layer}",
+                      comm=comm, average_every=o.average_every, input_cache_mb=o.input_cache_mb, progress=progress)
+        rbms.append(rbm)
+        history.append(h)
+        if writer:
+            nnet1_io.write_nnet1(rbm_path, [rbm], binary=o.binary)
+            nnet1_io.write_nnet1(os.path.join(out_dir, f"{layer}.dbn"),
+                                 [c for r in rbms for c in nnet1_io.rbm_to_components(r)], binary=o.binary)
+    return DbnResult(ft, rbms, history)
