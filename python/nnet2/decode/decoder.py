@@ -207,6 +207,20 @@ def gmm_loglikes_for_data(model_dir: str, data_dir: str) -> dict[str, np.ndarray
             for u, f in load_cmvn_feats(data_dir, norm_vars=norm_vars, deltas=deltas)}
 
 
+def load_scores(source: str, data_dir: str | None = None) -> dict[str, np.ndarray]:
+    """{utt: [T, num_pdfs]} from `source`: a Kaldi rspecifier of per-pdf scores (`ark:...`,
+    `scp:...`), or a GMM model dir (with final.mdl, from `train_mono_and_align`) whose
+    log-likelihoods are computed for the features of `data_dir`."""
+    if os.path.isdir(source):
+        if not os.path.exists(os.path.join(source, "final.mdl")):
+            raise DataError(f"{source}: a directory without final.mdl (expected a GMM model dir, "
+                            "or give an ark:/scp: rspecifier of log-likelihoods)")
+        if data_dir is None:
+            raise UserError(f"decoding with the GMM in {source} needs --data DATA_DIR (features)")
+        return gmm_loglikes_for_data(source, data_dir)
+    return read_matrices(source)
+
+
 # ------------------------------------------------------------------------------------------------
 # Whole sets
 
