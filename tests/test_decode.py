@@ -11,10 +11,27 @@ import pytest
 
 from nnet2.cli import main
 from nnet2.corpora.fsdd import FsddOptions, default_fsdd_dir, prepare_fsdd
-from nnet2.decode import (DecodeOptions, Decoder, Graph, GraphOptions, WerResult, add_word_penalty,
-                          build_hclg, compute_wer, decode_dir, decode_set, decode_utterance,
-                          expand_to_tids, gmm_loglikes, gmm_loglikes_for_data, make_graph,
-                          pseudo_loglikes, read_text, score_texts, tune)
+from nnet2.decode import (
+    DecodeOptions,
+    Decoder,
+    Graph,
+    GraphOptions,
+    WerResult,
+    add_word_penalty,
+    build_hclg,
+    compute_wer,
+    decode_dir,
+    decode_set,
+    decode_utterance,
+    expand_to_tids,
+    gmm_loglikes,
+    gmm_loglikes_for_data,
+    make_graph,
+    pseudo_loglikes,
+    read_text,
+    score_texts,
+    tune,
+)
 from nnet2.decode.graph import digit_loop_grammar_text
 from nnet2.feat import MfccOptions, compute_cmvn_stats, make_feats
 from nnet2.gmm import MonoOptions, load_mono_model, read_alignments, train_mono_and_align
@@ -62,8 +79,8 @@ def test_graph_dir(sysdir):
     digits = {g.words[w] for w in ("zero", "one", "two", "three", "four", "five", "six", "seven",
                                    "eight", "nine")}
     assert olabels - {0} == digits  # never !SIL, #0, <s>, </s>
-    with open(sysdir / "exp" / "graph" / "HCLG.fst", "rb") as f:
-        assert f.read(4) == b"\xd6\xfd\xb2\x7e"  # OpenFst magic number
+    magic = (sysdir / "exp" / "graph" / "HCLG.fst").read_bytes()[:4]
+    assert magic == b"\xd6\xfd\xb2\x7e"  # OpenFst magic number
 
 
 def test_grammar_text():
@@ -91,7 +108,7 @@ def test_gmm_decode_wer(sysdir, test_ll, tmp_path):
     assert stats["not_final"] == 0
     hyp = read_text(str(tmp_path / "dec" / "hyp.txt"))
     assert set(hyp) == set(test_ll)
-    assert open(tmp_path / "dec" / "wer").read().startswith("%WER ")
+    assert (tmp_path / "dec" / "wer").read_text().startswith("%WER ")
 
 
 def test_synthetic_reference_path_decodes_exactly(sysdir):
@@ -204,7 +221,7 @@ def test_tune_on_dev(sysdir):
 def test_wrong_columns_missing_utt_nan(sysdir, test_ll, tmp_path):
     graph = str(sysdir / "exp" / "graph")
     ref = str(sysdir / "data" / "test" / "text")
-    u0 = sorted(test_ll)[0]
+    u0 = min(test_ll)
     bad = dict(test_ll)
     bad[u0] = test_ll[u0][:, :-1]
     with pytest.raises(DataError, match=f"utterance '{u0}': log-likelihoods have 61 columns.*62 pdfs"):
@@ -231,10 +248,10 @@ def test_wrong_columns_missing_utt_nan(sysdir, test_ll, tmp_path):
 # Scoring
 
 def test_wer_hand_computed():
-    refs = {"u1": "a b c d".split(), "u2": "e f".split(), "u3": "g".split()}
-    hyps = {"u1": "a x c d y".split(),   # 1 sub (b->x), 1 ins (y)
-            "u2": "f".split(),           # 1 del (e)
-            "u3": "g".split()}           # correct
+    refs = {"u1": ["a", "b", "c", "d"], "u2": ["e", "f"], "u3": ["g"]}
+    hyps = {"u1": ["a", "x", "c", "d", "y"],   # 1 sub (b->x), 1 ins (y)
+            "u2": ["f"],           # 1 del (e)
+            "u3": ["g"]}           # correct
     r = compute_wer(refs, hyps)
     assert (r.ins, r.dels, r.subs, r.errors, r.ref_words) == (1, 1, 1, 3, 7)
     assert r.per_utt["u1"] == {"ref_len": 4, "ins": 1, "del": 0, "sub": 1, "total": 2}

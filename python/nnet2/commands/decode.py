@@ -45,6 +45,7 @@ def run(args) -> int:
     stats = decode_dir(args.graph_dir, load_scores(args.source, args.data), args.out_dir,
                        from_args(DecodeOptions, args), ref_text=ref, priors=args.priors)
     if ref is not None:
-        print(open(os.path.join(args.out_dir, "wer")).read(), end="")
+        with open(os.path.join(args.out_dir, "wer")) as f:
+            print(f.read(), end="")
     print(json.dumps(stats))
     return 0

@@ -89,17 +89,18 @@ def expand_to_tids(loglikes: np.ndarray, tid2pdf: np.ndarray, acwt: float) -> np
 class Decoder:
     """A FasterDecoder over one graph, reused across utterances.
 
-    `fst`: HCLG (kaldifst.StdVectorFst, input labels transition-ids); `tid2pdf` [num_tids]."""
+    `fst`: HCLG (kaldifst.StdVectorFst, input labels transition-ids); `tid2pdf` [num_tids];
+    `num_pdfs`: columns expected of the log-likelihoods (default max(tid2pdf) + 1)."""
 
     def __init__(self, fst, tid2pdf: np.ndarray, beam: float = 15.0, max_active: int = 7000,
-                 min_active: int = 200):
+                 min_active: int = 200, num_pdfs: int | None = None):
         import kaldi_hmm_gmm as khg
 
         if beam <= 0:
             raise UserError(f"--beam must be positive, got {beam}")
         self.fst = fst  # the decoder keeps a reference only on the C++ side
         self.tid2pdf = np.asarray(tid2pdf, dtype=np.int64)
-        self.num_pdfs = int(self.tid2pdf.max()) + 1
+        self.num_pdfs = int(self.tid2pdf.max()) + 1 if num_pdfs is None else num_pdfs
         o = khg.FasterDecoderOptions()
         o.beam, o.max_active, o.min_active = float(beam), int(max_active), int(min_active)
         self.dec = khg.FasterDecoder(fst, o)
@@ -109,7 +110,7 @@ class Decoder:
         import kaldi_hmm_gmm as khg
         import kaldifst
 
-        m = expand_to_tids(loglikes, self.tid2pdf, acwt)
+        m = expand_to_tids(check_loglikes(loglikes, self.num_pdfs, utt), self.tid2pdf, acwt)
         self.dec.decode(khg.DecodableCtc(m))
         final = bool(self.dec.reached_final())
         ok, lat = self.dec.get_best_path(use_final_probs=True)
@@ -125,10 +126,8 @@ class Decoder:
 def decode_utterance(graph, loglikes: np.ndarray, tid2pdf: np.ndarray, acwt: float = 0.1,
                      beam: float = 15.0, max_active: int = 7000, utt: str = "utterance") -> list[int]:
     """Word ids of the best path of `graph` (HCLG fst, or a `Graph`) for `loglikes` [T, num_pdfs]."""
-    fst = getattr(graph, "fst", graph)
-    m = check_loglikes(loglikes, int(np.max(tid2pdf)) + 1 if not hasattr(graph, "num_pdfs")
-                       else graph.num_pdfs, utt)
-    return Decoder(fst, tid2pdf, beam, max_active).decode(m, acwt, utt).words
+    dec = Decoder(getattr(graph, "fst", graph), tid2pdf, beam, max_active)
+    return dec.decode(loglikes, acwt, utt).words
 
 
 # ------------------------------------------------------------------------------------------------
@@ -226,10 +225,8 @@ def load_scores(source: str, data_dir: str | None = None) -> dict[str, np.ndarra
 
 def write_text(path: str, hyps: dict[str, list[str]]) -> None:
     """Kaldi text (`utt w1 w2 ...`, C-sorted; an empty hypothesis is the bare key), atomically."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", encoding="utf-8") as f:
-            for u in sorted(hyps, key=lambda k: k.encode("utf-8")):
-                f.write(" ".join([u] + list(hyps[u])) + "\n")
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(" ".join([u, *hyps[u]]) + "\n" for u in sorted(hyps, key=lambda k: k.encode("utf-8")))
 
 
 def decode_set(graph, loglikes: dict[str, np.ndarray], o: DecodeOptions | None = None,
@@ -252,7 +249,7 @@ def decode_set(graph, loglikes: dict[str, np.ndarray], o: DecodeOptions | None =
         mats[u] = check_loglikes(m, graph.num_pdfs, u)
     if fst is None:
         fst = graph.with_penalty(o.word_ins_penalty)
-    dec = Decoder(fst, graph.tid2pdf, o.beam, o.max_active, o.min_active)
+    dec = Decoder(fst, graph.tid2pdf, o.beam, o.max_active, o.min_active, graph.num_pdfs)
     hyps, partial, frames, t0 = {}, 0, 0, time.time()
     for u in utts:
         r = dec.decode(mats[u], o.acwt, u)

@@ -146,7 +146,7 @@ def make_graph(lang_dir: str, model_dir: str, out_dir: str, o: GraphOptions | No
     log.info(f"HCLG for {len(grammar_words(lang.words))} words: {hclg.num_states} states, "
              f"{n_arcs} arcs -> {out_dir}/HCLG.fst")
     return {"states": hclg.num_states, "arcs": n_arcs, "num_pdfs": int(sysm.tm.num_pdfs),
-            "num_tids": int(len(t2p))}
+            "num_tids": len(t2p)}
 
 
 def add_word_penalty(fst, penalty: float):
@@ -189,8 +189,10 @@ class Graph:
         self.words = read_symbols(os.path.join(graph_dir, "words.txt"))
         self.id2word = {i: w for w, i in self.words.items()}
         try:
-            self.tid2pdf = np.array(open(os.path.join(graph_dir, "tid2pdf.int")).read().split(), dtype=np.int64)
-            self.num_pdfs = int(open(os.path.join(graph_dir, "num_pdfs")).read())
+            with open(os.path.join(graph_dir, "tid2pdf.int")) as f:
+                self.tid2pdf = np.array(f.read().split(), dtype=np.int64)
+            with open(os.path.join(graph_dir, "num_pdfs")) as f:
+                self.num_pdfs = int(f.read())
         except ValueError:
             raise DataError(f"graph dir {graph_dir}: tid2pdf.int / num_pdfs are not integers") from None
         if len(self.tid2pdf) == 0 or self.tid2pdf.min() < 0 or self.tid2pdf.max() >= self.num_pdfs:

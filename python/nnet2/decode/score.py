@@ -104,9 +104,9 @@ class WerResult:
         """`out_dir/<name>` (compute-wer lines) and `out_dir/per_utt`, atomically."""
         os.makedirs(out_dir, exist_ok=True)
         for fname, text in ((name, self.kaldi_lines()), ("per_utt", self.per_utt_lines())):
-            with atomic_path(os.path.join(out_dir, fname)) as tmp:
-                with open(tmp, "w", encoding="utf-8") as f:
-                    f.write(text)
+            with atomic_path(os.path.join(out_dir, fname)) as tmp, \
+                    open(tmp, "w", encoding="utf-8") as f:
+                f.write(text)
 
 
 def compute_wer(refs: dict[str, list[str]], hyps: dict[str, list[str]], mode: str = "strict",
