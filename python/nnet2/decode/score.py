@@ -1,0 +1,183 @@
+"""Word error rate (kaldialign), Kaldi `compute-wer` output, bootstrap confidence intervals
+(`compute-wer-bootci`), and tuning of the acoustic scale / word insertion penalty on a dev set.
+
+WER = (ins + del + sub) / reference words, the minimum edit distance per utterance with equal
+costs (Kaldi's compute-wer), summed over utterances.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from nnet2.utils.errors import DataError, UserError
+from nnet2.utils.fileio import atomic_path
+from nnet2.utils.log import get_logger
+
+log = get_logger("score")
+
+EPS = "***"  # Kaldi's per-utterance alignment blank (align-text --special-symbol)
+
+
+def read_text(path: str) -> dict[str, list[str]]:
+    """Kaldi text file -> {utt: [word, ...]} (file order; a bare key is an empty transcript)."""
+    from nnet2.data.datadir import read_table
+
+    return {u: v.split() for u, v in read_table(path, min_fields=1, check_sorted=False).items()}
+
+
+@dataclass
+class WerResult:
+    """Error counts of a scored set. `per_utt[utt]` = {"ref_len", "ins", "del", "sub", "total"};
+    `alignments[utt]` = [(ref_word | EPS, hyp_word | EPS), ...]; `missing` = reference utterances
+    without a hypothesis (scored as empty with mode "all")."""
+
+    per_utt: dict[str, dict] = field(default_factory=dict)
+    alignments: dict[str, list] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+    refs: dict[str, list[str]] = field(default_factory=dict)
+    hyps: dict[str, list[str]] = field(default_factory=dict)
+
+    def _sum(self, k: str) -> int:
+        return int(sum(v[k] for v in self.per_utt.values()))
+
+    @property
+    def ins(self) -> int:
+        return self._sum("ins")
+
+    @property
+    def dels(self) -> int:
+        return self._sum("del")
+
+    @property
+    def subs(self) -> int:
+        return self._sum("sub")
+
+    @property
+    def errors(self) -> int:
+        return self.ins + self.dels + self.subs
+
+    @property
+    def ref_words(self) -> int:
+        return self._sum("ref_len")
+
+    @property
+    def wer(self) -> float:
+        """Percent."""
+        return 100.0 * self.errors / self.ref_words if self.ref_words else 0.0
+
+    @property
+    def sentence_errors(self) -> int:
+        return sum(1 for v in self.per_utt.values() if v["total"] > 0)
+
+    def kaldi_lines(self) -> str:
+        """compute-wer's three lines, e.g. `%WER 1.23 [ 12 / 975, 3 ins, 4 del, 5 sub ]`."""
+        n = len(self.per_utt)
+        partial = " [PARTIAL]" if self.missing else ""
+        return (f"%WER {self.wer:.2f} [ {self.errors} / {self.ref_words}, {self.ins} ins, "
+                f"{self.dels} del, {self.subs} sub ]{partial}\n"
+                f"%SER {100.0 * self.sentence_errors / max(n, 1):.2f} [ {self.sentence_errors} / {n} ]\n"
+                f"Scored {n} sentences, {len(self.missing)} not present in hyp.\n")
+
+    def per_utt_lines(self) -> str:
+        """Kaldi's `wer_per_utt_details.pl` layout: ref / hyp / op / #csid lines per utterance."""
+        out = []
+        for u, ali in self.alignments.items():
+            ops = ["C" if r == h else "I" if r == EPS else "D" if h == EPS else "S" for r, h in ali]
+            c = self.per_utt[u]
+            out += [f"{u} ref  " + " ".join(r for r, _ in ali),
+                    f"{u} hyp  " + " ".join(h for _, h in ali),
+                    f"{u} op   " + " ".join(ops),
+                    f"{u} #csid {ops.count('C')} {c['sub']} {c['ins']} {c['del']}"]
+        return "".join(line + "\n" for line in out)
+
+    def bootstrap(self, replications: int = 10000, seed: int = 0) -> dict:
+        """95% bootstrap interval of the WER over utterances (Bisani & Ney; kaldialign's
+        `bootstrap_wer_ci`, Kaldi's compute-wer-bootci): {"wer", "ci95", "ci95min", "ci95max"},
+        all in percent."""
+        return bootstrap_ci([self.refs[u] for u in self.per_utt],
+                            [self.hyps.get(u, []) for u in self.per_utt], replications, seed)
+
+    def write(self, out_dir: str, name: str = "wer") -> None:
+        """`out_dir/<name>` (compute-wer lines) and `out_dir/per_utt`, atomically."""
+        os.makedirs(out_dir, exist_ok=True)
+        for fname, text in ((name, self.kaldi_lines()), ("per_utt", self.per_utt_lines())):
+            with atomic_path(os.path.join(out_dir, fname)) as tmp, \
+                    open(tmp, "w", encoding="utf-8") as f:
+                f.write(text)
+
+
+def compute_wer(refs: dict[str, list[str]], hyps: dict[str, list[str]], mode: str = "strict",
+                ref_name: str = "reference", hyp_name: str = "hypothesis") -> WerResult:
+    """Score `hyps` against `refs` ({utt: [word, ...]}).
+
+    mode (as compute-wer): "strict" — every reference utterance needs a hypothesis (DataError
+    naming the first missing one); "present" — score only utterances with a hypothesis; "all" —
+    a missing hypothesis counts as empty. A hypothesis for an utterance not in `refs` is an error."""
+    import kaldialign
+
+    if mode not in ("strict", "present", "all"):
+        raise UserError(f"scoring mode must be strict, present or all, got '{mode}'")
+    extra = [u for u in hyps if u not in refs]
+    if extra:
+        raise DataError(f"utterance '{extra[0]}' of the {hyp_name} is not in the {ref_name} "
+                        f"({len(extra)} such)")
+    res = WerResult(refs=refs, hyps=hyps)
+    for u, ref in refs.items():
+        if u not in hyps:
+            if mode == "strict":
+                raise DataError(f"utterance '{u}' of the {ref_name} has no {hyp_name} "
+                                "(use mode 'present' or 'all' to score anyway)")
+            res.missing.append(u)
+            if mode == "present":
+                continue
+        hyp = hyps.get(u, [])
+        e = kaldialign.edit_distance(ref, hyp)
+        res.per_utt[u] = {"ref_len": len(ref), "ins": int(e["ins"]), "del": int(e["del"]),
+                          "sub": int(e["sub"]), "total": int(e["total"])}
+        res.alignments[u] = kaldialign.align(ref, hyp, EPS)
+    return res
+
+
+def score_texts(ref_path: str, hyp_path: str, mode: str = "strict") -> WerResult:
+    """WER of Kaldi text `hyp_path` against Kaldi text `ref_path`."""
+    return compute_wer(read_text(ref_path), read_text(hyp_path), mode, ref_path, hyp_path)
+
+
+def bootstrap_ci(refs: list[list[str]], hyps: list[list[str]], replications: int = 10000,
+                 seed: int = 0) -> dict:
+    """95% bootstrap confidence interval of the WER over utterances, in percent."""
+    import kaldialign
+
+    if len(refs) != len(hyps) or not refs:
+        raise DataError(f"bootstrap needs equally many (> 0) references and hypotheses, got "
+                        f"{len(refs)} and {len(hyps)}")
+    r = kaldialign.bootstrap_wer_ci(refs, hyps, replications=replications, seed=seed)
+    return {k: 100.0 * float(r[k]) for k in ("wer", "ci95", "ci95min", "ci95max")}
+
+
+def tune(graph, loglikes: dict[str, np.ndarray], refs: dict[str, list[str]],
+         acwts=(0.05, 0.075, 0.1, 0.125, 0.15, 0.2), penalties=(-1.0, -0.5, 0.0, 0.5, 1.0, 2.0),
+         beam: float = 15.0, priors: np.ndarray | None = None) -> dict:
+    """Grid search of acoustic scale x word insertion penalty on a *dev* set (never test).
+
+    `graph`: a loaded `Graph`; `loglikes` {utt: [T, num_pdfs]} (posteriors if `priors` given);
+    `refs` {utt: [word, ...]}. Ties go to the smaller |penalty|, then the acwt nearest 0.1.
+    Returns {"acwt", "word_ins_penalty", "wer", "table": [(acwt, penalty, wer%), ...]}."""
+    from nnet2.decode.decoder import DecodeOptions, decode_set
+
+    if not refs:
+        raise DataError("tune: empty dev set")
+    table = []
+    utts = list(refs)
+    for p in penalties:
+        fst = graph.with_penalty(p)
+        for a in acwts:
+            hyps, _ = decode_set(graph, loglikes, DecodeOptions(acwt=a, beam=beam), utts, priors, fst=fst)
+            table.append((float(a), float(p), compute_wer(refs, hyps).wer))
+    best = min(table, key=lambda t: (round(t[2], 6), abs(t[1]), abs(t[0] - 0.1)))
+    log.info(f"tuned on {len(utts)} dev utterances: acwt {best[0]}, word_ins_penalty {best[1]} "
+             f"-> WER {best[2]:.2f}%")
+    return {"acwt": best[0], "word_ins_penalty": best[1], "wer": best[2], "table": table}
