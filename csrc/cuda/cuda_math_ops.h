@@ -15,6 +15,7 @@ void Free(void *p) noexcept;
 void Copy2D(float *dst, index_t dst_stride, const float *src, index_t src_stride, index_t cols, index_t rows);
 void CopyMatAppendConst(const MatView &x, float value, const MatView &y);
 void RowSquaredNorms(const MatView &x, const VecView &out);
+void RowDots(const MatView &a, const MatView &b, const VecView &out);
 
 }  // namespace cuda
 }  // namespace nnet2

@@ -15,12 +15,12 @@ __global__ void AppendConstK(const float *x, index_t xs, float value, float *y, 
   y[i * ys + j] = j < cols ? x[i * xs + j] : value;
 }
 
-// One block per row; double accumulation like the CPU loop.
-__global__ void RowSqNormsK(const float *x, index_t xs, index_t cols, float *out) {
+// One block per row; double accumulation like the CPU loop. out[i] = a_i . b_i (b == a for squared norms).
+__global__ void RowDotsK(const float *a, index_t as, const float *b, index_t bs, index_t cols, float *out) {
   __shared__ double buf[kThreads];
-  const float *r = x + blockIdx.x * xs;
+  const float *ra = a + blockIdx.x * as, *rb = b + blockIdx.x * bs;
   double s = 0.0;
-  for (index_t j = threadIdx.x; j < cols; j += kThreads) s += (double)r[j] * r[j];
+  for (index_t j = threadIdx.x; j < cols; j += kThreads) s += (double)ra[j] * rb[j];
   buf[threadIdx.x] = s;
   __syncthreads();
   for (int k = kThreads / 2; k > 0; k >>= 1) {
@@ -54,7 +54,13 @@ void CopyMatAppendConst(const MatView &x, float value, const MatView &y) {
 
 void RowSquaredNorms(const MatView &x, const VecView &out) {
   if (x.rows == 0) return;
-  RowSqNormsK<<<(unsigned)x.rows, kThreads>>>(x.data, x.stride, x.cols, out.data);
+  RowDotsK<<<(unsigned)x.rows, kThreads>>>(x.data, x.stride, x.data, x.stride, x.cols, out.data);
+  NNET2_CUDA_LAUNCH_CHECK();
+}
+
+void RowDots(const MatView &a, const MatView &b, const VecView &out) {
+  if (a.rows == 0) return;
+  RowDotsK<<<(unsigned)a.rows, kThreads>>>(a.data, a.stride, b.data, b.stride, a.cols, out.data);
   NNET2_CUDA_LAUNCH_CHECK();
 }
 

@@ -53,4 +53,23 @@ void RowSquaredNorms(const MatView &x, const VecView &out) {
   }
 }
 
+void RowDots(const MatView &a, const MatView &b, const VecView &out) {
+  CheckSameDevice(a.dev, b.dev, "RowDots");
+  CheckSameDevice(a.dev, out.dev, "RowDots");
+  CheckShape(b, a.rows, a.cols, "RowDots second argument");
+  NNET2_CHECK(out.dim == a.rows, "RowDots: output has " << out.dim << " elements for " << a.rows << " rows");
+  if (a.dev == Device::kCuda) {
+    NNET2_ON_GPU(cuda::RowDots(a, b, out));
+    return;
+  }
+#pragma omp parallel for schedule(static) if (a.rows * a.cols > 32768)
+  for (index_t i = 0; i < a.rows; i++) {
+    const float *ra = a.row(i), *rb = b.row(i);
+    double s = 0.0;
+#pragma omp simd reduction(+ : s)
+    for (index_t j = 0; j < a.cols; j++) s += (double)ra[j] * rb[j];
+    out.data[i] = (float)s;
+  }
+}
+
 }  // namespace nnet2

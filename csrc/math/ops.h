@@ -12,5 +12,7 @@ void CopyMat(const MatView &src, const MatView &dst);
 void CopyMatAppendConst(const MatView &x, float value, const MatView &y);
 // out[i] = sum_j x[i, j]^2   (accumulated in double; out has x.rows elements, same device).
 void RowSquaredNorms(const MatView &x, const VecView &out);
+// out[i] = sum_j a[i, j] b[i, j]   (accumulated in double; a and b the same shape, out has a.rows elements).
+void RowDots(const MatView &a, const MatView &b, const VecView &out);
 
 }  // namespace nnet2

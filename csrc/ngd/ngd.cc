@@ -146,6 +146,7 @@ void OnlineNaturalGradient::InitDefault(index_t D, Device dev) {
       w0[r * D + c] = (float)(std::sqrt(e0) * norm * (k == 0 ? 1.1 : 1.0));
   }
   CopyMat(MatView(w0.data(), R, D, D), WView());
+  w_version_++;
   t_ = 0;
 }
 
@@ -158,7 +159,7 @@ void OnlineNaturalGradient::Init(const MatView &X0) {
   for (int it = 0; it < kNumInitIters; it++) {
     CopyMat(X0, X);
     h_.Reserve(X0.rows * (rank_ + 1), X0.dev);
-    Step(X, h_.Vec(X0.rows, X0.rows * rank_));
+    Step(X, h_.Vec(X0.rows, X0.rows * rank_), true);
   }
   t_ = 0;
   num_updates_skipped_ = 0;
@@ -179,6 +180,7 @@ void OnlineNaturalGradient::SetState(const MatView &W, const std::vector<double>
   for (auto &b : wj_) b.Reserve(2 * rank_ * dim_, dev);
   cur_ = 0;
   CopyMat(W, WView());
+  w_version_++;
   d_ = d;
   rho_ = rho;
   t_ = t;
@@ -215,10 +217,71 @@ float OnlineNaturalGradient::PreconditionDirections(const MatView &X, const VecV
     Init(X);
   }
   h_.Reserve(N * (rank_ + 1), X.dev);
-  return Step(X, row_prod != nullptr ? *row_prod : h_.Vec(N, N * rank_));
+  return Step(X, row_prod != nullptr ? *row_prod : h_.Vec(N, N * rank_), true);
 }
 
-float OnlineNaturalGradient::Step(const MatView &X, const VecView &row_prod) {
+float OnlineNaturalGradient::PreconditionDirectionsFactored(const MatView &X, const VecView &row_prod, MatView *H,
+                                                            MatView *W_used) {
+  const index_t N = X.rows, D = X.cols;
+  NNET2_CHECK(row_prod.dim == N, "OnlineNaturalGradient: row_prod has " << row_prod.dim << " elements for " << N
+                                                                        << " rows");
+  CheckSameDevice(row_prod.dev, X.dev, "OnlineNaturalGradient row_prod");
+  NNET2_CHECK(N > 0 && D > 1, "OnlineNaturalGradient::PreconditionDirectionsFactored: needs N > 0 and D > 1, got "
+                                  << N << " x " << D);
+  if (initialized()) {
+    NNET2_CHECK(D == dim_, "OnlineNaturalGradient: got a matrix with " << D << " columns, but the preconditioner "
+                           "was initialized with dimension " << dim_ << " (call reset() to change it)");
+    NNET2_CHECK(X.dev == dev_, "OnlineNaturalGradient: data is on " << DeviceName(X.dev) << " but the state is on "
+                               << DeviceName(dev_) << " (call reset() to move it)");
+  } else {
+    Init(X);
+  }
+  h_.Reserve(N * (rank_ + 1), X.dev);
+  const MatView W_t = WView();  // Step swaps the [W; J] buffers but leaves W_t where it is
+  const float gamma = Step(X, row_prod, false);
+  *H = h_.Mat(N, rank_);
+  *W_used = W_t;
+  return gamma;
+}
+
+// ||x_i - W^T h_i||^2 = ||x_i||^2 + h_i . (h_i (W W^T - 2 I)), without forming X_hat: an R-sized computation
+// instead of an N x D x R product. Returns tr(X X^T) and tr(X_hat X_hat^T).
+void OnlineNaturalGradient::FactoredRowNorms(const MatView &X, const MatView &H, const MatView &W,
+                                             const VecView &row_prod, double *tr_x, double *tr_xhat) {
+  const index_t N = X.rows, R = rank_;
+  // M = W W^T - 2I only changes when W does (every update_period calls): cached at the front of q_.
+  const index_t need = R * R + N * R + N;
+  if (need > q_.capacity() || q_.dev() != dev_) {
+    q_.Reserve(need, dev_);
+    m_version_ = -1;
+  }
+  const MatView M = q_.Mat(R, R);
+  if (m_version_ != w_version_) {
+    Gemm(false, true, 1.0f, W, W, 0.0f, M);
+    host_small_.resize(R * R);
+    CopyMat(M, MatView(host_small_.data(), R, R, R));
+    for (index_t i = 0; i < R; i++) host_small_[i * R + i] -= 2.0f;
+    CopyMat(MatView(host_small_.data(), R, R, R), M);
+    m_version_ = w_version_;
+  }
+  const MatView Q = q_.Mat(N, R, R * R);
+  const VecView dots = q_.Vec(N, R * R + N * R);
+  Gemm(false, false, 1.0f, H, M, 0.0f, Q);
+  RowDots(H, Q, dots);
+  *tr_x = SumRowNorms(X, row_prod);
+  std::vector<float> nx(host_rows_);
+  CopyMat(MatView(dots.data, 1, N, N, dots.dev), MatView(host_rows_.data(), 1, N, N));
+  double s = 0.0;
+  for (index_t i = 0; i < N; i++) {
+    // Clamped at 0: cancellation can leave a tiny negative where X_hat is ~0.
+    host_rows_[i] = std::max(0.0f, (float)((double)nx[i] + host_rows_[i]));
+    s += host_rows_[i];
+  }
+  CopyMat(MatView(host_rows_.data(), 1, N, N), MatView(row_prod.data, 1, N, N, row_prod.dev));
+  *tr_xhat = s;
+}
+
+float OnlineNaturalGradient::Step(const MatView &X, const VecView &row_prod, bool in_place) {
   const index_t N = X.rows, D = X.cols, R = rank_;
   const int Ri = (int)R;
   const double eta = Eta(N);
@@ -229,34 +292,49 @@ float OnlineNaturalGradient::Step(const MatView &X, const VecView &row_prod) {
   Gemm(false, true, 1.0f, X, W, 0.0f, H);  // H = X W^T
 
   const bool update = !(t_ >= kNumInitialUpdates && num_updates_skipped_ < opts_.update_period - 1);
+  std::vector<double> L, K, e, sqrt_e, inv_sqrt_e;
+  if (update) {
+    Gemm(true, false, 1.0f, H, X, 0.0f, J);  // J = H^T X
+    small_.Reserve(2 * R * R, dev_);
+    const MatView LK = small_.Mat(2 * R, R);
+    if (N > D) {
+      Gemm(false, true, 1.0f, WJ, J, 0.0f, LK);  // [L; K] = [W; J] J^T  (L = W J^T = H^T H)
+    } else {
+      Gemm(true, false, 1.0f, H, H, 0.0f, LK.RowRange(0, R));
+      Gemm(false, true, 1.0f, J, J, 0.0f, LK.RowRange(R, R));
+    }
+    host_small_.resize(2 * R * R);
+    CopyMat(LK, MatView(host_small_.data(), 2 * R, R, R));
+    L.resize(R * R);
+    K.resize(R * R);
+    for (index_t i = 0; i < R; i++)
+      for (index_t j = 0; j < R; j++) {
+        L[i * R + j] = 0.5 * ((double)host_small_[i * R + j] + host_small_[j * R + i]);
+        K[i * R + j] = 0.5 * ((double)host_small_[(R + i) * R + j] + host_small_[(R + j) * R + i]);
+      }
+    ComputeEt(d_, rho_, &e, &sqrt_e, &inv_sqrt_e);
+  }
+
+  double tr_x = 0.0, tr_xhat = 0.0;
+  if (in_place) {
+    if (!update) tr_x = SumRowNorms(X, row_prod);
+    Gemm(false, false, -1.0f, H, W, 1.0f, X);  // X_hat = X - H W
+    tr_xhat = SumRowNorms(X, row_prod);
+    if (update) {
+      // tr(X X^T) = tr(X_hat X_hat^T) + sum_i L_ii (2 - e_i): avoids a second pass over X.
+      tr_x = tr_xhat;
+      for (index_t i = 0; i < R; i++) tr_x += L[i * R + i] * (2.0 - e[i]);
+    }
+  } else {
+    FactoredRowNorms(X, H, W, row_prod, &tr_x, &tr_xhat);
+  }
+  NNET2_CHECK(std::isfinite(tr_xhat) && std::isfinite(tr_x),
+              "OnlineNaturalGradient: non-finite values in the minibatch (" << N << " x " << D << ")");
+  const float gamma = tr_xhat == 0.0 ? 1.0f : (float)std::sqrt(tr_x / tr_xhat);
   if (!update) {
     num_updates_skipped_++;
-    const double tr_x = SumRowNorms(X, row_prod);
-    Gemm(false, false, -1.0f, H, W, 1.0f, X);  // X_hat = X - H W
-    const double tr_xhat = SumRowNorms(X, row_prod);
-    return tr_xhat == 0.0 ? 1.0f : (float)std::sqrt(tr_x / tr_xhat);
+    return gamma;
   }
-
-  Gemm(true, false, 1.0f, H, X, 0.0f, J);  // J = H^T X
-  small_.Reserve(2 * R * R, dev_);
-  const MatView LK = small_.Mat(2 * R, R);
-  if (N > D) {
-    Gemm(false, true, 1.0f, WJ, J, 0.0f, LK);  // [L; K] = [W; J] J^T  (L = W J^T = H^T H)
-  } else {
-    Gemm(true, false, 1.0f, H, H, 0.0f, LK.RowRange(0, R));
-    Gemm(false, true, 1.0f, J, J, 0.0f, LK.RowRange(R, R));
-  }
-  host_small_.resize(2 * R * R);
-  CopyMat(LK, MatView(host_small_.data(), 2 * R, R, R));
-  std::vector<double> L(R * R), K(R * R);
-  for (index_t i = 0; i < R; i++)
-    for (index_t j = 0; j < R; j++) {
-      L[i * R + j] = 0.5 * ((double)host_small_[i * R + j] + host_small_[j * R + i]);
-      K[i * R + j] = 0.5 * ((double)host_small_[(R + i) * R + j] + host_small_[(R + j) * R + i]);
-    }
-
-  std::vector<double> e, sqrt_e, inv_sqrt_e;
-  ComputeEt(d_, rho_, &e, &sqrt_e, &inv_sqrt_e);
 
   // Z = Y Y^T with Y = R_t (eta S_t + (1 - eta) F_t): one power-method step on the smoothed scatter. Double,
   // and scaled to unit trace, because it is proportional to the fourth power of the data.
@@ -286,15 +364,6 @@ float OnlineNaturalGradient::Step(const MatView &X, const VecView &row_prod) {
       v = c_floor;
       must_reorth = true;
     }
-
-  Gemm(false, false, -1.0f, H, W, 1.0f, X);  // X_hat = X - H W
-  const double tr_xhat = SumRowNorms(X, row_prod);
-  // tr(X X^T) = tr(X_hat X_hat^T) + sum_i L_ii (2 - e_i): avoids a second pass over X.
-  double tr_x = tr_xhat;
-  for (index_t i = 0; i < R; i++) tr_x += L[i * R + i] * (2.0 - e[i]);
-  NNET2_CHECK(std::isfinite(tr_xhat) && std::isfinite(tr_x),
-              "OnlineNaturalGradient: non-finite values in the minibatch (" << N << " x " << D << ")");
-  const float gamma = tr_xhat == 0.0 ? 1.0f : (float)std::sqrt(tr_x / tr_xhat);
 
   std::vector<double> sqrt_c(R);
   double sum_sqrt_c = 0.0, max_sqrt_c = 0.0, sum_d = 0.0;
@@ -330,9 +399,10 @@ float OnlineNaturalGradient::Step(const MatView &X, const VecView &row_prod) {
   const MatView W1 = wj_[1 - cur_].Mat(2 * R, D).RowRange(0, R);
   Gemm(false, false, 1.0f, A, WJ, 0.0f, W1);
 
-  if (must_reorth) Reorthogonalize(d1, rho1, W1, W);
+  if (must_reorth) Reorthogonalize(d1, rho1, W1);
 
   cur_ = 1 - cur_;
+  w_version_++;
   t_ += 1;
   num_updates_skipped_ = 0;
   d_ = d1;
@@ -340,8 +410,7 @@ float OnlineNaturalGradient::Step(const MatView &X, const VecView &row_prod) {
   return gamma;
 }
 
-void OnlineNaturalGradient::Reorthogonalize(const std::vector<double> &d1, double rho1, const MatView &W1,
-                                            const MatView &scratch) {
+void OnlineNaturalGradient::Reorthogonalize(const std::vector<double> &d1, double rho1, const MatView &W1) {
   const index_t R = rank_, D = dim_;
   const int Ri = (int)R;
   std::vector<double> e1, sqrt_e1, inv_sqrt_e1;
@@ -396,6 +465,9 @@ void OnlineNaturalGradient::Reorthogonalize(const std::vector<double> &d1, doubl
     for (index_t j = 0; j <= i; j++)
       host_small_[i * R + j] = (float)(O[j * R + i] * (i == j ? 1.0 : sqrt_e1[i] * inv_sqrt_e1[j]));
   CopyMat(MatView(host_small_.data(), R, R, R), Od);
+  // Not the old W's rows as scratch: PreconditionDirectionsFactored hands W_t to the caller after the step.
+  reorth_.Reserve(R * D, dev_);
+  const MatView scratch = reorth_.Mat(R, D);
   Gemm(false, false, 1.0f, Od, W1, 0.0f, scratch);
   CopyMat(scratch, W1);
 }

@@ -41,6 +41,12 @@ class OnlineNaturalGradient {
   // ||X_hat_i||^2. Returns gamma. The first call fixes D and the device; D == 1 is the identity (gamma = 1).
   float PreconditionDirections(const MatView &X, const VecView *row_prod = nullptr);
 
+  // Same computation without forming X_hat: X [N, D] is left unchanged and X_hat = X - H W_used, with
+  // H [N, R] and W_used [R, D] (W_t before this call's update) returned as views valid until the next call.
+  // row_prod (N, required, same device as X) receives ||X_hat_i||^2. Used by the affine update, where
+  // X_hat^T Y = X^T Y - W_used^T (H^T Y) saves the N x D x R product. Returns gamma. Needs D > 1.
+  float PreconditionDirectionsFactored(const MatView &X, const VecView &row_prod, MatView *H, MatView *W_used);
+
   // Forgets the Fisher estimate (the next call re-initializes from its minibatch); options are kept.
   void Reset();
 
@@ -69,12 +75,15 @@ class OnlineNaturalGradient {
   void InitDefault(index_t D, Device dev);
   void Init(const MatView &X0);
   // One step from the stored state (Kaldi's PreconditionDirectionsInternal); returns gamma.
-  float Step(const MatView &X, const VecView &row_prod);
+  // in_place: X becomes X_hat; otherwise X is kept and row_prod comes from FactoredRowNorms.
+  float Step(const MatView &X, const VecView &row_prod, bool in_place);
+  void FactoredRowNorms(const MatView &X, const MatView &H, const MatView &W, const VecView &row_prod,
+                        double *tr_x, double *tr_xhat);
   double Eta(index_t N) const;
   void ComputeEt(const std::vector<double> &d, double rho, std::vector<double> *e, std::vector<double> *sqrt_e,
                  std::vector<double> *inv_sqrt_e) const;
-  // W1 (R x D) is made to satisfy E^{-1/2} W1 W1^T E^{-1/2} = I again (uses scratch_ for the product).
-  void Reorthogonalize(const std::vector<double> &d1, double rho1, const MatView &W1, const MatView &scratch);
+  // W1 (R x D) is made to satisfy E^{-1/2} W1 W1^T E^{-1/2} = I again.
+  void Reorthogonalize(const std::vector<double> &d1, double rho1, const MatView &W1);
   double SumRowNorms(const MatView &X, const VecView &row_prod);
 
   NgdOptions opts_;
@@ -89,9 +98,12 @@ class OnlineNaturalGradient {
   // is written into the other buffer, which then becomes current.
   DeviceBuffer wj_[2];
   int cur_ = 0;
+  long w_version_ = 0, m_version_ = -1;  // bumped whenever W changes; M cached for w_version_ == m_version_
   DeviceBuffer h_;        // H = X W^T (N x R), then row norms (N)
   DeviceBuffer small_;    // R x 2R device copies of small matrices (L|K, A, reorth transforms)
   DeviceBuffer x0_;       // scratch copy of the first minibatch for the init iterations
+  DeviceBuffer q_;        // H (W W^T - 2I) and row dots (factored row norms)
+  DeviceBuffer reorth_;   // R x D scratch for the re-orthogonalization product
   std::vector<float> host_small_;  // host side of small_
   std::vector<float> host_rows_;   // row norms on the host
 };
