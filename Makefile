@@ -17,8 +17,9 @@ setup: $(BIN)/python
 	$(BIN)/python -m pip install scikit-build-core pybind11 scipy-openblas32 cmake ninja
 	$(BIN)/python -m pip install --no-build-isolation ".[test]"
 
+# Tests run against the installed package (not the source tree), with the venv's mpiexec/nnet2 on PATH.
 test: setup
-	cd tests && ../$(BIN)/python -m pytest -q -p no:cacheprovider --rootdir=.. -c ../pyproject.toml .
+	cd tests && PATH="$(abspath $(BIN)):$$PATH" ../$(BIN)/python -m pytest -p no:cacheprovider --rootdir=.. -c ../pyproject.toml $(PYTEST_ARGS) .
 
 recipe: setup
 	cd egs/fsdd && PATH="$(abspath $(BIN)):$$PATH" ./run.sh
