@@ -23,7 +23,7 @@ def add_arguments(p) -> None:
     from nnet2.utils.options import add_options
 
     p.add_argument("graph_dir", help="graph dir from make-graph")
-    p.add_argument("source", help="rspecifier of per-pdf scores (ark:..., scp:...) or a GMM model dir")
+    p.add_argument("source", help="rspecifier of per-pdf scores (ark:..., scp:...) or a GMM model dir or an nnet2 .mdl (these score the features of --data)")
     p.add_argument("out_dir", help="output decode dir")
     p.add_argument("--data", default=None, help="data dir whose features a GMM SOURCE scores")
     p.add_argument("--ref", default=None, help="reference Kaldi text to score against")

@@ -15,7 +15,7 @@ HELP = "tune acoustic scale and word insertion penalty on a dev set"
 
 def add_arguments(p) -> None:
     p.add_argument("graph_dir", help="graph dir from make-graph")
-    p.add_argument("source", help="rspecifier of per-pdf scores (ark:..., scp:...) or a GMM model dir")
+    p.add_argument("source", help="rspecifier of per-pdf scores (ark:..., scp:...) or a GMM model dir or an nnet2 .mdl (these score the features of --data)")
     p.add_argument("out_dir", help="where tune.json and best.conf go")
     p.add_argument("--data", default=None, help="dev data dir (features for a GMM SOURCE; its text)")
     p.add_argument("--ref", default=None, help="dev reference text (default: DATA/text)")

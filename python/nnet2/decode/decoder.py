@@ -206,10 +206,33 @@ def gmm_loglikes_for_data(model_dir: str, data_dir: str) -> dict[str, np.ndarray
             for u, f in load_cmvn_feats(data_dir, norm_vars=norm_vars, deltas=deltas)}
 
 
+def dnn_loglikes_for_data(model_path: str, data_dir: str, norm_vars: bool = False,
+                          threads: int = 0) -> dict[str, np.ndarray]:
+    """{utt: float32 [T, num_pdfs]} pseudo-log-likelihoods log p(pdf|x) - log prior(pdf) of an nnet2
+    .mdl (with priors) for the per-speaker-CMVN'd features of `data_dir` (the pipeline the egs of
+    the recipes use)."""
+    from nnet2 import _core
+    from nnet2.feat.make_feats import load_cmvn_feats
+    from nnet2.nnet.model import load_model
+
+    if threads > 0:
+        _core.set_num_threads(threads)
+    m = load_model(model_path)
+    priors = np.asarray(m.priors, np.float64)
+    if priors.size == 0:
+        raise UserError(f"{model_path} has no priors (train to the end, which estimates them)")
+    return {u: pseudo_loglikes(m.nnet.compute_utterance(f), priors, u)
+            for u, f in load_cmvn_feats(data_dir, norm_vars=norm_vars)}
+
+
 def load_scores(source: str, data_dir: str | None = None) -> dict[str, np.ndarray]:
     """{utt: [T, num_pdfs]} from `source`: a Kaldi rspecifier of per-pdf scores (`ark:...`,
-    `scp:...`), or a GMM model dir (with final.mdl, from `train_mono_and_align`) whose
-    log-likelihoods are computed for the features of `data_dir`."""
+    `scp:...`), a GMM model dir (with final.mdl, from `train_mono_and_align`) or an nnet2 `.mdl`
+    file, whose log-likelihoods are computed for the features of `data_dir`."""
+    if os.path.isfile(source) and ":" not in source:
+        if data_dir is None:
+            raise UserError(f"decoding with the network {source} needs --data DATA_DIR (features)")
+        return dnn_loglikes_for_data(source, data_dir)
     if os.path.isdir(source):
         if not os.path.exists(os.path.join(source, "final.mdl")):
             raise DataError(f"{source}: a directory without final.mdl (expected a GMM model dir, "

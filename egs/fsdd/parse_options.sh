@@ -1,0 +1,1 @@
+../_common/parse_options.sh

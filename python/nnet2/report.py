@@ -1,0 +1,115 @@
+"""Results tables and plots for trained systems (used by the recipes' last stage).
+
+A *system* is a training directory (`nnet2 train` output: `state/<iter>.json` holds the per-iteration
+history) with a decode directory holding `hyp.txt`. WER comes from scoring hyp.txt against the
+reference text, with a bootstrap 95% confidence interval over utterances.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import json
+import os
+
+from nnet2.utils.errors import UserError
+from nnet2.utils.fileio import atomic_path
+
+
+@dataclasses.dataclass
+class SystemResult:
+    name: str
+    exp_dir: str
+    workers: int
+    wer: float | None
+    wer_lo: float | None
+    wer_hi: float | None
+    errors: str
+    valid_acc: float | None
+    train_seconds: float
+    avg_share: float
+    frames_per_second: float
+    history: list
+
+
+def _last_state(exp_dir: str) -> dict:
+    files = glob.glob(os.path.join(exp_dir, "state", "*.json"))
+    its = sorted(int(os.path.basename(f)[:-5]) for f in files if os.path.basename(f)[:-5].isdigit())
+    if not its:
+        raise UserError(f"{exp_dir}: no training state (state/<iter>.json); was it trained with nnet2 train?")
+    with open(os.path.join(exp_dir, "state", f"{its[-1]}.json")) as f:
+        return json.load(f)
+
+
+def collect(name: str, exp_dir: str, ref_text: str | None, decode_subdir: str = "decode_test",
+            replications: int = 2000) -> SystemResult:
+    from nnet2.decode.score import score_texts
+
+    st = _last_state(exp_dir)
+    hist = st["history"]
+    wer = lo = hi = None
+    errors = ""
+    hyp = os.path.join(exp_dir, decode_subdir, "hyp.txt")
+    if ref_text and os.path.exists(hyp):
+        r = score_texts(ref_text, hyp)
+        ci = r.bootstrap(replications, 0)
+        wer, lo, hi = r.wer, ci["ci95min"], ci["ci95max"]
+        errors = r.kaldi_lines().strip().splitlines()[0]
+    accs = [h["valid_acc"] for h in hist if "valid_acc" in h]
+    secs = sum(h["seconds"] for h in hist)
+    avg = sum(h.get("avg_seconds", 0.0) for h in hist)
+    frames = sum(h["frames"] for h in hist)
+    return SystemResult(name, exp_dir, int(st["identity"]["num_workers"]), wer, lo, hi, errors,
+                        accs[-1] if accs else None, secs, avg / secs if secs else 0.0,
+                        frames / secs if secs else 0.0, hist)
+
+
+def markdown_table(rows: list[SystemResult], title: str = "") -> str:
+    fmt = lambda v, f: (f % v) if v is not None else "-"  # noqa: E731
+    out = [f"### {title}\n" if title else "",
+           "| system | workers | WER % [95% CI] | valid frame acc % | train time (s) | frames/s (all workers) | averaging share |",
+           "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        w = f"{r.wer:.2f} [{r.wer_lo:.2f}, {r.wer_hi:.2f}]" if r.wer is not None else "-"
+        out.append(f"| {r.name} | {r.workers} | {w} | {fmt(r.valid_acc and 100 * r.valid_acc, '%.2f')} | "
+                   f"{r.train_seconds:.0f} | {r.frames_per_second:.0f} | {100 * r.avg_share:.1f}% |")
+    return "\n".join(x for x in out if x) + "\n"
+
+
+def plot_learning_curves(rows: list[SystemResult], png: str, title: str = "") -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for r in rows:
+        it = [h["iter"] + 1 for h in r.history]
+        axes[0].plot(it, [h["train_objf"] for h in r.history], label=r.name)
+        ep = [h["epoch"] + 1 for h in r.history if "valid_acc" in h]
+        axes[1].plot(ep, [100 * h["valid_acc"] for h in r.history if "valid_acc" in h], marker="o", label=r.name)
+    axes[0].set_xlabel("iteration")
+    axes[0].set_ylabel("training objective (log-prob per frame)")
+    axes[1].set_xlabel("epoch")
+    axes[1].set_ylabel("validation frame accuracy (%)")
+    for a in axes:
+        a.grid(alpha=0.3)
+        a.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    with atomic_path(png, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+
+
+def write_report(systems: list[tuple[str, str]], ref_text: str | None, out_md: str, png: str | None,
+                 title: str = "Results", decode_subdir: str = "decode_test", extra_md: str = "") -> list[SystemResult]:
+    rows = [collect(n, d, ref_text, decode_subdir) for n, d in systems]
+    md = f"# {title}\n\n" + markdown_table(rows) + "\n" + extra_md
+    if png:
+        plot_learning_curves(rows, png, title)
+        md += f"\n![learning curves]({os.path.relpath(png, os.path.dirname(os.path.abspath(out_md)))})\n"
+    with atomic_path(out_md) as tmp, open(tmp, "w") as f:
+        f.write(md)
+    return rows
