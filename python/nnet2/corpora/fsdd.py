@@ -67,15 +67,28 @@ class FsddOptions:
 
 
 def default_fsdd_dir() -> str:
+    """`../shared/data/fsdd` beside the repository (found from the source tree, or from the current
+    directory and its parents when the package is installed), else $FSDD_DIR."""
     repo_root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-    cand = os.path.normpath(os.path.join(repo_root, "..", "shared", "data", "fsdd"))
-    if os.path.isdir(os.path.join(cand, "recordings")):
-        return cand
+    starts = [repo_root]
+    d = os.path.abspath(os.getcwd())
+    while True:
+        starts.append(d)
+        parent = os.path.dirname(d)
+        if parent == d:
+            break
+        d = parent
+    tried = []
+    for root in starts:
+        cand = os.path.normpath(os.path.join(root, "..", "shared", "data", "fsdd"))
+        if os.path.isdir(os.path.join(cand, "recordings")):
+            return cand
+        tried.append(cand)
     env = os.environ.get("FSDD_DIR")
     if env:
         return env
     raise UserError("FSDD corpus not found: pass --fsdd-dir, or set FSDD_DIR "
-                    f"(looked for {cand}/recordings)")
+                    f"(looked for {tried[0]}/recordings and ../shared/data/fsdd above the current directory)")
 
 
 def list_recordings(fsdd_dir: str) -> list[tuple[int, str, int, str]]:

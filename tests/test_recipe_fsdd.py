@@ -1,0 +1,40 @@
+"""The default recipe end to end in quick mode (what a newcomer runs first), in a scratch copy."""
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from nnet2.corpora.fsdd import default_fsdd_dir
+from nnet2.utils.errors import UserError
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+
+
+@pytest.mark.slow
+def test_fsdd_quick_recipe(tmp_path):
+    try:
+        fsdd = default_fsdd_dir()
+    except UserError:
+        pytest.skip("FSDD not available")
+    egs = tmp_path / "egs"
+    shutil.copytree(os.path.join(REPO, "egs", "fsdd"), egs / "fsdd", symlinks=True)
+    shutil.copytree(os.path.join(REPO, "egs", "_common"), egs / "_common")
+    env = dict(os.environ)
+    env.setdefault("PYTHONPATH", "")
+    if not shutil.which("nnet2"):  # source tree: let path.sh fall back to python -m nnet2
+        env["PYTHONPATH"] = os.path.join(REPO, "python") + os.pathsep + env["PYTHONPATH"]
+    r = subprocess.run(["bash", "run.sh", "--quick", "true", "--fsdd-dir", fsdd], cwd=egs / "fsdd", env=env,
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-4000:]
+    res = (egs / "fsdd" / "exp_quick" / "RESULTS.md").read_text()
+    for m in ("sigmoid", "pnorm"):
+        assert f"{m}-ngd-2w" in res
+        assert (egs / "fsdd" / "exp_quick" / f"dnn_{m}" / "final.mdl").exists()
+        assert (egs / "fsdd" / "exp_quick" / f"dnn_{m}" / "decode_test" / "wer").exists()
+    assert (egs / "fsdd" / "exp_quick" / "learning_curves.png").stat().st_size > 1000
+    # idempotent: a rerun skips every finished stage and succeeds
+    r2 = subprocess.run(["bash", "run.sh", "--quick", "true", "--fsdd-dir", fsdd], cwd=egs / "fsdd", env=env,
+                        capture_output=True, text=True, timeout=300)
+    assert r2.returncode == 0, r2.stderr[-2000:]
