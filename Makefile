@@ -11,9 +11,10 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 
-# nvcc present => also fetch cuBLAS from PyPI so the CUDA kernels are compiled and linked (CI does this).
+# nvcc present => also fetch cuBLAS (to compile and link the CUDA kernels) and CuPy (GPU tests run
+# where a GPU is present and skip through cupy.is_available() elsewhere). CI does this.
 setup: $(BIN)/python
-	if command -v nvcc >/dev/null 2>&1; then $(BIN)/python -m pip install "nvidia-cublas>=13,<14"; fi
+	if command -v nvcc >/dev/null 2>&1; then $(BIN)/python -m pip install "nvidia-cublas>=13,<14" "cupy-cuda13x>=13"; fi
 	$(BIN)/python -m pip install scikit-build-core pybind11 scipy-openblas32 cmake ninja
 	$(BIN)/python -m pip install --no-build-isolation ".[test]"
 
