@@ -42,7 +42,7 @@ def kaldi_system(tmp_path_factory):
     return root, info
 
 
-TINY = ["--nn-depth", "2", "--hid-dim", "64", "--num-epochs", "1", "--num-frames-diagnostic", "300",
+TINY = ["--nn-depth", "2", "--pretrain-num-utts", "30", "--hid-dim", "64", "--num-epochs", "1", "--num-frames-diagnostic", "300",
         "--pretrain-opts", "--momentum-step-period 1000 --min-frames-per-layer 4000 --randomizer-size 0",
         "--train-opts", "--minibatch-size 64 --iters-per-epoch 2 --prior-frames 1000 --progress false"]
 
@@ -65,6 +65,8 @@ def test_run_sh_end_to_end(kaldi_system, tmp_path):
     d = tmp_path / "exp" / "nnet2_dbn"
     egs = EgsReader(str(d / "egs"))
     assert (egs.left, egs.right) == (5, 5)
+    sub = open(d / "dbn" / "feats.scp").read().splitlines()  # pretraining subset, evenly spread
+    assert len(sub) == 30 and sub[0].split()[0] == info["utts"][0]
     # 10% of the utterances held out, as the paper's CV set
     import json
 
@@ -134,3 +136,36 @@ def test_bad_inputs(kaldi_system, tmp_path):
     assert p.returncode == 1 and lines[0].split()[0] in p.stderr and "missing" in p.stderr
     p = subprocess.run(["bash", RUN, "--help"], env=_env(), capture_output=True, text=True)
     assert p.returncode == 0 and "--swbd-kaldi-dir" in p.stdout and "--num-workers" in p.stdout
+
+
+def test_apply_cmvn_archive_matches_reference_and_fails_cleanly(tmp_path, rng):
+    import kaldiio
+    import numpy as np
+
+    from nnet2.feat.apply_cmvn import apply_cmvn_archive
+    from nnet2.feat.cmvn import cmvn_stats
+    from nnet2.utils.errors import DataError
+
+    feats = {f"s{i % 2}_u{i}": rng.standard_normal((7 + i, 5)).astype(np.float32) + 3 for i in range(4)}
+    with kaldiio.WriteHelper(f"ark,scp:{tmp_path}/f.ark,{tmp_path}/f.scp") as w:
+        for k in sorted(feats):
+            w(k, feats[k])
+    (tmp_path / "utt2spk").write_text("".join(f"{k} {k[:2]}\n" for k in sorted(feats)))
+    stats = {s: cmvn_stats(np.concatenate([v for k, v in sorted(feats.items()) if k[:2] == s])) for s in ("s0", "s1")}
+    with kaldiio.WriteHelper(f"ark,scp:{tmp_path}/c.ark,{tmp_path}/c.scp") as w:
+        for s in ("s0", "s1"):
+            w(s, stats[s])
+    n = apply_cmvn_archive(f"scp:{tmp_path}/f.scp", f"scp:{tmp_path}/c.scp", str(tmp_path / "o.ark"),
+                           str(tmp_path / "o.scp"), str(tmp_path / "utt2spk"), norm_vars=True)
+    assert n == 4
+    out = kaldiio.load_scp(str(tmp_path / "o.scp"))
+    for k, x in feats.items():
+        st = stats[k[:2]]
+        mean = st[0, :-1] / st[0, -1]
+        std = np.sqrt(st[1, :-1] / st[0, -1] - mean ** 2)
+        np.testing.assert_allclose(out[k], (x.astype(np.float64) - mean) / std, atol=1e-5)
+    (tmp_path / "utt2spk").write_text("".join(f"{k} nobody\n" for k in sorted(feats)))
+    with pytest.raises(DataError, match="no CMVN stats for 'nobody'"):
+        apply_cmvn_archive(f"scp:{tmp_path}/f.scp", f"scp:{tmp_path}/c.scp", str(tmp_path / "p.ark"),
+                           str(tmp_path / "p.scp"), str(tmp_path / "utt2spk"))
+    assert not (tmp_path / "p.ark").exists() and not (tmp_path / "p.scp").exists()

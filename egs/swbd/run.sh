@@ -25,6 +25,8 @@ num_workers=1             # MPI workers for training (cmd.sh's train_cmd launche
 splice=5                  # frames of context each side (11-frame input)
 nn_depth=6
 hid_dim=2048
+pretrain_num_utts=20000   # utterances for RBM pretraining (it holds their spliced frames in memory:
+                          # ~20000 x 400 frames x 440 floats = 14 GB); evenly spread over the data dir
 random_init=false         # true: skip RBM pretraining, random hidden layers (the paper's A.4 comparison)
 num_epochs=               # empty: conf/train.conf / nnet2's default (15)
 num_frames_diagnostic=20000  # held-out frames scored after every iteration
@@ -95,8 +97,10 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
     log "Stage 2: RBM pretraining, $nn_depth x $hid_dim"
     depth=$nn_depth
   fi
+  mkdir -p "$dir/dbn"
+  nnet2 subset-scp $pretrain_num_utts "$data/$train_set/feats.scp" "$dir/dbn/feats.scp"
   nnet2 pretrain-dbn --nn-depth $depth --hid-dim $hid_dim --splice $splice $pretrain_opts \
-    "scp:$data/$train_set/feats.scp" "$dir/dbn"
+    "scp:$dir/dbn/feats.scp" "$dir/dbn"
 fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
