@@ -9,7 +9,7 @@
 # See README.md for what the Kaldi system must contain and how to decode.
 set -euo pipefail
 
-recipe_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+_recipe_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 stage=0
 stop_stage=5
@@ -30,7 +30,7 @@ pretrain_num_utts=20000   # utterances for RBM pretraining (it holds their splic
 random_init=false         # true: skip RBM pretraining, random hidden layers (the paper's A.4 comparison)
 num_epochs=               # empty: conf/train.conf / nnet2's default (15)
 num_frames_diagnostic=20000  # held-out frames scored after every iteration
-train_conf=$recipe_dir/conf/train.conf
+train_conf=$_recipe_dir/conf/train.conf
 egs_opts=                 # extra options for `nnet2 get-egs`
 pretrain_opts=            # extra options for `nnet2 pretrain-dbn`
 train_opts=               # extra options for `nnet2 train` (win over conf/train.conf)
@@ -39,10 +39,10 @@ seed=0
 help_message="Usage: $0 --swbd-kaldi-dir <kaldi egs/swbd/s5c> [options]
 Stages: 0 import+validate, 1 egs, 2 RBM pretraining, 3 DBN->DNN, 4 parallel training, 5 export."
 
-. "$recipe_dir/../_common/parse_options.sh"
-. "$recipe_dir/../_common/log.sh"
-. "$recipe_dir/path.sh"
-. "$recipe_dir/cmd.sh"
+. "$_recipe_dir/../_common/parse_options.sh"
+. "$_recipe_dir/../_common/log.sh"
+. "$_recipe_dir/path.sh"
+. "$_recipe_dir/cmd.sh"
 
 [ $# -eq 0 ] || die "unexpected arguments: $* (see $0 --help)"
 [ -n "$swbd_kaldi_dir" ] || die "--swbd-kaldi-dir is required (your Kaldi egs/swbd/s5c directory)"
