@@ -145,3 +145,19 @@ def test_nan_features_named(tmp_path):
         compute_cmvn_stats(d, str(tmp_path / "cm"))
     assert not os.path.exists(os.path.join(d, "cmvn.scp"))
     assert not os.path.exists(tmp_path / "cm") or os.listdir(tmp_path / "cm") == []
+
+
+def test_subset_scp(tmp_path):
+    from nnet2.data.datadir import subset_scp
+    from nnet2.utils.errors import DataError
+
+    src = tmp_path / "feats.scp"
+    src.write_text("".join(f"u{i:02d} a.ark:{i}\n" for i in range(10)))
+    assert subset_scp(str(src), str(tmp_path / "o"), 4) == 4
+    assert [ln.split()[0] for ln in (tmp_path / "o").read_text().splitlines()] == ["u00", "u02", "u05", "u07"]
+    assert subset_scp(str(src), str(tmp_path / "o"), 50) == 10
+    assert (tmp_path / "o").read_text() == src.read_text()
+    with pytest.raises(DataError, match="positive"):
+        subset_scp(str(src), str(tmp_path / "o"), 0)
+    with pytest.raises(DataError, match="cannot read"):
+        subset_scp(str(tmp_path / "nope"), str(tmp_path / "o"), 3)

@@ -1,34 +1,52 @@
-# Kaldi-style option parsing for recipes: source this after declaring the variables with defaults.
-# `--foo-bar VALUE` or `--foo-bar=VALUE` sets foo_bar if (and only if) it was declared; anything
-# else is an error. `--help` prints the declared options ($help_message first, if set).
-# Positional arguments that follow are left in "$@".
+# Command-line options for recipes (Kaldi's utils/parse_options.sh, icefall's shared/parse_options.sh).
+#
+# Source it after declaring every option as a shell variable with its default:
+#     stage=0
+#     num_workers=1
+#     . ../_common/parse_options.sh
+# Then `--num-workers 4` or `--num-workers=4` sets num_workers=4. An option whose variable was not
+# declared is an error, as is a missing value; a variable whose default is true/false only accepts
+# true or false. `--help`/`-h` prints $help_message (if the recipe set one) and the options with their
+# current values, then exits. Parsing stops at the first argument that does not start with `--`
+# (or after `--`); the remaining arguments are left in "$@".
 
-while true; do
-  [ -z "${1:-}" ] && break
+_po_prog=${0##*/}
+
+_po_usage() {
+  [ -n "${help_message:-}" ] && printf '%s\n\n' "$help_message"
+  echo "Options (current values):"
+  local v
+  for v in "${_po_declared[@]}"; do
+    printf '  --%-28s %s\n' "${v//_/-}" "${!v}"
+  done
+}
+
+# The recipe's options: lower-case shell variables that are not exported (so the environment's
+# own variables such as http_proxy are never taken for options), alphabetically.
+mapfile -t _po_declared < <(declare -p | sed -n 's/^declare -[-a-zA-Z]* \([a-z][a-z0-9_]*\)=.*/\1 &/p' |
+  awk '$3 !~ /x/ && $1 != "help_message" && $1 !~ /^_po_/ {print $1}')
+
+while [ $# -gt 0 ]; do
   case "$1" in
-    --help|-h)
-      echo -e "${help_message:-}" >&2
-      exit 0 ;;
-    --*=*)
-      _name=$(echo "${1%%=*}" | sed 's/^--//; s/-/_/g')
-      _value="${1#*=}"
-      shift ;;
+    --help|-h) _po_usage; exit 0 ;;
+    --) shift; break ;;
+    --*=*) _po_name=${1%%=*}; _po_value=${1#*=}; shift ;;
     --*)
-      _name=$(echo "$1" | sed 's/^--//; s/-/_/g')
-      if [ $# -lt 2 ]; then echo "$0: option $1 needs a value" >&2; exit 1; fi
-      _value="$2"
-      shift 2 ;;
+      if [ $# -lt 2 ]; then
+        echo "$_po_prog: option $1 needs a value" >&2; exit 1
+      fi
+      _po_name=$1; _po_value=$2; shift 2 ;;
     *) break ;;
   esac
-  if ! declare -p "$_name" >/dev/null 2>&1; then
-    echo "$0: unknown option --$(echo "$_name" | sed 's/_/-/g')" >&2
-    exit 1
+  _po_var=${_po_name#--}
+  _po_var=${_po_var//-/_}
+  if ! [[ " ${_po_declared[*]} " == *" $_po_var "* ]]; then
+    echo "$_po_prog: unknown option $_po_name (see $_po_prog --help)" >&2; exit 1
   fi
-  # booleans are spelled true/false, as in Kaldi
-  if [[ "$(eval echo \$$_name)" =~ ^(true|false)$ ]] && ! [[ "$_value" =~ ^(true|false)$ ]]; then
-    echo "$0: option --$(echo "$_name" | sed 's/_/-/g') expects true or false, got '$_value'" >&2
-    exit 1
+  if [[ ${!_po_var} == true || ${!_po_var} == false ]] && [[ $_po_value != true && $_po_value != false ]]; then
+    echo "$_po_prog: option $_po_name expects true or false, got '$_po_value'" >&2; exit 1
   fi
-  printf -v "$_name" '%s' "$_value"
+  printf -v "$_po_var" '%s' "$_po_value"
 done
+unset _po_name _po_value _po_var
 true

@@ -335,3 +335,24 @@ def load_wav(d: DataDir, utt: str) -> tuple[int, np.ndarray]:
                             f"({len(x) / rate:.3f}s)")
         x = x[s:min(e, len(x))]
     return rate, x.astype(np.float32)
+
+
+def subset_scp(src: str, dst: str, num: int) -> int:
+    """Keep `num` lines of an scp (or any keyed table) spread evenly over it, in order, like Kaldi's
+    `utils/subset_scp.pl N` (deterministic, and it samples every part of a speaker-sorted list).
+    Writes `dst` atomically; returns the number of lines kept (all of them if num >= the count)."""
+    from nnet2.utils.fileio import write_bytes_atomic
+
+    if num <= 0:
+        raise DataError(f"subset_scp: the number of lines must be positive, got {num}")
+    try:
+        with open(src, "rb") as f:
+            lines = [ln for ln in f.read().splitlines(keepends=True) if ln.strip()]
+    except OSError as e:
+        raise DataError(f"cannot read {src}: {e.strerror}") from None
+    n = len(lines)
+    if n == 0:
+        raise DataError(f"{src}: empty")
+    keep = lines if num >= n else [lines[(i * n) // num] for i in range(num)]
+    write_bytes_atomic(dst, b"".join(ln if ln.endswith(b"\n") else ln + b"\n" for ln in keep))
+    return len(keep)

@@ -1,0 +1,40 @@
+"""Check a Kaldi data directory like utils/validate_data_dir.sh: tables sorted (C order) without
+duplicates, utt2spk/spk2utt consistent, text/segments/feats.scp covering exactly the utterances,
+segments pointing into wav.scp, cmvn.scp covering every speaker. Prints a one-line summary; on a
+problem prints one error naming the file and line and exits 1.
+
+    nnet2 validate-data-dir --need-feats true data/train_nodup
+"""
+
+from nnet2.utils.options import parse_bool
+
+NAME = "validate-data-dir"
+HELP = "check a Kaldi data dir (utils/validate_data_dir.sh)"
+
+
+def add_arguments(p):
+    p.add_argument("--need-text", type=parse_bool, default=False, metavar="true|false", help="require text")
+    p.add_argument("--need-feats", type=parse_bool, default=False, metavar="true|false", help="require feats.scp")
+    p.add_argument("--need-wav", type=parse_bool, default=False, metavar="true|false", help="require wav.scp")
+    p.add_argument("--need-cmvn", type=parse_bool, default=False, metavar="true|false", help="require cmvn.scp")
+    p.add_argument("data_dir", help="data directory")
+
+
+def run(args) -> int:
+    import os
+
+    from nnet2.data.datadir import validate_data_dir
+    from nnet2.utils.errors import DataError
+
+    d = validate_data_dir(args.data_dir, need_text=args.need_text, need_feats=args.need_feats,
+                          need_wav=args.need_wav)
+    if args.need_cmvn and d.cmvn_scp is None:
+        raise DataError(f"{os.path.join(args.data_dir, 'cmvn.scp')}: missing")
+    parts = [f"{len(d.utts)} utterances", f"{len(d.spk2utt)} speakers"]
+    if d.segments is not None:
+        parts.append(f"{len(d.wav_scp)} recordings (segments)")
+    parts += [f"{name}: {'yes' if have else 'no'}" for name, have in
+              (("text", d.text is not None), ("feats.scp", d.feats_scp is not None),
+               ("cmvn.scp", d.cmvn_scp is not None))]
+    print(f"{args.data_dir}: OK: " + ", ".join(parts))
+    return 0
