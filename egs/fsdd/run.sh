@@ -87,7 +87,7 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   fi
   if [ ! -f $exp/feats/train_nodev_cmvn.scp ]; then
     nnet2 apply-cmvn --utt2spk $data/train_nodev/utt2spk scp:$data/train_nodev/cmvn.scp \
-      scp:$data/train_nodev/feats.scp ark,scp:$exp/feats/train_nodev_cmvn.ark,$exp/feats/train_nodev_cmvn.scp
+      scp:$data/train_nodev/feats.scp $exp/feats/train_nodev_cmvn.ark $exp/feats/train_nodev_cmvn.scp
   fi
 fi
 
