@@ -41,10 +41,11 @@ class NewbobState:
                   halving_factor: float = 0.5) -> bool:
         """Update with this epoch's validation accuracy (a fraction); returns True if the epoch is accepted.
         Afterwards `lr` is the rate for the next epoch and `stop` says whether training ends."""
+        acc = float(acc)  # may be a numpy scalar; the state goes to JSON
         if self.best_acc is None:
             self.best_acc = acc
             return True
-        accepted = acc >= self.best_acc
+        accepted = bool(acc >= self.best_acc)
         gain = acc - self.best_acc if accepted else 0.0
         if accepted:
             self.best_acc = acc

@@ -217,7 +217,7 @@ class Trainer:
         if last is None:
             if o.lr_schedule == "newbob":
                 # nnet1's "CROSSVAL PRERUN": the first epoch's gain is measured against the initial model.
-                newbob.best_acc = self.evaluate(nnet, *valid)[1]
+                newbob.best_acc = float(self.evaluate(nnet, *valid)[1])
             if self.rank == 0:
                 self._save(model, 0, ident, history, newbob, averager)
         self.comm.Barrier()
