@@ -16,6 +16,15 @@ What makes a resumed run end with the same bytes as an uninterrupted one (CPU):
 * BMUF state (global model and block momentum) is checkpointed with the model (state/<iter>.npz);
   the overlap averager has nothing in flight at an iteration end, so it has no state to save.
 
+Averaging semantics (details and formulas in nnet2.parallel.averager):
+* plain: Allreduce mean every K minibatches and at the end of every iteration.
+* bmuf: the block update G is measured from the point W_g where all workers started the block (with
+  Nesterov momentum the look-ahead W + bm*Delta, not W: measuring from W counted the momentum twice).
+  The model evaluated and checkpointed at an iteration end is the global model W; the next iteration
+  (also after a resume) starts the workers from W_g again.
+* overlap: a delayed (one block late) average hidden behind computation; every iteration still ends
+  with a blocking average, so all ranks hold bitwise-identical parameters at every checkpoint.
+
 The checkpoint of iteration x is complete when state/x.json exists (written last). A resumed run
 starts from the highest such x (decided on rank 0, broadcast), deletes stray temporary files left by a
 kill during a write, and refuses if the seed, number of workers or another field that determines the
