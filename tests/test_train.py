@@ -152,7 +152,10 @@ def test_resume_after_sigkill_of_the_process_group(setup, tmp_path_factory, tmp_
     deadline = time.monotonic() + 60
     while not os.path.exists(out / "state" / "2.json") and p.poll() is None and time.monotonic() < deadline:
         time.sleep(0.002)
-    os.killpg(p.pid, signal.SIGKILL)
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except ProcessLookupError:  # already finished on a fast machine: the resume below then only redoes final.mdl
+        pass
     p.wait()
     p = run(2, setup, out, "--resume", "true")
     assert p.returncode == 0, p.stderr[-3000:]
