@@ -45,7 +45,11 @@ def run(args) -> int:
     except BaseException as e:
         if comm.Get_size() > 1:
             # Make the whole job stop promptly instead of leaving the other ranks in a collective.
-            get_logger("train").error(f"rank {comm.Get_rank()} failed: {type(e).__name__}: {e}; aborting the job")
+            from nnet2.utils.errors import UserError
+
+            # A bad input is one clear line; anything else also gets its traceback in the rank's log.
+            get_logger("train").error(f"rank {comm.Get_rank()} failed: {type(e).__name__}: {e}; aborting the job",
+                                      exc_info=not isinstance(e, UserError))
             sys.stderr.flush()
             comm.Abort(1)
         raise

@@ -1,27 +1,29 @@
 """Model averaging strategies for data-parallel training (Su & Chen 2015; Kaldi nnet2; Chen & Huo 2016).
 
-Every `average_every` minibatches each worker's flat parameter buffer is replaced by the mean over
-workers (`PlainAverager`). Beyond the paper:
+Every `average_every` minibatches ("a block") each worker's flat parameter buffer is replaced by the
+mean over workers (`PlainAverager`). Beyond the paper:
 
-* `BmufAverager` -- blockwise model-update filtering (Chen & Huo, ICASSP 2016). A global model theta_g
-  and a block-momentum buffer Delta are kept (identical on every rank). After a block, with
-  theta_avg the worker average and G = theta_avg - theta_g:
-      Delta <- block_momentum * Delta + block_lr * G
-      theta_g <- theta_g + Delta
-  and the workers continue from theta_g (or, with Nesterov, from theta_g + block_momentum * Delta).
-  With block_momentum = 0 and block_lr = 1 this is exactly plain averaging.
+* `BmufAverager` -- blockwise model-update filtering (Chen & Huo, ICASSP 2016). A global model W and a
+  block-momentum buffer Delta are kept (identical on every rank). All workers start a block from the
+  same point W_g (W itself, or with Nesterov momentum -- the default -- the look-ahead W + bm * Delta).
+  After the block, with W_avg the worker average:
+      G      = W_avg - W_g                    (the block's averaged progress from where it started)
+      Delta <- bm * Delta + block_lr * G
+      W     <- W + Delta
+      W_g   <- W + bm * Delta  (Nesterov)  or  W
+  and the workers continue from the new W_g. With bm = 0 and block_lr = 1 this is plain averaging
+  (W = W_avg up to float32 rounding). The model evaluated and checkpointed at the end of an iteration
+  is W; the next iteration starts from W_g again (`start`). W and Delta are checkpointed (state/<it>.npz).
 
 * `OverlapAverager` -- the allreduce of a block's parameters runs (nonblocking `Iallreduce`) while the
-  next block is computed. At block end k the worker snapshots S_k = theta and starts averaging it;
-  when that completes, at the end of block k+1, the worker's parameters become
+  next block is computed. At the end of block k the worker snapshots S_k = theta and starts summing it;
+  at the end of block k+1 it waits for that sum and sets
       theta <- mean(S_k) + (theta - S_k)
-  i.e. the local progress made during block k+1 is re-applied on top of the averaged snapshot. The
-  result lags plain averaging by one block (a delayed average); in expectation each worker still
-  follows the average model plus its own most recent block of updates, and communication is hidden
-  behind computation. `finish()` completes any pending average and performs a final blocking one so
-  all ranks end with bitwise-identical parameters.
-
-The BMUF/overlap state (theta_g, Delta, snapshot) is part of the training checkpoint.
+  i.e. the local progress made during block k+1 is re-applied on top of the averaged snapshot, and
+  then snapshots the result as S_{k+1}. The result lags plain averaging by one block (a delayed
+  average) while communication is hidden behind computation. `finish()` (end of an iteration) applies
+  any pending average and then performs one blocking average, so all ranks end every iteration with
+  bitwise-identical parameters and nothing in flight: there is no overlap state to checkpoint.
 """
 
 from __future__ import annotations
@@ -78,13 +80,20 @@ class BmufAverager(PlainAverager):
         self.block_momentum = float(block_momentum)
         self.block_lr = float(block_lr)
         self.nesterov = bool(nesterov)
-        self.global_params = None
-        self.delta = None
+        self.global_params = None  # W
+        self.delta = None  # Delta
+
+    def _start_point(self):
+        """W_g, where every worker starts a block."""
+        if self.nesterov and self.block_momentum != 0.0:
+            return self.global_params + np.float32(self.block_momentum) * self.delta
+        return self.global_params.copy()
 
     def start(self, params) -> None:
+        """Start of an iteration: `params` holds W (the checkpointed model); move the workers to W_g."""
         if self.global_params is None:
-            self.global_params = params.copy()
-            self.delta = np.zeros_like(params)
+            self.reset(params)
+        params[...] = self._start_point()
 
     def reset(self, params) -> None:
         self.global_params = np.array(params, dtype=np.float32)
@@ -92,20 +101,17 @@ class BmufAverager(PlainAverager):
 
     def block_end(self, params) -> None:
         t = time.perf_counter()
-        self._allreduce_mean(params)  # params = theta_avg
-        g = params - self.global_params
+        self._allreduce_mean(params)  # params = W_avg
+        g = params - self._start_point()
         self.delta *= np.float32(self.block_momentum)
         self.delta += np.float32(self.block_lr) * g
         self.global_params += self.delta
-        if self.nesterov and self.block_momentum != 0.0:
-            params[...] = self.global_params + np.float32(self.block_momentum) * self.delta
-        else:
-            params[...] = self.global_params
+        params[...] = self._start_point()
         self.seconds += time.perf_counter() - t
         self.rounds += 1
 
     def finish(self, params) -> None:
-        # The model to evaluate/save is the global model; the momentum carries over to the next iteration.
+        # The model to evaluate/save is W; the momentum carries over to the next iteration.
         self.block_end(params)
         params[...] = self.global_params
 
@@ -117,7 +123,7 @@ class BmufAverager(PlainAverager):
             self.global_params = np.array(st["global_params"], dtype=np.float32)
             self.delta = np.array(st["delta"], dtype=np.float32)
         else:
-            self.start(params)
+            self.reset(params)
 
 
 class OverlapAverager(PlainAverager):

@@ -13,7 +13,28 @@ What makes a resumed run end with the same bytes as an uninterrupted one (CPU):
 * NG-SGD preconditioners restart at the start of every iteration (as each Kaldi training job does);
 * the softmax statistics are zeroed at the start of an iteration and averaged at its end;
 * the learning rate depends only on the iteration (exponential) or on the checkpointed newbob state;
-* BMUF/overlap state is checkpointed with the model.
+* BMUF state (global model and block momentum) is checkpointed with the model (state/<iter>.npz);
+  the overlap averager has nothing in flight at an iteration end, so it has no state to save.
+
+Averaging semantics (details and formulas in nnet2.parallel.averager):
+* plain: Allreduce mean every K minibatches and at the end of every iteration.
+* bmuf: the block update G is measured from the point W_g where all workers started the block (with
+  Nesterov momentum the look-ahead W + bm*Delta, not W: measuring from W counted the momentum twice).
+  The model evaluated and checkpointed at an iteration end is the global model W; the next iteration
+  (also after a resume) starts the workers from W_g again.
+* overlap: a delayed (one block late) average hidden behind computation; every iteration still ends
+  with a blocking average, so all ranks hold bitwise-identical parameters at every checkpoint.
+
+The checkpoint of iteration x is complete when state/x.json exists (written last). A resumed run
+starts from the highest such x (decided on rank 0, broadcast), deletes stray temporary files left by a
+kill during a write, and refuses if the seed, number of workers or another field that determines the
+result differs (the message names the field). Starting afresh (no --resume) in a directory that has
+checkpoints deletes its state files and final.mdl, so a later --resume can never pick up a stale
+checkpoint of the earlier run.
+
+Test hook (for tests/test_train.py only): NNET2_TEST_FAIL_RANK=r NNET2_TEST_FAIL_ITER=x makes rank r
+fail after its first minibatch of iteration x -- by raising RuntimeError, or with
+NNET2_TEST_FAIL_MODE=kill by sending itself SIGKILL (a dead rank, which mpiexec must tear down).
 """
 
 from __future__ import annotations
@@ -116,13 +137,14 @@ class Trainer:
         return e, j * self.num_mb // k, (j + 1) * self.num_mb // k
 
     def learning_rate(self, it: int, newbob) -> float:
-        o = self.opts
-        lr = newbob.lr if o.lr_schedule == "newbob" else None
-        if lr is None:
-            from nnet2.train.schedule import exponential_lr
+        from nnet2.train.schedule import exponential_lr, worker_lr
 
+        o = self.opts
+        if o.lr_schedule == "newbob":
+            lr = newbob.lr
+        else:
             lr = exponential_lr(it, self.num_iters, o.initial_lr, o.final_lr)
-        return lr * (self.nw if o.scale_lr_by_workers else 1)
+        return worker_lr(lr, self.nw, o.scale_lr_by_workers)
 
     def _reduce_stats(self, arr: np.ndarray) -> np.ndarray:
         from mpi4py import MPI
@@ -161,9 +183,17 @@ class Trainer:
         o = self.opts
         ident = self._identity()
         start_it, newbob, history, avg_state = 0, NewbobState(lr=o.initial_lr), [], None
-        last = self._last_checkpoint() if o.resume else None
-        if not o.resume and self._last_checkpoint() is not None and self.rank == 0:
-            self.log.warning(f"{self.out_dir} already has checkpoints; starting over (use --resume to continue)")
+        last = None
+        if self.rank == 0:
+            self._remove_temp_files()
+            if o.resume:
+                last = self._last_checkpoint()
+            elif self._last_checkpoint() is not None:
+                self.log.warning(f"{self.out_dir} already has checkpoints; starting over (use --resume true to "
+                                 f"continue): removing its state files and final.mdl")
+                self._remove_old_run()
+        if self.nw > 1:
+            last = self.comm.bcast(last, root=0)
         if last is not None:
             with open(self._state_path(last)) as f:
                 st = json.load(f)
@@ -192,11 +222,15 @@ class Trainer:
         host = np.asarray(nnet.params) if o.device == "cpu" else nnet.params.get()
         if avg_state is not None:
             averager.load_state({k: avg_state[k] for k in avg_state}, host)
-        if last is None and self.rank == 0:
-            self._save(model, 0, ident, history, newbob, averager)
-        self.comm.Barrier()
         valid, train_diag = self.egs.valid_set(), self.egs.train_diag_set()
-        stop = False
+        if last is None:
+            if o.lr_schedule == "newbob":
+                # nnet1's "CROSSVAL PRERUN": the first epoch's gain is measured against the initial model.
+                newbob.best_acc = float(self.evaluate(nnet, *valid)[1])
+            if self.rank == 0:
+                self._save(model, 0, ident, history, newbob, averager)
+        self.comm.Barrier()
+        stop = newbob.stop  # a resumed run whose newbob schedule had already stopped only writes final.mdl
         for it in range(start_it, self.num_iters):
             if stop:
                 break
@@ -238,6 +272,22 @@ class Trainer:
         final = self._finish(model)
         return final
 
+    def _remove_temp_files(self) -> None:
+        """Temporary files of writes interrupted by a kill (`atomic_path` names them .<name>.*.tmp*)."""
+        for d in (self.out_dir, os.path.join(self.out_dir, "state")):
+            for f in os.listdir(d):
+                if f.startswith(".") and ".tmp" in f and os.path.isfile(os.path.join(d, f)):
+                    os.unlink(os.path.join(d, f))
+
+    def _remove_old_run(self) -> None:
+        d = os.path.join(self.out_dir, "state")
+        for f in os.listdir(d):
+            if f.endswith((".json", ".npz")) and f.split(".")[0].isdigit():
+                os.unlink(os.path.join(d, f))
+        final = os.path.join(self.out_dir, "final.mdl")
+        if os.path.exists(final):
+            os.unlink(final)
+
     def _check_model(self, nnet) -> None:
         if nnet.frame_input_start() == 1:
             sp = nnet.splice_component()
@@ -270,6 +320,12 @@ class Trainer:
         averager.seconds, averager.rounds = 0.0, 0
         if cpu:
             averager.start(host_params)
+        else:
+            h = nnet.params.get()
+            averager.start(h)
+            nnet.params.set(h)
+        fail_rank, fail_iter = os.environ.get("NNET2_TEST_FAIL_RANK"), os.environ.get("NNET2_TEST_FAIL_ITER")
+        inject = fail_rank is not None and int(fail_rank) == self.rank and int(fail_iter or 0) == it
         tot = StepStats()
         t0 = time.perf_counter()
         since_avg = 0
@@ -279,6 +335,8 @@ class Trainer:
             if i >= mb1:
                 break
             tot.add(nnet.train_step(self._dev(X), self._dev(y) if not cpu else y))
+            if inject:
+                _injected_failure(self.rank, it)
             since_avg += 1
             if hasattr(averager, "poll"):
                 averager.poll()
@@ -385,6 +443,15 @@ class Trainer:
             if have >= n:
                 break
         return np.concatenate(Xs), np.concatenate(ys)
+
+
+def _injected_failure(rank: int, it: int) -> None:
+    """The NNET2_TEST_FAIL_* test hook (module docstring)."""
+    if os.environ.get("NNET2_TEST_FAIL_MODE", "raise") == "kill":
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+    raise RuntimeError(f"injected failure on rank {rank} in iteration {it} (NNET2_TEST_FAIL_RANK/ITER)")
 
 
 def _host_copy(model):

@@ -1,0 +1,213 @@
+"""End-to-end `nnet2 train` on tiny synthetic egs, with 1 worker and with 2 MPI workers (mpiexec):
+training works, outputs are complete, runs are reproducible, a killed run resumes to the same bytes,
+and a failing or killed rank ends the whole job promptly with an intact last checkpoint."""
+
+import glob
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from train_fixtures import make_egs_dir, make_init_model
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+EPOCHS, IPE = 3, 2
+NUM_ITERS = EPOCHS * IPE
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    d = str(tmp_path_factory.mktemp("train"))
+    return make_egs_dir(d), make_init_model(os.path.join(d, "0.mdl"))
+
+
+def cmd(n: int, egs: str, init: str, out: str, *extra: str) -> list[str]:
+    args = ["-m", "nnet2", "train", "--num-epochs", str(EPOCHS), "--iters-per-epoch", str(IPE),
+            "--minibatch-size", "32", "--average-every", "3", "--update", "ngd", "--initial-lr", "0.02",
+            "--final-lr", "0.005", "--threads", "1", "--prior-frames", "400", "--progress", "false", *extra,
+            egs, init, out]
+    if n == 1:
+        return [sys.executable, *args]
+    mpiexec = shutil.which("mpiexec") or os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    return [mpiexec, "-n", str(n), sys.executable, "-m", "mpi4py", *args]
+
+
+def run(n, setup, out, *extra, env=None, timeout=120):
+    e = dict(os.environ, PYTHONPATH=os.path.join(HERE, "..", "python"), OMP_NUM_THREADS="1", **(env or {}))
+    t = time.monotonic()
+    p = subprocess.run(cmd(n, *setup, str(out), *extra), env=e, capture_output=True, text=True, timeout=timeout)
+    p.seconds = time.monotonic() - t
+    return p
+
+
+def final_bytes(out) -> bytes:
+    with open(os.path.join(out, "final.mdl"), "rb") as f:
+        return f.read()
+
+
+_REFS = {}
+
+
+def reference(n, setup, tmp_path_factory, *extra):
+    """An uninterrupted run (cached per worker count and options)."""
+    key = (n, extra)
+    if key not in _REFS:
+        out = tmp_path_factory.mktemp(f"ref{n}")
+        p = run(n, setup, out, *extra)
+        assert p.returncode == 0, p.stderr[-3000:]
+        _REFS[key] = str(out)
+    return _REFS[key]
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_train_end_to_end(setup, tmp_path_factory, n):
+    from nnet2.nnet.model import load_model
+
+    out = reference(n, setup, tmp_path_factory)
+    for it in range(NUM_ITERS + 1):
+        assert os.path.exists(os.path.join(out, f"{it}.mdl"))
+        assert os.path.exists(os.path.join(out, "state", f"{it}.json"))
+    for it in range(NUM_ITERS):
+        for r in range(n):
+            log = os.path.join(out, "log", f"train.{it}.{r}.log")
+            assert os.path.exists(log) and f"Iter {it} " in open(log).read()
+    with open(os.path.join(out, "state", f"{NUM_ITERS}.json")) as f:
+        st = json.load(f)
+    h = st["history"]
+    assert st["identity"]["num_workers"] == n and len(h) == NUM_ITERS
+    assert h[-1]["train_objf"] > h[0]["train_objf"] + 0.2
+    assert h[-1]["valid_acc"] > 0.6  # 5 classes: chance is ~0.2-0.3
+    assert h[-1]["valid_objf"] > h[IPE - 1]["valid_objf"]
+    assert h[0]["lr"] == pytest.approx(0.02 * n)  # --scale-lr-by-workers (default true)
+    m = load_model(os.path.join(out, "final.mdl"))
+    assert m.priors.size == 5 and abs(float(m.priors.astype(np.float64).sum()) - 1.0) < 1e-5
+    assert (m.priors > 0).all()
+    assert not glob.glob(os.path.join(out, "**", ".*tmp*"), recursive=True)
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_same_seed_same_bytes_different_seed_differs(setup, tmp_path_factory, tmp_path, n):
+    ref = reference(n, setup, tmp_path_factory)
+    p = run(n, setup, tmp_path / "again")
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert final_bytes(tmp_path / "again") == final_bytes(ref)
+    p = run(n, setup, tmp_path / "seed1", "--seed", "1")
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert final_bytes(tmp_path / "seed1") != final_bytes(ref)
+
+
+def killed_run(n, setup, out, it, *extra):
+    """A run whose rank n-1 SIGKILLs itself in iteration `it` (checkpoints 0..it are complete)."""
+    p = run(n, setup, out, *extra, env={"NNET2_TEST_FAIL_RANK": str(n - 1), "NNET2_TEST_FAIL_ITER": str(it),
+                                        "NNET2_TEST_FAIL_MODE": "kill"})
+    assert p.returncode != 0
+    assert not os.path.exists(os.path.join(out, "final.mdl"))
+    assert os.path.exists(os.path.join(out, "state", f"{it}.json"))
+    assert not os.path.exists(os.path.join(out, "state", f"{it + 1}.json"))
+    return p
+
+
+@pytest.mark.parametrize("n,it,extra", [(1, 1, ()), (1, 4, ()), (2, 2, ()), (2, 3, ("--averaging", "bmuf")),
+                                        (2, 1, ("--averaging", "overlap"))])
+def test_resume_after_kill_gives_identical_model(setup, tmp_path_factory, tmp_path, n, it, extra):
+    ref = reference(n, setup, tmp_path_factory, *extra)
+    out = tmp_path / "run"
+    killed_run(n, setup, out, it, *extra)
+    p = run(n, setup, out, *extra, "--resume", "true")
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert f"Resuming from iteration {it}" in p.stderr
+    assert final_bytes(out) == final_bytes(ref)
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_resume_after_kill_during_a_write(setup, tmp_path_factory, tmp_path, n):
+    """Killed while writing checkpoint 4: a torn 4.mdl without its state file and stray temp files."""
+    ref = reference(n, setup, tmp_path_factory)
+    out = tmp_path / "run"
+    killed_run(n, setup, out, 3)
+    with open(out / "4.mdl", "wb") as f:
+        f.write(open(out / "3.mdl", "rb").read()[:100])
+    for stray in (out / ".4.mdl.x1y2.tmp", out / "state" / ".4.json.a1b2.tmp", out / ".final.mdl.zz.tmp"):
+        stray.write_bytes(b"half")
+    p = run(n, setup, out, "--resume", "true")
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "Resuming from iteration 3" in p.stderr
+    assert final_bytes(out) == final_bytes(ref)
+    assert not glob.glob(str(out / "**" / ".*tmp*"), recursive=True)
+
+
+def test_resume_after_sigkill_of_the_process_group(setup, tmp_path_factory, tmp_path):
+    """A real external kill (mpiexec and both ranks) at whatever point the run has reached."""
+    ref = reference(2, setup, tmp_path_factory)
+    out = tmp_path / "run"
+    e = dict(os.environ, PYTHONPATH=os.path.join(HERE, "..", "python"), OMP_NUM_THREADS="1")
+    p = subprocess.Popen(cmd(2, *setup, str(out)), env=e, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not os.path.exists(out / "state" / "2.json") and p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except ProcessLookupError:  # already finished on a fast machine: the resume below then only redoes final.mdl
+        pass
+    p.wait()
+    p = run(2, setup, out, "--resume", "true")
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert final_bytes(out) == final_bytes(ref)
+
+
+@pytest.mark.parametrize("change,field", [(("--seed", "5"), "seed"), ((), "num_workers"),
+                                          (("--minibatch-size", "16"), "minibatch_size")])
+def test_resume_refuses_a_different_setup(setup, tmp_path, change, field):
+    out = tmp_path / "run"
+    killed_run(1, setup, out, 2)
+    n = 2 if field == "num_workers" else 1
+    p = run(n, setup, out, *change, "--resume", "true")
+    assert p.returncode != 0
+    assert f"it was trained with {field}=" in p.stderr, p.stderr[-2000:]
+    assert not os.path.exists(out / "final.mdl") and not os.path.exists(out / "state" / "3.json")
+
+
+def test_fresh_start_removes_the_old_run(setup, tmp_path_factory, tmp_path):
+    """Without --resume, earlier checkpoints are discarded so a later resume cannot pick up a stale one."""
+    ref = reference(1, setup, tmp_path_factory)
+    out = tmp_path / "run"
+    shutil.copytree(ref, out)
+    killed_run(1, setup, out, 2, "--seed", "3")
+    assert not os.path.exists(out / "state" / f"{NUM_ITERS}.json")
+
+
+@pytest.mark.parametrize("mode", ["raise", "kill"])
+def test_failing_rank_stops_the_job(setup, tmp_path, mode):
+    from nnet2.nnet.model import load_model
+
+    out = tmp_path / "run"
+    p = run(2, setup, out, env={"NNET2_TEST_FAIL_RANK": "1", "NNET2_TEST_FAIL_ITER": "2",
+                                "NNET2_TEST_FAIL_MODE": mode}, timeout=60)
+    assert p.returncode != 0 and p.seconds < 60
+    if mode == "raise":
+        log = open(out / "log" / "train.2.1.log").read()
+        assert "rank 1 failed: RuntimeError: injected failure on rank 1 in iteration 2" in log
+        assert "rank 1 failed" in p.stderr
+    else:
+        assert "signal 9" in p.stdout + p.stderr or "KILLED" in p.stdout + p.stderr
+    assert os.path.exists(out / "state" / "2.json") and not os.path.exists(out / "state" / "3.json")
+    load_model(out / "2.mdl")  # the last complete checkpoint is intact
+
+
+def test_newbob_run_resumes_identically(setup, tmp_path_factory, tmp_path):
+    extra = ("--lr-schedule", "newbob", "--newbob-start-halving-impr", "0.05")
+    ref = reference(1, setup, tmp_path_factory, *extra)
+    st = json.load(open(os.path.join(ref, "state", "0.json")))
+    assert st["newbob"]["best_acc"] is not None  # the initial model's validation accuracy
+    out = tmp_path / "run"
+    killed_run(1, setup, out, 3, *extra)
+    p = run(1, setup, out, *extra, "--resume", "true")
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert final_bytes(out) == final_bytes(ref)
