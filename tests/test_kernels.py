@@ -85,6 +85,37 @@ def test_elementwise_kernels(rng, stride):
         np.testing.assert_allclose(y5, ref_pnorm(x.astype(np.float64), 5, p), rtol=3e-5, atol=1e-5)
 
 
+def test_sigmoid_exp_accuracy_over_the_whole_range():
+    """f::Exp (the vectorizable exp behind sigmoid and softmax) against float64: within 3 ulp of the
+    sigmoid everywhere it is a normal float, tiny-but-correct below, and NaN/inf handled."""
+    x = np.ascontiguousarray(np.linspace(-110.0, 40.0, 300001, dtype=np.float32)[None, :])
+    y = np.empty_like(x)
+    _core.sigmoid_forward(x, y)
+    r = ref_sigmoid(x.astype(np.float64))
+    normal = r > np.finfo(np.float32).tiny
+    ulp = np.spacing(r[normal].astype(np.float32)).astype(np.float64)
+    assert np.max(np.abs(y[normal] - r[normal]) / ulp) <= 3.0
+    assert np.all(np.abs(y[~normal] - r[~normal]) <= 2.0 * np.finfo(np.float32).tiny)
+    assert np.all((y >= 0.0) & (y <= 1.0))
+    e = np.array([[np.nan, np.inf, -np.inf, 0.0, -0.0, 88.5, -88.5, 1e30, -1e30]], np.float32)
+    ye = np.empty_like(e)
+    _core.sigmoid_forward(e, ye)
+    assert np.isnan(ye[0, 0])
+    with np.errstate(over="ignore"):
+        ref = ref_sigmoid(e[0, 1:].astype(np.float64))
+    np.testing.assert_allclose(ye[0, 1:], ref, rtol=3e-7, atol=1e-37)
+
+
+def test_softmax_wide_range_rows(rng):
+    # Rows long enough for the vectorized loops' main body and tails; logits spread over +-60.
+    for cols in (1, 7, 33, 3000):
+        z = (rng.standard_normal((5, cols)) * 20).astype(np.float32)
+        y = np.empty_like(z)
+        _core.softmax_forward(z, y)
+        # Relative error is bounded by the float32 rounding of z - max(z) (|z| up to ~100: ~4e-6).
+        np.testing.assert_allclose(y, ref_softmax(z.astype(np.float64)), rtol=1e-5, atol=0)
+
+
 def test_softmax_floor_and_normalize_floor():
     x = np.array([[0.0, -200.0, 10.0]], np.float32)
     y = np.empty_like(x)

@@ -7,6 +7,7 @@
 #include "cuda/cuda_api.h"
 #include "math/blas.h"
 #include "math/functors.h"
+#include "math/simd.h"
 
 namespace nnet2 {
 namespace {
@@ -18,6 +19,45 @@ void Same(const MatView &a, const MatView &b, const char *what) {
   CheckSameDevice(a.dev, b.dev, what);
   NNET2_CHECK(a.rows == b.rows && a.cols == b.cols, what << ": shape mismatch (" << a.rows << ", " << a.cols
                                                         << ") vs (" << b.rows << ", " << b.cols << ")");
+}
+
+// Row loops, compiled per ISA level (math/simd.h); the OpenMP loops over rows call them.
+NNET2_SIMD_CLONES void SigmoidRow(const float *x, float *y, index_t n) {
+#pragma omp simd
+  for (index_t j = 0; j < n; j++) y[j] = f::Sigmoid(x[j]);
+}
+
+NNET2_SIMD_CLONES void SigmoidDerivRow(const float *y, const float *dy, float *dx, index_t n) {
+#pragma omp simd
+  for (index_t j = 0; j < n; j++) dx[j] = f::SigmoidDeriv(y[j], dy[j]);
+}
+
+NNET2_SIMD_CLONES float RowMax(const float *x, index_t n) {
+  float mx = -std::numeric_limits<float>::infinity();
+#pragma omp simd reduction(max : mx)
+  for (index_t j = 0; j < n; j++) mx = x[j] > mx ? x[j] : mx;
+  return mx;
+}
+
+// y = softmax(x) floored (f::SoftmaxFloor); the sum of the exponentials is accumulated in double.
+NNET2_SIMD_CLONES void SoftmaxRow(const float *x, float *y, index_t n) {
+  float mx = -std::numeric_limits<float>::infinity();
+#pragma omp simd reduction(max : mx)
+  for (index_t j = 0; j < n; j++) mx = x[j] > mx ? x[j] : mx;
+  // Two loops: GCC does not if-convert (vectorize) f::Exp in a loop that also has the double sum.
+#pragma omp simd
+  for (index_t j = 0; j < n; j++) y[j] = f::Exp(x[j] - mx);
+  double s = 0.0;
+#pragma omp simd reduction(+ : s)
+  for (index_t j = 0; j < n; j++) s += y[j];
+  const float inv = (float)(1.0 / s);
+#pragma omp simd
+  for (index_t j = 0; j < n; j++) y[j] = f::SoftmaxFloor(y[j] * inv);
+}
+
+NNET2_SIMD_CLONES void NegateRow(const float *y, float *dz, index_t n) {
+#pragma omp simd
+  for (index_t j = 0; j < n; j++) dz[j] = -y[j];
 }
 
 }  // namespace
@@ -54,10 +94,7 @@ void SigmoidForward(const MatView &x, const MatView &y) {
   Same(x, y, "SigmoidForward");
   if (x.dev == Device::kCuda) { NNET2_ON_GPU(cuda::Sigmoid(x, y)); return; }
   NNET2_FOR_ROWS(i, x.rows) {
-    const float *xr = x.row(i);
-    float *yr = y.row(i);
-#pragma omp simd
-    for (index_t j = 0; j < x.cols; j++) yr[j] = f::Sigmoid(xr[j]);
+    SigmoidRow(x.row(i), y.row(i), x.cols);
   }
 }
 
@@ -66,10 +103,7 @@ void SigmoidBackward(const MatView &y, const MatView &dy, const MatView &dx) {
   Same(y, dx, "SigmoidBackward");
   if (y.dev == Device::kCuda) { NNET2_ON_GPU(cuda::SigmoidBackward(y, dy, dx)); return; }
   NNET2_FOR_ROWS(i, y.rows) {
-    const float *yr = y.row(i), *dyr = dy.row(i);
-    float *dxr = dx.row(i);
-#pragma omp simd
-    for (index_t j = 0; j < y.cols; j++) dxr[j] = f::SigmoidDeriv(yr[j], dyr[j]);
+    SigmoidDerivRow(y.row(i), dy.row(i), dx.row(i), y.cols);
   }
 }
 
@@ -164,19 +198,7 @@ void NormalizeBackward(const MatView &x, const MatView &dy, const MatView &dx) {
 void SoftmaxForward(const MatView &x, const MatView &y) {
   Same(x, y, "SoftmaxForward");
   if (x.dev == Device::kCuda) { NNET2_ON_GPU(cuda::SoftmaxForward(x, y)); return; }
-  NNET2_FOR_ROWS(i, x.rows) {
-    const float *xr = x.row(i);
-    float *yr = y.row(i);
-    float mx = -std::numeric_limits<float>::infinity();
-    for (index_t j = 0; j < x.cols; j++) mx = xr[j] > mx ? xr[j] : mx;
-    double s = 0.0;
-    for (index_t j = 0; j < x.cols; j++) {
-      yr[j] = std::exp(xr[j] - mx);
-      s += yr[j];
-    }
-    const float inv = (float)(1.0 / s);
-    for (index_t j = 0; j < x.cols; j++) yr[j] = f::SoftmaxFloor(yr[j] * inv);
-  }
+  NNET2_FOR_ROWS(i, x.rows) { SoftmaxRow(x.row(i), y.row(i), x.cols); }
 }
 
 ObjfInfo SoftmaxCrossEntropy(const MatView &z, const IntVecView &labels, const MatView &y, const MatView &dz) {
@@ -193,19 +215,20 @@ ObjfInfo SoftmaxCrossEntropy(const MatView &z, const IntVecView &labels, const M
     NNET2_CHECK(labels.data[i] >= 0 && labels.data[i] < z.cols,
                 "SoftmaxCrossEntropy: label " << labels.data[i] << " at row " << i << " is out of range [0, "
                                               << z.cols << ")");
-  SoftmaxForward(z, y);
   double objf = 0.0, correct = 0.0;
 #pragma omp parallel for schedule(static) reduction(+ : objf, correct)
   for (index_t i = 0; i < z.rows; i++) {
-    const float *yr = y.row(i);
+    float *yr = y.row(i);
     float *dzr = dz.row(i);
     const index_t lab = labels.data[i];
+    SoftmaxRow(z.row(i), yr, z.cols);  // the same row again right after: still in cache
+    // First index of the largest output (a vectorized max, then a short scan for it).
+    const float ymax = RowMax(yr, z.cols);
     index_t best = 0;
-    for (index_t j = 1; j < z.cols; j++)
-      if (yr[j] > yr[best]) best = j;
+    while (best + 1 < z.cols && yr[best] != ymax) best++;  // bounded: NaN rows
     correct += (best == lab) ? 1.0 : 0.0;
     objf += std::log((double)yr[lab]);
-    for (index_t j = 0; j < z.cols; j++) dzr[j] = -yr[j];
+    NegateRow(yr, dzr, z.cols);
     dzr[lab] += 1.0f;
   }
   info.objf = objf;
