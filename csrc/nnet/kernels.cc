@@ -60,6 +60,24 @@ NNET2_SIMD_CLONES void NegateRow(const float *y, float *dz, index_t n) {
   for (index_t j = 0; j < n; j++) dz[j] = -y[j];
 }
 
+NNET2_SIMD_CLONES void PnormRow(const float *x, float p, float *y, index_t n_out, index_t G) {
+#pragma omp simd
+  for (index_t j = 0; j < n_out; j++) {
+    float s = 0.f;
+    for (index_t k = 0; k < G; k++) s += f::PnormTerm(x[j * G + k], p);
+    y[j] = f::PnormFinish(s, p);
+  }
+}
+
+NNET2_SIMD_CLONES void PnormDerivRow(const float *x, const float *y, const float *dy, float p, float *dx,
+                                     index_t n_out, index_t G) {
+  for (index_t j = 0; j < n_out; j++) {
+    const float yj = y[j], dyj = dy[j];
+#pragma omp simd
+    for (index_t k = 0; k < G; k++) dx[j * G + k] = f::PnormDeriv(x[j * G + k], yj, dyj, p);
+  }
+}
+
 }  // namespace
 
 void AffineForward(const MatView &x, const MatView &W, const VecView &b, const MatView &y) {
@@ -136,15 +154,7 @@ void PnormForward(const MatView &x, float p, const MatView &y) {
   NNET2_CHECK(p >= 1.0f, "PnormForward: p must be >= 1, got " << p);
   if (x.dev == Device::kCuda) { NNET2_ON_GPU(cuda::PnormForward(x, p, y)); return; }
   const index_t G = x.cols / y.cols;
-  NNET2_FOR_ROWS(i, x.rows) {
-    const float *xr = x.row(i);
-    float *yr = y.row(i);
-    for (index_t j = 0; j < y.cols; j++) {
-      float s = 0.f;
-      for (index_t k = 0; k < G; k++) s += f::PnormTerm(xr[j * G + k], p);
-      yr[j] = f::PnormFinish(s, p);
-    }
-  }
+  NNET2_FOR_ROWS(i, x.rows) { PnormRow(x.row(i), p, y.row(i), y.cols, G); }
 }
 
 void PnormBackward(const MatView &x, const MatView &y, const MatView &dy, float p, const MatView &dx) {
@@ -154,14 +164,7 @@ void PnormBackward(const MatView &x, const MatView &y, const MatView &dy, float 
               "PnormBackward: input dim " << x.cols << " is not a multiple of output dim " << y.cols);
   if (x.dev == Device::kCuda) { NNET2_ON_GPU(cuda::PnormBackward(x, y, dy, p, dx)); return; }
   const index_t G = x.cols / y.cols;
-  NNET2_FOR_ROWS(i, x.rows) {
-    const float *xr = x.row(i), *yr = y.row(i), *dyr = dy.row(i);
-    float *dxr = dx.row(i);
-    for (index_t j = 0; j < y.cols; j++) {
-      const float yj = yr[j], dyj = dyr[j];
-      for (index_t k = 0; k < G; k++) dxr[j * G + k] = f::PnormDeriv(xr[j * G + k], yj, dyj, p);
-    }
-  }
+  NNET2_FOR_ROWS(i, x.rows) { PnormDerivRow(x.row(i), y.row(i), dy.row(i), p, dx.row(i), y.cols, G); }
 }
 
 void NormalizeForward(const MatView &x, const MatView &y) {
