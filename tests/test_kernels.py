@@ -66,6 +66,19 @@ def test_affine_kernels(rng, stride):
 
 
 @pytest.mark.parametrize("stride", [False, True])
+def test_affine_forward_transposed_path(rng, stride):
+    # Few rows and >= 1024 input columns take the y^T = W x^T path (with a blocked transpose); sizes
+    # not multiples of its 32-block.
+    N, I, O = 45, 1100, 70
+    x = rng.standard_normal((N, I)).astype(np.float32)
+    W = (rng.standard_normal((O, I)) * 0.05).astype(np.float32)
+    b = rng.standard_normal(O).astype(np.float32)
+    y = strided(np.zeros((N, O), np.float32)) if stride else np.empty((N, O), np.float32)
+    _core.affine_forward(strided(x) if stride else x, W, b, y)
+    np.testing.assert_allclose(y, x.astype(np.float64) @ W.T.astype(np.float64) + b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("stride", [False, True])
 def test_elementwise_kernels(rng, stride):
     x = (rng.standard_normal((19, 30)) * 4).astype(np.float32)
     x[0, 0], x[0, 1] = 90.0, -90.0  # no overflow in either branch of the sigmoid

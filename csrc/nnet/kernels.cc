@@ -1,6 +1,8 @@
 #include "nnet/kernels.h"
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 #include <limits>
 
 #include "common/device.h"
@@ -78,6 +80,8 @@ NNET2_SIMD_CLONES void PnormDerivRow(const float *x, const float *y, const float
   }
 }
 
+constexpr index_t kTransposedForwardMaxRows = 512, kTransposedForwardMinCols = 1024;
+
 }  // namespace
 
 void AffineForward(const MatView &x, const MatView &W, const VecView &b, const MatView &y) {
@@ -87,6 +91,29 @@ void AffineForward(const MatView &x, const MatView &W, const VecView &b, const M
                                                            << " rows");
   CheckShape(y, x.rows, W.rows, "AffineForward output");
   CheckSameDevice(x.dev, b.dev, "AffineForward");
+  if (y.dev == Device::kCpu && x.rows <= kTransposedForwardMaxRows && x.cols >= kTransposedForwardMinCols &&
+      W.rows >= 64) {
+    // Small minibatch, long rows (the 2048-wide sigmoid layers): OpenBLAS runs y^T = W x^T 8-15% faster
+    // than y = x W^T (measured, 1 and 2 threads), which pays for a blocked transpose that adds the bias.
+    thread_local std::vector<float> zbuf;
+    zbuf.resize((size_t)W.rows * x.rows);
+    const MatView z(zbuf.data(), W.rows, x.rows, x.rows);
+    Gemm(false, true, 1.0f, W, x, 0.0f, z);
+    constexpr index_t kB = 32;
+    const index_t nbj = (y.cols + kB - 1) / kB;
+#pragma omp parallel for schedule(static)
+    for (index_t bj = 0; bj < nbj; bj++) {
+      const index_t j0 = bj * kB, j1 = std::min(j0 + kB, y.cols);
+      for (index_t i0 = 0; i0 < y.rows; i0 += kB) {
+        const index_t i1 = std::min(i0 + kB, y.rows);
+        for (index_t i = i0; i < i1; i++) {
+          float *yr = y.row(i);
+          for (index_t j = j0; j < j1; j++) yr[j] = z(j, i) + b.data[j];
+        }
+      }
+    }
+    return;
+  }
   if (y.dev == Device::kCuda) {
     NNET2_ON_GPU(cuda::CopyRowsFromVec(b, y));
   } else {
