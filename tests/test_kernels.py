@@ -66,6 +66,19 @@ def test_affine_kernels(rng, stride):
 
 
 @pytest.mark.parametrize("stride", [False, True])
+def test_affine_forward_transposed_path(rng, stride):
+    # Few rows and >= 1024 input columns take the y^T = W x^T path (with a blocked transpose); sizes
+    # not multiples of its 32-block.
+    N, I, O = 45, 1100, 70
+    x = rng.standard_normal((N, I)).astype(np.float32)
+    W = (rng.standard_normal((O, I)) * 0.05).astype(np.float32)
+    b = rng.standard_normal(O).astype(np.float32)
+    y = strided(np.zeros((N, O), np.float32)) if stride else np.empty((N, O), np.float32)
+    _core.affine_forward(strided(x) if stride else x, W, b, y)
+    np.testing.assert_allclose(y, x.astype(np.float64) @ W.T.astype(np.float64) + b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("stride", [False, True])
 def test_elementwise_kernels(rng, stride):
     x = (rng.standard_normal((19, 30)) * 4).astype(np.float32)
     x[0, 0], x[0, 1] = 90.0, -90.0  # no overflow in either branch of the sigmoid
@@ -83,6 +96,37 @@ def test_elementwise_kernels(rng, stride):
         y5 = np.empty((19, 5), np.float32)
         _core.pnorm_forward(xs, p, y5)
         np.testing.assert_allclose(y5, ref_pnorm(x.astype(np.float64), 5, p), rtol=3e-5, atol=1e-5)
+
+
+def test_sigmoid_exp_accuracy_over_the_whole_range():
+    """f::Exp (the vectorizable exp behind sigmoid and softmax) against float64: within 3 ulp of the
+    sigmoid everywhere it is a normal float, tiny-but-correct below, and NaN/inf handled."""
+    x = np.ascontiguousarray(np.linspace(-110.0, 40.0, 300001, dtype=np.float32)[None, :])
+    y = np.empty_like(x)
+    _core.sigmoid_forward(x, y)
+    r = ref_sigmoid(x.astype(np.float64))
+    normal = r > np.finfo(np.float32).tiny
+    ulp = np.spacing(r[normal].astype(np.float32)).astype(np.float64)
+    assert np.max(np.abs(y[normal] - r[normal]) / ulp) <= 3.0
+    assert np.all(np.abs(y[~normal] - r[~normal]) <= 2.0 * np.finfo(np.float32).tiny)
+    assert np.all((y >= 0.0) & (y <= 1.0))
+    e = np.array([[np.nan, np.inf, -np.inf, 0.0, -0.0, 88.5, -88.5, 1e30, -1e30]], np.float32)
+    ye = np.empty_like(e)
+    _core.sigmoid_forward(e, ye)
+    assert np.isnan(ye[0, 0])
+    with np.errstate(over="ignore"):
+        ref = ref_sigmoid(e[0, 1:].astype(np.float64))
+    np.testing.assert_allclose(ye[0, 1:], ref, rtol=3e-7, atol=1e-37)
+
+
+def test_softmax_wide_range_rows(rng):
+    # Rows long enough for the vectorized loops' main body and tails; logits spread over +-60.
+    for cols in (1, 7, 33, 3000):
+        z = (rng.standard_normal((5, cols)) * 20).astype(np.float32)
+        y = np.empty_like(z)
+        _core.softmax_forward(z, y)
+        # Relative error is bounded by the float32 rounding of z - max(z) (|z| up to ~100: ~4e-6).
+        np.testing.assert_allclose(y, ref_softmax(z.astype(np.float64)), rtol=1e-5, atol=0)
 
 
 def test_softmax_floor_and_normalize_floor():

@@ -6,6 +6,11 @@ Networks:
            -> affine 3000 -> softmax  (2.69 M parameters)
   sigmoid: the paper's network, 440 -> 6 x [affine 2048 -> sigmoid] -> affine 8806 -> softmax (~43 M parameters)
 
+Each measurement is the best of --repeat interleaved timings (ours SGD, ours NG-SGD, PyTorch, repeated),
+since on a shared machine interference only ever slows a run down. NG-SGD is timed after 14 warm-up steps,
+past the preconditioner's first 10 updates (done every step, then every update-period steps): the steady
+state of a training iteration, which runs hundreds of minibatches.
+
 Each step = forward + backward + plain-SGD update (and NG-SGD with --ngd if the core has it); PyTorch
 runs the same maths (summed cross-entropy, SGD without momentum) on the same threads. The sgemm ceiling
 is a 2048^3 float32 GEMM through the same OpenBLAS the core uses. "% of ceiling" counts 6 x parameters
@@ -73,31 +78,21 @@ def sgemm_ceiling(threads: int, n: int = 2048, reps: int = 5) -> float:
     return 2.0 * n ** 3 / best / 1e9
 
 
-def bench_ours(net: str, mb: int, threads: int, ngd: bool, seconds: float) -> tuple[float, int]:
-    _core.set_num_threads(threads)
+def ours_stepper(net: str, mb: int, ngd: bool):
+    """A zero-argument function running one training step of the core, and the parameter count."""
     nnet = init_nnet_from_config(config(net, ngd), seed=1)
     rng = np.random.default_rng(0)
     in_dim, _, out = dims(net)
     X = rng.standard_normal((mb, in_dim)).astype(np.float32)
     y = rng.integers(0, out, mb).astype(np.int32)
-    for _ in range(3):
-        nnet.train_step(X, y)
-    n, t0 = 0, time.perf_counter()
-    while True:
-        nnet.train_step(X, y)
-        n += 1
-        el = time.perf_counter() - t0
-        if el > seconds and n >= 3:
-            break
-    return n * mb / el, nnet.num_params()
+    return (lambda: nnet.train_step(X, y)), nnet.num_params()
 
 
-def bench_torch(net: str, mb: int, threads: int, seconds: float) -> float | None:
+def torch_stepper(net: str, mb: int):
     try:
         import torch
     except ImportError:
         return None
-    torch.set_num_threads(threads)
     torch.manual_seed(0)
     in_dim, hidden, out = dims(net)
     layers, d = [], in_dim
@@ -126,16 +121,28 @@ def bench_torch(net: str, mb: int, threads: int, seconds: float) -> float | None
         loss.backward()
         opt.step()
 
-    for _ in range(3):
-        step()
+    return step
+
+
+def set_threads(threads: int) -> None:
+    _core.set_num_threads(threads)
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError:
+        pass
+
+
+def timed(step, mb: int, seconds: float) -> float:
+    """Frames/s of `step` over at least `seconds` (and 3 steps)."""
     n, t0 = 0, time.perf_counter()
     while True:
         step()
         n += 1
         el = time.perf_counter() - t0
         if el > seconds and n >= 3:
-            break
-    return n * mb / el
+            return n * mb / el
 
 
 def main() -> int:
@@ -143,7 +150,8 @@ def main() -> int:
     ap.add_argument("--net", choices=["pnorm", "sigmoid"], default="pnorm")
     ap.add_argument("--minibatch", type=int, nargs="+", default=[128, 1024])
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--seconds", type=float, default=4.0, help="minimum timed seconds per measurement")
+    ap.add_argument("--seconds", type=float, default=2.0, help="minimum timed seconds per measurement")
+    ap.add_argument("--repeat", type=int, default=3, help="interleaved repeats per measurement (best is kept)")
     ap.add_argument("--ngd", action="store_true", help="also time NG-SGD (AffineComponentPreconditionedOnline)")
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--json", help="write results here")
@@ -155,15 +163,33 @@ def main() -> int:
     for thr in a.threads:
         ceil = sgemm_ceiling(thr)
         for mb in a.minibatch:
-            ours, params = bench_ours(a.net, mb, thr, False, a.seconds)
-            ngd = None
+            set_threads(thr)
+            runs = {"sgd": ours_stepper(a.net, mb, False)}
+            params = runs["sgd"][1]
+            steppers = {"sgd": runs["sgd"][0]}
             if a.ngd and hasattr(_core, "OnlineNaturalGradient"):
-                ngd, _ = bench_ours(a.net, mb, thr, True, a.seconds)
-            tor = None if a.no_torch else bench_torch(a.net, mb, thr, a.seconds)
+                steppers["ngd"] = ours_stepper(a.net, mb, True)[0]
+            if not a.no_torch:
+                ts = torch_stepper(a.net, mb)
+                if ts is not None:
+                    steppers["torch"] = ts
+            # Warm-up; NG-SGD past its first 10 preconditioner updates (every step until then, every
+            # update-period-th step after), i.e. the steady state of a training iteration.
+            for k, st in steppers.items():
+                for _ in range(14 if k == "ngd" else 3):
+                    st()
+            # Interleaved repeats, best of each: the machine is shared, and interference only slows.
+            samples = {k: [] for k in steppers}
+            for _ in range(a.repeat):
+                for k, st in steppers.items():
+                    samples[k].append(timed(st, mb, a.seconds))
+            best = {k: max(v) for k, v in samples.items()}
+            ours, ngd, tor = best["sgd"], best.get("ngd"), best.get("torch")
             frac = 6.0 * params * ours / (ceil * 1e9)
             r = dict(net=a.net, threads=thr, minibatch=mb, sgemm_gflops=ceil, ours_sgd=ours, ours_ngd=ngd,
                      torch=tor, params=params, ceiling_frac=frac,
-                     ratio_torch=(ours / tor if tor else None), ngd_overhead=(ours / ngd - 1 if ngd else None))
+                     ratio_torch=(ours / tor if tor else None), ngd_overhead=(ours / ngd - 1 if ngd else None),
+                     samples=samples)
             rows.append(r)
             fmt = lambda v, f: (f % v) if v is not None else "-"  # noqa: E731
             print(f"{thr:>3} {mb:>5} {ceil:>10.1f} {ours:>9.0f} {fmt(ngd, '%9.0f'):>9} {fmt(tor, '%8.0f'):>8} "

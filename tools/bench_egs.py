@@ -11,6 +11,7 @@ at ≈8,000 frames/s, so the reader must exceed 160,000 frames/s (20x).
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import tempfile
@@ -29,6 +30,7 @@ def main() -> int:
     ap.add_argument("--context", type=int, default=4)
     ap.add_argument("--minibatch-size", type=int, default=128)
     ap.add_argument("--num-workers", type=int, default=1)
+    ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     d = tempfile.mkdtemp(prefix="bench_egs.")
@@ -58,6 +60,11 @@ def main() -> int:
         print(f"get-egs: {r.num_frames} frames in {t_make:.2f} s ({r.num_frames / t_make:,.0f} frames/s)")
         print(f"reader: {nfr} frames, {nb} minibatches of {args.minibatch_size}, input dim "
               f"{X.shape[1]}: {dt:.2f} s = {nfr / dt:,.0f} frames/s")
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(dict(frames=r.num_frames, get_egs_frames_per_s=r.num_frames / t_make,
+                               reader_frames_per_s=nfr / dt, minibatch=args.minibatch_size,
+                               num_workers=args.num_workers), f, indent=1)
     finally:
         shutil.rmtree(d, ignore_errors=True)
     return 0

@@ -8,6 +8,7 @@ NG-SGD settings are those of the pnorm scripts: rank-in 20, rank-out 80, update-
 max-change-per-sample 0.075.
 """
 import argparse
+import json
 import time
 
 import numpy as np
@@ -79,7 +80,9 @@ def main():
     ap.add_argument("--minibatch", type=int, nargs="+", default=[128, 1024])
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--steps", type=int, default=16)
+    ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
+    rows = []
     rng = np.random.default_rng(0)
     print(f"{'threads':>7} {'N':>5} {'sgd fr/s':>10} {'ngd fr/s':>10} {'overhead':>9}")
     for th in args.threads:
@@ -89,6 +92,10 @@ def main():
             t_sgd = time_steps(N, False, steps, rng)
             t_ngd = time_steps(N, True, steps, rng)
             print(f"{th:>7} {N:>5} {N / t_sgd:>10.0f} {N / t_ngd:>10.0f} {100 * (t_ngd / t_sgd - 1):>8.1f}%")
+            rows.append(dict(threads=th, minibatch=N, sgd=N / t_sgd, ngd=N / t_ngd, overhead=t_ngd / t_sgd - 1))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
 
 
 if __name__ == "__main__":

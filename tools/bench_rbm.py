@@ -9,6 +9,7 @@ Layers: 440 -> 2048 Gaussian-Bernoulli and 2048 -> 2048 Bernoulli-Bernoulli, min
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import numpy as np
@@ -59,7 +60,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--seconds", type=float, default=2.0)
+    p.add_argument("--json", help="also write the results here")
     a = p.parse_args()
+    rows = []
     print(f"{'threads':>7} {'layer':>22} {'N':>5} {'frames/s':>10} {'GFLOP/s':>8} {'% of sgemm':>10}")
     for t in a.threads:
         _core.set_num_threads(t)
@@ -70,6 +73,10 @@ def main() -> None:
                 fps, gf = cd1(V, H, N, g, a.seconds)
                 name = f"{V}->{H} {'gauss' if g else 'bern'}"
                 print(f"{t:>7} {name:>22} {N:>5} {fps:10.0f} {gf:8.1f} {100 * gf / ceil:9.0f}%")
+                rows.append(dict(threads=t, layer=name, minibatch=N, frames_per_s=fps, gflops=gf, sgemm_gflops=ceil))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(rows, f, indent=1)
 
 
 if __name__ == "__main__":

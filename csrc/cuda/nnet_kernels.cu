@@ -117,12 +117,12 @@ __global__ void SoftmaxK(const float *x, index_t xs, float *y, index_t ys, index
   for (index_t j = threadIdx.x; j < cols; j += blockDim.x) mx = fmaxf(mx, xr[j]);
   mx = BlockMax(mx);
   double s = 0.0;
-  for (index_t j = threadIdx.x; j < cols; j += blockDim.x) s += expf(xr[j] - mx);
+  for (index_t j = threadIdx.x; j < cols; j += blockDim.x) s += f::Exp(xr[j] - mx);
   s = BlockSum(s);
   const float inv = (float)(1.0 / s);
   float best = -1.f;
   for (index_t j = threadIdx.x; j < cols; j += blockDim.x) {
-    const float v = f::SoftmaxFloor(expf(xr[j] - mx) * inv);
+    const float v = f::SoftmaxFloor(f::Exp(xr[j] - mx) * inv);
     yr[j] = v;
     best = fmaxf(best, v);
   }

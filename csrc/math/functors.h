@@ -4,16 +4,46 @@
 
 #include <math.h>
 
+#include <cstdint>
+
 #include "common/common.h"
 
 namespace nnet2 {
 namespace f {
 
-// Kaldi's sigmoid: 1 / (1 + exp(-x)), computed so that neither branch overflows.
+// exp(x) for x <= 88.37 (+inf above, 0 below -87.34, where the true value is denormal), within 2 ulp
+// of the exact value, NaN in -> NaN out. Branch-free and call-free (Cephes' expf polynomial, round to
+// nearest by the 1.5 * 2^23 trick, 2^n built from its bits), so the CPU loops vectorize (libm's expf
+// does not), and the CUDA kernels run the very same formula. Used where the argument is <= 0 (sigmoid,
+// softmax), so the upper limit never matters there.
+constexpr float kExpHi = 88.3762626647949f, kExpLo = -87.3365447504f;
+NNET2_HD float Exp(float x) {
+  const float xc = x > kExpHi ? kExpHi : (x < kExpLo ? kExpLo : x);  // NaN passes through
+  const float t = xc * 1.44269504088896341f + 12582912.0f;            // 1.5 * 2^23: rounds to nearest
+  const float n = t - 12582912.0f;
+  const float r = (xc - n * 0.693359375f) - n * -2.12194440e-4f;      // ln 2 in two parts
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  // 2^n, n in [-126, 127], from the bits of t (= 0x4B400000 + n): integer ops only, no float -> int
+  // conversion, which GCC will not if-convert under -ftrapping-math (the loops would not vectorize).
+  union { float f; std::int32_t i; } tb, scale;
+  tb.f = t;
+  scale.i = (tb.i - 0x4B400000 + 127) << 23;
+  const float e = p * scale.f;
+  return x > kExpHi ? HUGE_VALF : (x < kExpLo ? 0.0f : e);
+}
+
+// Kaldi's sigmoid 1 / (1 + exp(-x)), as e^-|x| based so that nothing overflows and the loop stays
+// branch-free: s = 1 / (1 + e^-|x|) is sigmoid(|x|), and sigmoid(-|x|) = e^-|x| s.
 NNET2_HD float Sigmoid(float x) {
-  if (x >= 0.f) return 1.f / (1.f + expf(-x));
-  float e = expf(x);
-  return e / (1.f + e);
+  const float e = Exp(-fabsf(x));
+  const float s = 1.f / (1.f + e);
+  return x >= 0.f ? s : e * s;
 }
 NNET2_HD float SigmoidDeriv(float y, float dy) { return dy * y * (1.f - y); }
 NNET2_HD float Tanh(float x) { return tanhf(x); }

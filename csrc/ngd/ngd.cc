@@ -6,6 +6,7 @@
 
 #include "math/blas.h"
 #include "math/ops.h"
+#include "math/row_ops.h"
 
 extern "C" {
 // LAPACK from libscipy_openblas (prefixed symbols). Trailing size_t: Fortran hidden string lengths.
@@ -382,22 +383,22 @@ float OnlineNaturalGradient::Step(const MatView &X, const VecView &row_prod, boo
   for (double &v : d1) v = std::max(v, floor_val);
 
   // W_{t+1} = A B with B = J + ((1-eta)/(eta/N)) diag(d_t + rho_t) W and
-  // A = (eta/N) E_{t+1}^{1/2} C^{-1/2} U^T E_t^{-1/2}; computed as one GEMM [A diag(coef) | A] [W; J].
+  // A = (eta/N) E_{t+1}^{1/2} C^{-1/2} U^T E_t^{-1/2}. B is formed in place of J (not needed after this;
+  // W_t must stay intact for PreconditionDirectionsFactored): R x D work, then one R x R x D GEMM.
   std::vector<double> e1, sqrt_e1, inv_sqrt_e1;
   ComputeEt(d1, rho1, &e1, &sqrt_e1, &inv_sqrt_e1);
-  host_small_.resize(2 * R * R);
+  host_small_.resize(R * R + R);
   for (index_t i = 0; i < R; i++) {
     const double fi = a * sqrt_e1[i] / sqrt_c[i];
-    for (index_t j = 0; j < R; j++) {
-      const double aij = fi * U[j * R + i] * inv_sqrt_e[j];
-      host_small_[i * 2 * R + R + j] = (float)aij;
-      host_small_[i * 2 * R + j] = (float)(aij * (b / a) * (d_[j] + rho_));
-    }
+    for (index_t j = 0; j < R; j++) host_small_[i * R + j] = (float)(fi * U[j * R + i] * inv_sqrt_e[j]);
+    host_small_[R * R + i] = (float)((b / a) * (d_[i] + rho_));
   }
-  const MatView A = small_.Mat(R, 2 * R);
-  CopyMat(MatView(host_small_.data(), R, 2 * R, 2 * R), A);
+  small_.Reserve(2 * R * R, dev_);
+  CopyMat(MatView(host_small_.data(), 1, R * R + R, R * R + R), small_.Mat(1, R * R + R));
+  const MatView A = small_.Mat(R, R);
+  AddRowsScaled(small_.Vec(R, R * R), W, J);
   const MatView W1 = wj_[1 - cur_].Mat(2 * R, D).RowRange(0, R);
-  Gemm(false, false, 1.0f, A, WJ, 0.0f, W1);
+  Gemm(false, false, 1.0f, A, J, 0.0f, W1);
 
   if (must_reorth) Reorthogonalize(d1, rho1, W1);
 

@@ -94,8 +94,8 @@ class OnlineNaturalGradient {
   std::vector<double> d_;
 
   // Two [W; J] buffers (2R x D each): the current W_t lives in rows 0..R of wj_[cur_], J_t is written to rows
-  // R..2R of the same buffer (so L = W J^T and K = J J^T come out of one GEMM), and W_{t+1} = [A' | A] [W; J]
-  // is written into the other buffer, which then becomes current.
+  // R..2R of the same buffer (so L = W J^T and K = J J^T come out of one GEMM), then replaced there by
+  // B_t = J_t + c W_t, and W_{t+1} = A B_t is written into the other buffer, which then becomes current.
   DeviceBuffer wj_[2];
   int cur_ = 0;
   long w_version_ = 0, m_version_ = -1;  // bumped whenever W changes; M cached for w_version_ == m_version_

@@ -1,12 +1,15 @@
 #include "nnet/kernels.h"
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 #include <limits>
 
 #include "common/device.h"
 #include "cuda/cuda_api.h"
 #include "math/blas.h"
 #include "math/functors.h"
+#include "math/simd.h"
 
 namespace nnet2 {
 namespace {
@@ -20,6 +23,65 @@ void Same(const MatView &a, const MatView &b, const char *what) {
                                                         << ") vs (" << b.rows << ", " << b.cols << ")");
 }
 
+// Row loops, compiled per ISA level (math/simd.h); the OpenMP loops over rows call them.
+NNET2_SIMD_CLONES void SigmoidRow(const float *x, float *y, index_t n) {
+#pragma omp simd
+  for (index_t j = 0; j < n; j++) y[j] = f::Sigmoid(x[j]);
+}
+
+NNET2_SIMD_CLONES void SigmoidDerivRow(const float *y, const float *dy, float *dx, index_t n) {
+#pragma omp simd
+  for (index_t j = 0; j < n; j++) dx[j] = f::SigmoidDeriv(y[j], dy[j]);
+}
+
+NNET2_SIMD_CLONES float RowMax(const float *x, index_t n) {
+  float mx = -std::numeric_limits<float>::infinity();
+#pragma omp simd reduction(max : mx)
+  for (index_t j = 0; j < n; j++) mx = x[j] > mx ? x[j] : mx;
+  return mx;
+}
+
+// y = softmax(x) floored (f::SoftmaxFloor); the sum of the exponentials is accumulated in double.
+NNET2_SIMD_CLONES void SoftmaxRow(const float *x, float *y, index_t n) {
+  float mx = -std::numeric_limits<float>::infinity();
+#pragma omp simd reduction(max : mx)
+  for (index_t j = 0; j < n; j++) mx = x[j] > mx ? x[j] : mx;
+  // Two loops: GCC does not if-convert (vectorize) f::Exp in a loop that also has the double sum.
+#pragma omp simd
+  for (index_t j = 0; j < n; j++) y[j] = f::Exp(x[j] - mx);
+  double s = 0.0;
+#pragma omp simd reduction(+ : s)
+  for (index_t j = 0; j < n; j++) s += y[j];
+  const float inv = (float)(1.0 / s);
+#pragma omp simd
+  for (index_t j = 0; j < n; j++) y[j] = f::SoftmaxFloor(y[j] * inv);
+}
+
+NNET2_SIMD_CLONES void NegateRow(const float *y, float *dz, index_t n) {
+#pragma omp simd
+  for (index_t j = 0; j < n; j++) dz[j] = -y[j];
+}
+
+NNET2_SIMD_CLONES void PnormRow(const float *x, float p, float *y, index_t n_out, index_t G) {
+#pragma omp simd
+  for (index_t j = 0; j < n_out; j++) {
+    float s = 0.f;
+    for (index_t k = 0; k < G; k++) s += f::PnormTerm(x[j * G + k], p);
+    y[j] = f::PnormFinish(s, p);
+  }
+}
+
+NNET2_SIMD_CLONES void PnormDerivRow(const float *x, const float *y, const float *dy, float p, float *dx,
+                                     index_t n_out, index_t G) {
+  for (index_t j = 0; j < n_out; j++) {
+    const float yj = y[j], dyj = dy[j];
+#pragma omp simd
+    for (index_t k = 0; k < G; k++) dx[j * G + k] = f::PnormDeriv(x[j * G + k], yj, dyj, p);
+  }
+}
+
+constexpr index_t kTransposedForwardMaxRows = 512, kTransposedForwardMinCols = 1024;
+
 }  // namespace
 
 void AffineForward(const MatView &x, const MatView &W, const VecView &b, const MatView &y) {
@@ -29,6 +91,29 @@ void AffineForward(const MatView &x, const MatView &W, const VecView &b, const M
                                                            << " rows");
   CheckShape(y, x.rows, W.rows, "AffineForward output");
   CheckSameDevice(x.dev, b.dev, "AffineForward");
+  if (y.dev == Device::kCpu && x.rows <= kTransposedForwardMaxRows && x.cols >= kTransposedForwardMinCols &&
+      W.rows >= 64) {
+    // Small minibatch, long rows (the 2048-wide sigmoid layers): OpenBLAS runs y^T = W x^T 8-15% faster
+    // than y = x W^T (measured, 1 and 2 threads), which pays for a blocked transpose that adds the bias.
+    thread_local std::vector<float> zbuf;
+    zbuf.resize((size_t)W.rows * x.rows);
+    const MatView z(zbuf.data(), W.rows, x.rows, x.rows);
+    Gemm(false, true, 1.0f, W, x, 0.0f, z);
+    constexpr index_t kB = 32;
+    const index_t nbj = (y.cols + kB - 1) / kB;
+#pragma omp parallel for schedule(static)
+    for (index_t bj = 0; bj < nbj; bj++) {
+      const index_t j0 = bj * kB, j1 = std::min(j0 + kB, y.cols);
+      for (index_t i0 = 0; i0 < y.rows; i0 += kB) {
+        const index_t i1 = std::min(i0 + kB, y.rows);
+        for (index_t i = i0; i < i1; i++) {
+          float *yr = y.row(i);
+          for (index_t j = j0; j < j1; j++) yr[j] = z(j, i) + b.data[j];
+        }
+      }
+    }
+    return;
+  }
   if (y.dev == Device::kCuda) {
     NNET2_ON_GPU(cuda::CopyRowsFromVec(b, y));
   } else {
@@ -54,10 +139,7 @@ void SigmoidForward(const MatView &x, const MatView &y) {
   Same(x, y, "SigmoidForward");
   if (x.dev == Device::kCuda) { NNET2_ON_GPU(cuda::Sigmoid(x, y)); return; }
   NNET2_FOR_ROWS(i, x.rows) {
-    const float *xr = x.row(i);
-    float *yr = y.row(i);
-#pragma omp simd
-    for (index_t j = 0; j < x.cols; j++) yr[j] = f::Sigmoid(xr[j]);
+    SigmoidRow(x.row(i), y.row(i), x.cols);
   }
 }
 
@@ -66,10 +148,7 @@ void SigmoidBackward(const MatView &y, const MatView &dy, const MatView &dx) {
   Same(y, dx, "SigmoidBackward");
   if (y.dev == Device::kCuda) { NNET2_ON_GPU(cuda::SigmoidBackward(y, dy, dx)); return; }
   NNET2_FOR_ROWS(i, y.rows) {
-    const float *yr = y.row(i), *dyr = dy.row(i);
-    float *dxr = dx.row(i);
-#pragma omp simd
-    for (index_t j = 0; j < y.cols; j++) dxr[j] = f::SigmoidDeriv(yr[j], dyr[j]);
+    SigmoidDerivRow(y.row(i), dy.row(i), dx.row(i), y.cols);
   }
 }
 
@@ -102,15 +181,7 @@ void PnormForward(const MatView &x, float p, const MatView &y) {
   NNET2_CHECK(p >= 1.0f, "PnormForward: p must be >= 1, got " << p);
   if (x.dev == Device::kCuda) { NNET2_ON_GPU(cuda::PnormForward(x, p, y)); return; }
   const index_t G = x.cols / y.cols;
-  NNET2_FOR_ROWS(i, x.rows) {
-    const float *xr = x.row(i);
-    float *yr = y.row(i);
-    for (index_t j = 0; j < y.cols; j++) {
-      float s = 0.f;
-      for (index_t k = 0; k < G; k++) s += f::PnormTerm(xr[j * G + k], p);
-      yr[j] = f::PnormFinish(s, p);
-    }
-  }
+  NNET2_FOR_ROWS(i, x.rows) { PnormRow(x.row(i), p, y.row(i), y.cols, G); }
 }
 
 void PnormBackward(const MatView &x, const MatView &y, const MatView &dy, float p, const MatView &dx) {
@@ -120,14 +191,7 @@ void PnormBackward(const MatView &x, const MatView &y, const MatView &dy, float 
               "PnormBackward: input dim " << x.cols << " is not a multiple of output dim " << y.cols);
   if (x.dev == Device::kCuda) { NNET2_ON_GPU(cuda::PnormBackward(x, y, dy, p, dx)); return; }
   const index_t G = x.cols / y.cols;
-  NNET2_FOR_ROWS(i, x.rows) {
-    const float *xr = x.row(i), *yr = y.row(i), *dyr = dy.row(i);
-    float *dxr = dx.row(i);
-    for (index_t j = 0; j < y.cols; j++) {
-      const float yj = yr[j], dyj = dyr[j];
-      for (index_t k = 0; k < G; k++) dxr[j * G + k] = f::PnormDeriv(xr[j * G + k], yj, dyj, p);
-    }
-  }
+  NNET2_FOR_ROWS(i, x.rows) { PnormDerivRow(x.row(i), y.row(i), dy.row(i), p, dx.row(i), y.cols, G); }
 }
 
 void NormalizeForward(const MatView &x, const MatView &y) {
@@ -164,19 +228,7 @@ void NormalizeBackward(const MatView &x, const MatView &dy, const MatView &dx) {
 void SoftmaxForward(const MatView &x, const MatView &y) {
   Same(x, y, "SoftmaxForward");
   if (x.dev == Device::kCuda) { NNET2_ON_GPU(cuda::SoftmaxForward(x, y)); return; }
-  NNET2_FOR_ROWS(i, x.rows) {
-    const float *xr = x.row(i);
-    float *yr = y.row(i);
-    float mx = -std::numeric_limits<float>::infinity();
-    for (index_t j = 0; j < x.cols; j++) mx = xr[j] > mx ? xr[j] : mx;
-    double s = 0.0;
-    for (index_t j = 0; j < x.cols; j++) {
-      yr[j] = std::exp(xr[j] - mx);
-      s += yr[j];
-    }
-    const float inv = (float)(1.0 / s);
-    for (index_t j = 0; j < x.cols; j++) yr[j] = f::SoftmaxFloor(yr[j] * inv);
-  }
+  NNET2_FOR_ROWS(i, x.rows) { SoftmaxRow(x.row(i), y.row(i), x.cols); }
 }
 
 ObjfInfo SoftmaxCrossEntropy(const MatView &z, const IntVecView &labels, const MatView &y, const MatView &dz) {
@@ -193,19 +245,20 @@ ObjfInfo SoftmaxCrossEntropy(const MatView &z, const IntVecView &labels, const M
     NNET2_CHECK(labels.data[i] >= 0 && labels.data[i] < z.cols,
                 "SoftmaxCrossEntropy: label " << labels.data[i] << " at row " << i << " is out of range [0, "
                                               << z.cols << ")");
-  SoftmaxForward(z, y);
   double objf = 0.0, correct = 0.0;
 #pragma omp parallel for schedule(static) reduction(+ : objf, correct)
   for (index_t i = 0; i < z.rows; i++) {
-    const float *yr = y.row(i);
+    float *yr = y.row(i);
     float *dzr = dz.row(i);
     const index_t lab = labels.data[i];
+    SoftmaxRow(z.row(i), yr, z.cols);  // the same row again right after: still in cache
+    // First index of the largest output (a vectorized max, then a short scan for it).
+    const float ymax = RowMax(yr, z.cols);
     index_t best = 0;
-    for (index_t j = 1; j < z.cols; j++)
-      if (yr[j] > yr[best]) best = j;
+    while (best + 1 < z.cols && yr[best] != ymax) best++;  // bounded: NaN rows
     correct += (best == lab) ? 1.0 : 0.0;
     objf += std::log((double)yr[lab]);
-    for (index_t j = 0; j < z.cols; j++) dzr[j] = -yr[j];
+    NegateRow(yr, dzr, z.cols);
     dzr[lab] += 1.0f;
   }
   info.objf = objf;

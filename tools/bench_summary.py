@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Markdown summary of the JSON files tools/bench_all.sh writes (results/bench/*.json).
+
+    python tools/bench_summary.py results/bench > results/bench/summary.md
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+
+
+def _load(d: str, name: str):
+    p = os.path.join(d, name)
+    if not os.path.exists(p):
+        return None
+    with open(p) as f:
+        return json.load(f)
+
+
+def _f(v, fmt: str) -> str:
+    return "-" if v is None else fmt % v
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def core_table(rows) -> list[str]:
+    out = ["| net | threads | minibatch | ours SGD fr/s | ours NG-SGD fr/s | PyTorch fr/s | SGD / PyTorch "
+           "| % of sgemm ceiling | NG-SGD overhead |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        out.append(f"| {r['net']} | {r['threads']} | {r['minibatch']} | {r['ours_sgd']:.0f} | {_f(r['ours_ngd'], '%.0f')} "
+                   f"| {_f(r['torch'], '%.0f')} | {_f(r['ratio_torch'], '%.2f')}x | {100 * r['ceiling_frac']:.1f}% "
+                   f"| {_f(r['ngd_overhead'] and 100 * r['ngd_overhead'], '%.1f%%')} |")
+    return out
+
+
+def main() -> int:
+    d = sys.argv[1] if len(sys.argv) > 1 else "results/bench"
+    lines = [f"# Benchmarks ({cpu_name()}, {os.cpu_count()} cores)", ""]
+    for net in ("pnorm", "sigmoid"):
+        rows = _load(d, f"core_{net}.json")
+        if rows:
+            ceil = ", ".join(f"{r['sgemm_gflops']:.0f} GFLOP/s on {r['threads']} thread(s)"
+                             for r in rows if r["minibatch"] == rows[0]["minibatch"])
+            lines += [f"## Training step, {net} network ({rows[0]['params'] / 1e6:.2f} M parameters; sgemm 2048^3: {ceil})",
+                      "", *core_table(rows), ""]
+    ngd = _load(d, "ngd.json")
+    if ngd:
+        lines += ["## NG-SGD vs SGD, kernels only (tools/bench_ngd.py)", "",
+                  "| threads | minibatch | SGD fr/s | NG-SGD fr/s | overhead |", "|---:|---:|---:|---:|---:|"]
+        lines += [f"| {r['threads']} | {r['minibatch']} | {r['sgd']:.0f} | {r['ngd']:.0f} | {100 * r['overhead']:.1f}% |"
+                  for r in ngd] + [""]
+    egs = _load(d, "egs.json")
+    if egs:
+        lines += ["## egs", "", f"get-egs {egs['get_egs_frames_per_s']:,.0f} frames/s; reader "
+                  f"{egs['reader_frames_per_s']:,.0f} frames/s (minibatch {egs['minibatch']}, "
+                  f"{egs['num_workers']} worker(s), {egs['frames']} frames)", ""]
+    rbm = _load(d, "rbm.json")
+    if rbm:
+        lines += ["## RBM CD-1 (tools/bench_rbm.py)", "", "| threads | layer | minibatch | frames/s | GFLOP/s | % of sgemm |",
+                  "|---:|---|---:|---:|---:|---:|"]
+        lines += [f"| {r['threads']} | {r['layer']} | {r['minibatch']} | {r['frames_per_s']:.0f} | {r['gflops']:.1f} "
+                  f"| {100 * r['gflops'] / r['sgemm_gflops']:.0f}% |" for r in rbm] + [""]
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
