@@ -29,3 +29,13 @@ def cupy_or_skip():
     if not _core.cuda_compiled():
         pytest.skip("nnet2 was built without CUDA")
     return cupy
+
+
+def subprocess_pythonpath() -> str:
+    """PYTHONPATH for child processes: wherever *this* process imported nnet2 from (the source tree's
+    python/ with an in-tree build, or site-packages when installed), plus the tests directory."""
+    import nnet2
+
+    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(nnet2.__file__)))
+    here = os.path.dirname(os.path.abspath(__file__))
+    return os.pathsep.join([pkg_parent, here])

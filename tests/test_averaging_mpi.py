@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from conftest import subprocess_pythonpath
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.join(HERE, "mpi", "averaging_checks.py")
 
@@ -20,7 +22,7 @@ def mpiexec():
 
 
 def run_mpi(n: int, args: list[str], timeout: float = 120, env=None, **kw):
-    e = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.path.join(HERE, "..", "python"), **(env or {}))
+    e = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=subprocess_pythonpath(), **(env or {}))
     return subprocess.run([mpiexec(), "-n", str(n), sys.executable, "-m", "mpi4py", *args], env=e,
                           capture_output=True, text=True, timeout=timeout, **kw)
 

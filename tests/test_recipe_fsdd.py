@@ -6,6 +6,8 @@ import subprocess
 
 import pytest
 
+from conftest import subprocess_pythonpath
+
 from nnet2.corpora.fsdd import default_fsdd_dir
 from nnet2.utils.errors import UserError
 
@@ -22,9 +24,7 @@ def test_fsdd_quick_recipe(tmp_path):
     shutil.copytree(os.path.join(REPO, "egs", "fsdd"), egs / "fsdd", symlinks=True)
     shutil.copytree(os.path.join(REPO, "egs", "_common"), egs / "_common")
     env = dict(os.environ)
-    env.setdefault("PYTHONPATH", "")
-    if not shutil.which("nnet2"):  # source tree: let path.sh fall back to python -m nnet2
-        env["PYTHONPATH"] = os.path.join(REPO, "python") + os.pathsep + env["PYTHONPATH"]
+    env["PYTHONPATH"] = subprocess_pythonpath()
     r = subprocess.run(["bash", "run.sh", "--quick", "true", "--fsdd-dir", fsdd], cwd=egs / "fsdd", env=env,
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-4000:]

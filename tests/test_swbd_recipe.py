@@ -10,6 +10,8 @@ import sys
 
 import pytest
 
+from conftest import subprocess_pythonpath
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUN = os.path.join(ROOT, "egs", "swbd", "run.sh")
 
@@ -20,7 +22,7 @@ def _env():
     env = dict(os.environ)
     # The venv's python and mpiexec; `nnet2` itself comes from path.sh (console script or python -m nnet2).
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
-    env["PYTHONPATH"] = os.path.join(ROOT, "python") + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = subprocess_pythonpath()
     env["OMP_NUM_THREADS"] = "1"
     return env
 

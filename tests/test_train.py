@@ -14,6 +14,8 @@ import time
 import numpy as np
 import pytest
 
+from conftest import subprocess_pythonpath
+
 from train_fixtures import make_egs_dir, make_init_model
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -39,7 +41,7 @@ def cmd(n: int, egs: str, init: str, out: str, *extra: str) -> list[str]:
 
 
 def run(n, setup, out, *extra, env=None, timeout=120):
-    e = dict(os.environ, PYTHONPATH=os.path.join(HERE, "..", "python"), OMP_NUM_THREADS="1", **(env or {}))
+    e = dict(os.environ, PYTHONPATH=subprocess_pythonpath(), OMP_NUM_THREADS="1", **(env or {}))
     t = time.monotonic()
     p = subprocess.run(cmd(n, *setup, str(out), *extra), env=e, capture_output=True, text=True, timeout=timeout)
     p.seconds = time.monotonic() - t
@@ -146,7 +148,7 @@ def test_resume_after_sigkill_of_the_process_group(setup, tmp_path_factory, tmp_
     """A real external kill (mpiexec and both ranks) at whatever point the run has reached."""
     ref = reference(2, setup, tmp_path_factory)
     out = tmp_path / "run"
-    e = dict(os.environ, PYTHONPATH=os.path.join(HERE, "..", "python"), OMP_NUM_THREADS="1")
+    e = dict(os.environ, PYTHONPATH=subprocess_pythonpath(), OMP_NUM_THREADS="1")
     p = subprocess.Popen(cmd(2, *setup, str(out)), env=e, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                          start_new_session=True)
     deadline = time.monotonic() + 60

@@ -11,7 +11,9 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+if os.path.exists(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python", "nnet2")) and \
+        "PYTHONPATH" not in os.environ:  # run by hand from a source tree
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
 
 from mpi4py import MPI  # noqa: E402
 
