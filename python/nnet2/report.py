@@ -53,7 +53,7 @@ def collect(name: str, exp_dir: str, ref_text: str | None, decode_subdir: str = 
     if ref_text and os.path.exists(hyp):
         r = score_texts(ref_text, hyp)
         ci = r.bootstrap(replications, 0)
-        wer, lo, hi = r.wer, ci["ci95min"], ci["ci95max"]
+        wer, lo, hi = r.wer, max(0.0, ci["ci95min"]), ci["ci95max"]  # a WER cannot be negative
         errors = r.kaldi_lines().strip().splitlines()[0]
     accs = [h["valid_acc"] for h in hist if "valid_acc" in h]
     secs = sum(h["seconds"] for h in hist)

@@ -50,6 +50,9 @@ def run(args) -> int:
             # A bad input is one clear line; anything else also gets its traceback in the rank's log.
             get_logger("train").error(f"rank {comm.Get_rank()} failed: {type(e).__name__}: {e}; aborting the job",
                                       exc_info=not isinstance(e, UserError))
+            if comm.Get_rank() != 0:  # only rank 0 logs to stderr: say it there too
+                print(f"nnet2 train: error: rank {comm.Get_rank()} failed: {type(e).__name__}: {e}; aborting the job",
+                      file=sys.stderr)
             sys.stderr.flush()
             comm.Abort(1)
         raise

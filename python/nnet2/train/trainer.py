@@ -98,7 +98,8 @@ class Trainer:
         self.init_model = init_model
         os.makedirs(os.path.join(self.out_dir, "log"), exist_ok=True)
         os.makedirs(os.path.join(self.out_dir, "state"), exist_ok=True)
-        setup_logging(os.path.join(self.out_dir, "log", f"train.setup.{self.rank}.log"), self.rank, self.nw)
+        setup_logging(os.path.join(self.out_dir, "log", f"train.setup.{self.rank}.log"), self.rank, self.nw,
+                      stderr=self.rank == 0)  # other ranks: their log files only (errors still reach stderr)
         self.log = get_logger("train")
         self.egs = EgsReader(egs_dir)
         self.num_mb = self.egs.num_minibatches(self.rank, self.nw, opts.minibatch_size)
@@ -235,7 +236,8 @@ class Trainer:
             if stop:
                 break
             epoch, mb0, mb1 = self._iter_bounds(it)
-            setup_logging(os.path.join(self.out_dir, "log", f"train.{it}.{self.rank}.log"), self.rank, self.nw)
+            setup_logging(os.path.join(self.out_dir, "log", f"train.{it}.{self.rank}.log"), self.rank, self.nw,
+                          stderr=self.rank == 0)
             self.log = get_logger("train")
             lr = self.learning_rate(it, newbob)
             nnet.set_learning_rate(lr)
