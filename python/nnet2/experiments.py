@@ -160,6 +160,7 @@ def write_tables(root: str, ref_text: str, out_dir: str) -> str:
             md.append(f"| {label} | " + " | ".join(vals) + " |")
         for label, vals in t["paper"]:
             md.append(f"| *{label}* | " + " | ".join(vals) + " |")
+    md += _learning_speed_md(res, out_dir)
     text = "\n".join(md) + "\n"
     _plot_wer_vs_n(root, ref_text, [res(dataclasses.replace(BASE, workers=n)) for n in (1, 2, 4, 8, 16)],
                    os.path.join(out_dir, "wer_vs_workers.png"))
@@ -175,6 +176,61 @@ def write_tables(root: str, ref_text: str, out_dir: str) -> str:
                        json.dumps({e.name: dataclasses.asdict(res(e)) | {"history": None}
                                    for e in cache}, indent=1).encode())
     return text
+
+
+def _frames_to_reach(hist: list, objf: float) -> int | None:
+    """Training frames (all workers) until an iteration's training objective first reaches `objf`."""
+    seen = 0
+    for h in hist:
+        seen += h["frames"]
+        if h["train_objf"] >= objf:
+            return seen
+    return None
+
+
+def _learning_speed_md(res, out_dir: str) -> list[str]:
+    """RBM vs random init after one epoch, and NG-SGD vs SGD frames-to-objective (+ plot)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from nnet2.utils.fileio import atomic_path
+
+    r = dataclasses.replace
+    md = ["\n## Learning speed\n",
+          "| | N=1 | N=16 |", "|---|---|---|"]
+    for label, init in (("valid frame acc % after 1 epoch, RBM init", "rbm"),
+                        ("valid frame acc % after 1 epoch, random init", "random")):
+        vals = []
+        for n in (1, 16):
+            h = [x for x in res(r(BASE, workers=n, init=init)).history if "valid_acc" in x]
+            vals.append(f"{100 * h[0]['valid_acc']:.2f}" if h else "-")
+        md.append(f"| {label} | " + " | ".join(vals) + " |")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for n in (1, 16):
+        ngd, sgd = res(r(BASE, workers=n)), res(r(BASE, workers=n, update="sgd"))
+        target = max(sgd.history[-1]["train_objf"], ngd.history[-1]["train_objf"]) - 0.1
+        fn, fs = _frames_to_reach(ngd.history, target), _frames_to_reach(sgd.history, target)
+        md.append(f"| frames to reach training objective {target:.2f}, NG-SGD / SGD (N={n}) | "
+                  f"{fn or 'not reached'} / {fs or 'not reached'} | |")
+        for e, st in ((ngd, "-"), (sgd, "--")):
+            xs, acc = [], 0
+            for h in e.history:
+                acc += h["frames"]
+                xs.append(acc / 1e6)
+            ax.plot(xs, [h["train_objf"] for h in e.history], st, label=f"{e.exp_dir.split('_')[2]} N={n}")
+    ax.set_xlabel("training frames (millions, all workers)")
+    ax.set_ylabel("training objective (log-prob per frame)")
+    ax.set_title("NG-SGD vs plain SGD, same learning-rate schedule")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(os.path.join(out_dir, "ngd_vs_sgd.png"), suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    md.append("\n![NG-SGD vs SGD](ngd_vs_sgd.png)\n")
+    return md
 
 
 def _plot_wer_vs_n(root, ref_text, rows, png):
