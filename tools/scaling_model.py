@@ -368,6 +368,8 @@ def plot(path: str, fit: dict, ours: dict, measured: dict | None) -> None:
     fig, ax = plt.subplots(figsize=(7, 5))
     ax.plot(ns, ns, "k:", label="ideal (S = N)")
     ax.plot(ns, speedup(ns, **ours), "C0-", label="model: our FSDD net, this machine's α, β (1 core/worker)")
+    cores = os.cpu_count() or 1
+    ax.plot(ns, speedup(ns, cores=cores, **ours), "C0--", label=f"same, {cores} cores time-shared (this machine)")
     common = dict(nbytes=fit["nbytes"], alpha=fit["alpha"], beta=fit["beta"], k=fit["k"], minibatches=fit["minibatches"])
     ax.plot(ns, speedup(ns, t_compute=fit["t_compute"], eps=fit["eps"], fixed=fit["fixed"], **common), "C1-",
             label="model fitted to the paper (α, β, ε, F)")
