@@ -12,9 +12,11 @@ out=results/bench
 seconds=2.0
 repeat=3
 egs_frames=2000000
+ar_opts=()
+scale_frames=24000
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --quick) seconds=0.5; repeat=1; egs_frames=200000; shift ;;
+    --quick) seconds=0.5; repeat=1; egs_frames=200000; ar_opts=(--quick); scale_frames=8000; shift ;;
     --out) out="$2"; shift 2 ;;
     -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) echo "bench_all.sh: unknown option '$1'" >&2; exit 1 ;;
@@ -36,6 +38,12 @@ log "egs reader"
 $py tools/bench_egs.py --frames "$egs_frames" --json "$out/egs.json"
 log "RBM CD-1"
 $py tools/bench_rbm.py --seconds "$seconds" --json "$out/rbm.json"
+log "allreduce averaging round vs size, 2 and 4 MPI ranks"
+$py tools/bench_allreduce.py "${ar_opts[@]}" --json "$out/allreduce.json" > "$out/allreduce.md"
+log "scaling model (paper fit, our network) and measured 1/2/4-rank training"
+$py tools/scaling_model.py --allreduce-json "$out/allreduce.json" --run-ranks 1 2 4 --frames "$scale_frames" \
+  --json "$out/scaling.json" --plot "$out/scaling.png" > "$out/scaling.md"
 $py tools/bench_summary.py "$out" > "$out/summary.md"
+cat "$out/allreduce.md" "$out/scaling.md" >> "$out/summary.md"
 log "wrote $out/*.json and $out/summary.md"
 cat "$out/summary.md"
