@@ -37,7 +37,21 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(ROOT, "python"))
+
+
+def _use_source_tree():
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from _paths import use_source_tree_if_built
+
+    use_source_tree_if_built()
+
+
+def _child_pythonpath():
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from _paths import child_pythonpath
+
+    return child_pythonpath()
+_use_source_tree()
 sys.path.insert(0, HERE)
 
 MARK = "BENCH_ALLREDUCE_JSON "
@@ -88,7 +102,7 @@ def mpiexec() -> str:
 
 def run_ranks(n: int, sizes: list[int], repeat: int, min_seconds: float) -> list[dict]:
     env = dict(os.environ, OMP_NUM_THREADS="1",
-               PYTHONPATH=os.pathsep.join(p for p in (os.path.join(ROOT, "python"), os.environ.get("PYTHONPATH")) if p))
+               PYTHONPATH=_child_pythonpath())
     cmd = [mpiexec(), "-n", str(n), sys.executable, "-m", "mpi4py", os.path.abspath(__file__), "--worker",
            "--sizes", *map(str, sizes), "--repeat", str(repeat), "--min-seconds", str(min_seconds)]
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)

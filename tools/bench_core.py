@@ -29,7 +29,10 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "python"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _paths import use_source_tree_if_built  # noqa: E402
+
+use_source_tree_if_built()
 
 from nnet2 import _core  # noqa: E402
 from nnet2.nnet.nnet import init_nnet_from_config  # noqa: E402

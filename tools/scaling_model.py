@@ -65,6 +65,20 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
+
+def _use_source_tree():
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from _paths import use_source_tree_if_built
+
+    use_source_tree_if_built()
+
+
+def _child_pythonpath():
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from _paths import child_pythonpath
+
+    return child_pythonpath()
+
 # paper.md §A.3, all-reduce columns: GPUs -> (train time, comm time), probably minutes per epoch.
 PAPER_AR = {1: (254.5, 0.0), 2: (183.4, 19.9), 4: (96.0, 12.9), 8: (51.0, 7.62), 16: (27.3, 4.31),
             32: (15.24, 2.31)}
@@ -186,7 +200,7 @@ def measure_compute(net=FSDD_NET, minibatch: int = FSDD_MINIBATCH, ngd: bool = T
     """Seconds per Nnet.train_step (forward + backward + update) of a sigmoid DNN; best of `repeat` timings
     of >= `seconds` each (interference only slows a run down), after 14 warm-up steps (past NG-SGD's first
     preconditioner updates)."""
-    sys.path.insert(0, os.path.join(ROOT, "python"))
+    _use_source_tree()
     from nnet2 import _core
     from nnet2.nnet.nnet import init_nnet_from_config
 
@@ -221,7 +235,7 @@ def run_measured(ranks: list[int], frames: int = 24000, minibatch: int = FSDD_MI
     test transition model has 5 pdfs). Returns {"ranks": {N: {"seconds", "avg_seconds", "avg_rounds",
     "frames"}}, "params", "minibatch", "k"}: per-epoch wall time = the fastest of `epochs` iterations
     (one iteration per epoch), as the trainer records it (compute + averaging, no start-up or validation)."""
-    sys.path.insert(0, os.path.join(ROOT, "python"))
+    _use_source_tree()
     import kaldiio
 
     from nnet2.data.egs import EgsOptions, make_egs
@@ -253,7 +267,7 @@ def run_measured(ranks: list[int], frames: int = 24000, minibatch: int = FSDD_MI
         save_model(model, mdl)
         params = int(model.nnet.num_params())
         env = dict(os.environ, OMP_NUM_THREADS="1",
-                   PYTHONPATH=os.pathsep.join(p for p in (os.path.join(ROOT, "python"), os.environ.get("PYTHONPATH")) if p))
+                   PYTHONPATH=_child_pythonpath())
         out = {"ranks": {}, "params": params, "minibatch": minibatch, "k": k}
         for n in ranks:
             args = ["-m", "nnet2", "train", "--num-epochs", str(epochs), "--iters-per-epoch", "1",
@@ -361,7 +375,7 @@ def plot(path: str, fit: dict, ours: dict, measured: dict | None) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    sys.path.insert(0, os.path.join(ROOT, "python"))
+    _use_source_tree()
     from nnet2.utils.fileio import atomic_path
 
     ns = np.arange(1, 65)
@@ -452,7 +466,7 @@ def main(argv=None) -> int:
         plot(a.plot, fit, dict(t_compute=t_c, nbytes=4.0 * params, alpha=alpha, beta=beta, k=FSDD_K), pts)
         lines += [f"Plot: `{a.plot}` (speed-up vs N; ideal, our model, paper fit, paper and our measured points).", ""]
     if a.json:
-        sys.path.insert(0, os.path.join(ROOT, "python"))
+        _use_source_tree()
         from nnet2.utils.fileio import write_bytes_atomic
 
         write_bytes_atomic(a.json, (json.dumps(result, indent=1, default=float) + "\n").encode())
