@@ -38,19 +38,9 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
-
-def _use_source_tree():
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from _paths import use_source_tree_if_built
-
-    use_source_tree_if_built()
-
-
-def _child_pythonpath():
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from _paths import child_pythonpath
-
-    return child_pythonpath()
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _paths import child_pythonpath as _child_pythonpath  # noqa: E402
+from _paths import use_source_tree_if_built as _use_source_tree  # noqa: E402
 _use_source_tree()
 sys.path.insert(0, HERE)
 

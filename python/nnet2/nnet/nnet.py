@@ -142,7 +142,7 @@ class Nnet:
     # ------------------------------------------------------------------ compute
     def _buf(self, key, shape, xp):
         b = self._buffers.get(key)
-        if b is None or b.shape != shape or xp_of_arr(b) is not xp:
+        if b is None or b.shape != shape or C.xp_of(b) is not xp:
             b = xp.empty(shape, dtype=np.float32)
             self._buffers[key] = b
         return b
@@ -240,10 +240,6 @@ class Nnet:
         for i, c in enumerate(self.components):
             lines.append(f"component {i} : {c.info()}")
         return "\n".join(lines)
-
-
-def xp_of_arr(a):
-    return C.xp_of(a)
 
 
 # ---------------------------------------------------------------------- nnet-init config files

@@ -1,9 +1,7 @@
-"""MPI world for training: mpi4py when available, a one-rank stand-in otherwise is NOT provided on
-purpose -- mpi4py's singleton init gives size 1 without mpiexec, so the same code runs everywhere."""
+"""The MPI world for training. Without mpiexec, mpi4py's singleton init gives size 1, so the same code
+runs with one worker and no launcher."""
 
 from __future__ import annotations
-
-import sys
 
 
 def world():
@@ -11,8 +9,3 @@ def world():
     from mpi4py import MPI
 
     return MPI.COMM_WORLD
-
-
-def launched_with_mpi4py_module() -> bool:
-    """True when started as `python -m mpi4py ...`, which aborts the whole job when one rank raises."""
-    return "mpi4py.run" in sys.modules or any("mpi4py" in a for a in sys.orig_argv[:3])
