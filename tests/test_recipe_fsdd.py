@@ -12,6 +12,7 @@ from nnet2.corpora.fsdd import default_fsdd_dir
 from nnet2.utils.errors import UserError
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+RECIPE_FILES = ("run.sh", "cmd.sh", "path.sh", "parse_options.sh", "conf", "local")
 
 
 @pytest.mark.slow
@@ -20,8 +21,16 @@ def test_fsdd_quick_recipe(tmp_path):
         fsdd = default_fsdd_dir()
     except UserError:
         pytest.skip("FSDD not available")
+    # Start from nothing: only the recipe's own sources, never outputs left in the checkout.
     egs = tmp_path / "egs"
-    shutil.copytree(os.path.join(REPO, "egs", "fsdd"), egs / "fsdd", symlinks=True)
+    src = os.path.join(REPO, "egs", "fsdd")
+    (egs / "fsdd").mkdir(parents=True)
+    for name in RECIPE_FILES:
+        p = os.path.join(src, name)
+        if os.path.isdir(p):
+            shutil.copytree(p, egs / "fsdd" / name, symlinks=True)
+        elif os.path.exists(p) or os.path.islink(p):
+            shutil.copy2(p, egs / "fsdd" / name, follow_symlinks=False)
     shutil.copytree(os.path.join(REPO, "egs", "_common"), egs / "_common")
     env = dict(os.environ)
     env["PYTHONPATH"] = subprocess_pythonpath()
