@@ -16,21 +16,13 @@ from __future__ import annotations
 import numpy as np
 
 from nnet2 import _core
+from nnet2.device import to_host, xp_of
 from nnet2.utils.errors import ModelFormatError, UserError
-
-
-def xp_of(a):
-    """numpy for CPU arrays, cupy for GPU arrays."""
-    if hasattr(a, "__cuda_array_interface__"):
-        import cupy
-
-        return cupy
-    return np
 
 
 def host(a) -> np.ndarray:
     """A numpy view/copy of a CPU or GPU array."""
-    return a.get() if hasattr(a, "__cuda_array_interface__") else np.asarray(a)
+    return to_host(a)
 
 
 def _f32(a) -> np.ndarray:
@@ -476,8 +468,7 @@ class SoftmaxComponent(NonlinearComponent):
         return dx
 
     def accumulate_stats(self, y):
-        xp = xp_of(y)
-        s = np.asarray(y.sum(axis=0, dtype=np.float64)) if xp is np else y.sum(axis=0, dtype=np.float64).get()
+        s = to_host(y.sum(axis=0, dtype=np.float64))
         self.value_sum = s if self.value_sum.size != s.size else self.value_sum + s
         self.count += float(y.shape[0])
 
@@ -530,16 +521,24 @@ class SumGroupComponent(Component):
         self._starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int32)
         self._group = np.repeat(np.arange(len(sizes), dtype=np.int32), sizes)
 
+    def _table(self, name: str, like):
+        """The int32 group table on the device of `like` (copied there once, then cached)."""
+        t = getattr(self, name)
+        if xp_of(like) is np:
+            return t
+        cache = self.__dict__.setdefault("_device_tables", {})
+        if name not in cache:
+            cache[name] = xp_of(like).asarray(t)
+        return cache[name]
+
     def propagate(self, x, y=None):
-        xp = xp_of(x)
         y = self._out(x, y, self.output_dim)
-        _core.sum_group_forward(x, xp.asarray(self._starts), y)
+        _core.sum_group_forward(x, self._table("_starts", x), y)
         return y
 
     def backprop(self, x, y, dy, need_dx=True, dx=None):
-        xp = xp_of(dy)
         dx = self._out(dy, dx, self.input_dim)
-        _core.sum_group_backward(dy, xp.asarray(self._group), dx)
+        _core.sum_group_backward(dy, self._table("_group", dy), dx)
         return dx
 
     def to_fields(self):

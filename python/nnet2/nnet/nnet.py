@@ -13,6 +13,7 @@ import shlex
 
 import numpy as np
 
+from nnet2.device import asarray_like, copy_into, device_of, to_host, xp_for
 from nnet2.nnet import components as C
 from nnet2.utils.errors import UserError
 
@@ -105,21 +106,33 @@ class Nnet:
         self.params = buf
         self._buffers.clear()
 
-    def to(self, device: str) -> "Nnet":
-        """Move to 'cpu' (numpy) or 'cuda' (cupy)."""
-        if device == "cpu":
-            xp = np
-            arrays = lambda a: a.get() if hasattr(a, "get") else a  # noqa: E731
-        elif device == "cuda":
-            import cupy as xp
+    @property
+    def device(self) -> str:
+        """'cpu' or 'cuda': where the parameters (and hence the computation) live."""
+        return device_of(self.params)
 
-            arrays = lambda a: a  # noqa: E731
-        else:
-            raise UserError(f"unknown device '{device}' (expected cpu or cuda)")
+    def to(self, device: str) -> "Nnet":
+        """Move to 'cpu' (numpy) or 'cuda' (cupy, the current GPU); nothing to do if already there."""
+        xp = xp_for(device)
+        if device == self.device and all(device_of(a) == device for c in self.components
+                                         for a in c.param_arrays()):
+            return self
         for c in self.components:
-            c.set_param_arrays([arrays(a) for a in c.param_arrays()])
+            c.set_param_arrays([to_host(a) for a in c.param_arrays()])
         self.pack_params(xp)
         return self
+
+    def asarray(self, a):
+        """An input array (features, labels) on this network's device (no copy if it is already there)."""
+        return asarray_like(a, self.params)
+
+    def params_host(self) -> np.ndarray:
+        """The flat parameters as numpy: the buffer itself on the CPU, a copy from a GPU."""
+        return to_host(self.params)
+
+    def set_params(self, values) -> None:
+        """Overwrite the flat parameters with `values` (any device, same size)."""
+        copy_into(self.params, values)
 
     def set_learning_rate(self, lr: float) -> None:
         for c in self.updatable():
@@ -150,6 +163,7 @@ class Nnet:
     def forward(self, x, start: int | None = None, keep: bool = False):
         """Propagate x through components[start:]; returns the output (and all activations if keep)."""
         start = self.frame_input_start() if start is None else start
+        x = self.asarray(x)
         xp = C.xp_of(x)
         acts = [x]
         n = x.shape[0]
@@ -164,7 +178,10 @@ class Nnet:
         (int32). Returns the summed objective, frames and correct frames (before the update)."""
         start = self.frame_input_start()
         comps = self.components
+        x = self.asarray(x)
         xp = C.xp_of(x)
+        # Labels go beside the matrices (the kernels take no host array next to device ones).
+        labels = xp.asarray(labels)
         if labels.dtype != np.int32:
             labels = labels.astype(np.int32)
         n = x.shape[0]
@@ -223,6 +240,8 @@ class Nnet:
         by repeating the first/last frame, as nnet-am-compute --pad-input=true)."""
         xp = C.xp_of(feats)
         feats = xp.ascontiguousarray(feats, dtype=np.float32)
+        feats = self.asarray(feats)
+        xp = C.xp_of(feats)
         if feats.ndim != 2 or feats.shape[1] != self.input_dim:
             raise UserError(f"features have shape {tuple(feats.shape)} but the network expects dim {self.input_dim}")
         sp = self.splice_component()

@@ -24,6 +24,11 @@ mean over workers (`PlainAverager`). Beyond the paper:
   average) while communication is hidden behind computation. `finish()` (end of an iteration) applies
   any pending average and then performs one blocking average, so all ranks end every iteration with
   bitwise-identical parameters and nothing in flight: there is no overlap state to checkpoint.
+
+Devices: `params` may be a numpy (CPU) or cupy (GPU) buffer; the averagers keep their state (W, Delta)
+beside it and stage what MPI reads through host memory when MPI is not CUDA-aware
+(`nnet2.parallel.average.mpi_buffer`), so callers never copy parameters between devices. `state()`
+returns numpy arrays (for the checkpoint) and `load_state` puts them back on the device of `params`.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from __future__ import annotations
 import time
 
 import numpy as np
+
+from nnet2.device import asarray_like, to_host, xp_of
 
 
 class PlainAverager:
@@ -96,8 +103,8 @@ class BmufAverager(PlainAverager):
         params[...] = self._start_point()
 
     def reset(self, params) -> None:
-        self.global_params = np.array(params, dtype=np.float32)
-        self.delta = np.zeros_like(self.global_params)
+        self.global_params = xp_of(params).array(params, dtype=np.float32)  # a copy, on params' device
+        self.delta = xp_of(params).zeros_like(self.global_params)
 
     def block_end(self, params) -> None:
         t = time.perf_counter()
@@ -116,12 +123,13 @@ class BmufAverager(PlainAverager):
         params[...] = self.global_params
 
     def state(self) -> dict:
-        return {"global_params": self.global_params, "delta": self.delta}
+        return {k: None if v is None else to_host(v) for k, v in
+                (("global_params", self.global_params), ("delta", self.delta))}
 
     def load_state(self, st: dict, params) -> None:
         if st.get("global_params") is not None:
-            self.global_params = np.array(st["global_params"], dtype=np.float32)
-            self.delta = np.array(st["delta"], dtype=np.float32)
+            self.global_params = asarray_like(np.array(st["global_params"], dtype=np.float32), params)
+            self.delta = asarray_like(np.array(st["delta"], dtype=np.float32), params)
         else:
             self.reset(params)
 
@@ -147,23 +155,35 @@ class OverlapAverager(PlainAverager):
             return
         from mpi4py import MPI
 
+        from nnet2.parallel.average import mpi_buffer
+
         if self.req is not None:
             self.req.Wait()
-            # theta <- mean(S_k) + (theta - S_k)
-            params += self.recv * np.float32(1.0 / self.n) - self.snapshot
-        if self.snapshot is None:
-            self.snapshot = np.empty_like(params)
-            self.recv = np.empty_like(params)
-        self.snapshot[...] = params
+            self._apply_pending(params)
+        # S_k: params itself when it can go to MPI as is (then copied: training keeps changing params),
+        # else the host copy mpi_buffer made, which is already a snapshot.
+        staged = mpi_buffer(params)
+        if self.snapshot is None or xp_of(self.snapshot) is not xp_of(staged):
+            self.snapshot = xp_of(staged).empty_like(staged)
+            self.recv = xp_of(staged).empty_like(staged)
+        self.snapshot[...] = staged
+        if staged is params and xp_of(params) is not np:
+            from nnet2.device import synchronize
+
+            synchronize(params)  # the copy into the snapshot is queued on the GPU
         self.req = self.comm.Iallreduce(self.snapshot, self.recv, op=MPI.SUM)
         self.seconds += time.perf_counter() - t
         self.rounds += 1
+
+    def _apply_pending(self, params) -> None:
+        """theta <- mean(S_k) + (theta - S_k), computed where the MPI buffers live."""
+        params += asarray_like(self.recv * np.float32(1.0 / self.n) - self.snapshot, params)
 
     def finish(self, params) -> None:
         t = time.perf_counter()
         if self.req is not None:
             self.req.Wait()
-            params += self.recv * np.float32(1.0 / self.n) - self.snapshot
+            self._apply_pending(params)
             self.req = None
         self._allreduce_mean(params)
         self.seconds += time.perf_counter() - t

@@ -9,3 +9,17 @@ def world():
     from mpi4py import MPI
 
     return MPI.COMM_WORLD
+
+
+def local_rank(comm) -> int:
+    """This process's rank among the ranks of `comm` on the same node (an MPI_COMM_TYPE_SHARED split);
+    used to spread the ranks of a node over its GPUs. Collective: every rank of `comm` calls it."""
+    from mpi4py import MPI
+
+    if comm.Get_size() == 1:
+        return 0
+    node = comm.Split_type(MPI.COMM_TYPE_SHARED, key=comm.Get_rank())
+    try:
+        return node.Get_rank()
+    finally:
+        node.Free()

@@ -47,6 +47,8 @@ import time
 
 import numpy as np
 
+from nnet2.device import activate, to_host
+from nnet2.parallel.comm import local_rank
 from nnet2.utils.errors import UserError
 from nnet2.utils.log import get_logger, setup_logging
 from nnet2.utils.options import opt
@@ -75,6 +77,8 @@ class TrainOptions:
     threads: int = opt(0, "BLAS/OpenMP threads per worker (0 = cores / workers, at least 1)")
     prior_frames: int = opt(20000, "training frames used to estimate the priors at the end (0 = no priors)")
     device: str = opt("cpu", "where to train", choices=["cpu", "cuda"])
+    gpu: int = opt(-1, "GPU index for --device cuda (-1 = this rank's local rank on its node modulo the number "
+                   "of GPUs, so the ranks of a node spread over its GPUs)")
     resume: bool = opt(False, "continue from the last complete checkpoint in the output directory")
     progress: bool = opt(True, "progress bar on rank 0 (when stderr is a terminal)")
 
@@ -161,18 +165,11 @@ class Trainer:
         lo, hi = self.rank * n // self.nw, (self.rank + 1) * n // self.nw
         tot = np.zeros(3)
         for s in range(lo, hi, chunk):
-            st = nnet.evaluate(self._dev(np.ascontiguousarray(X[s:min(hi, s + chunk)])), y[s:min(hi, s + chunk)])
+            st = nnet.evaluate(np.ascontiguousarray(X[s:min(hi, s + chunk)]), y[s:min(hi, s + chunk)])
             tot += (st.objf, st.correct, st.frames)
         tot = self._reduce_stats(tot)
         f = max(tot[2], 1.0)
         return tot[0] / f, tot[1] / f, int(tot[2])
-
-    def _dev(self, a):
-        if self.opts.device == "cuda":
-            import cupy
-
-            return cupy.asarray(a)
-        return a
 
     # ------------------------------------------------------------------ main loop
     def run(self) -> str:
@@ -217,12 +214,12 @@ class Trainer:
         nnet = model.nnet
         set_update_type(nnet, o.update)
         self._check_model(nnet)
-        if o.device == "cuda":
-            nnet.to("cuda")
+        where = activate(o.device, local_rank(self.comm), o.gpu)
+        self.log.info(f"Rank {self.rank} computes on {where}")
+        nnet.to(o.device)
         averager = make_averager(o.averaging, self.comm, o.block_momentum, o.block_lr)
-        host = np.asarray(nnet.params) if o.device == "cpu" else nnet.params.get()
         if avg_state is not None:
-            averager.load_state({k: avg_state[k] for k in avg_state}, host)
+            averager.load_state({k: avg_state[k] for k in avg_state}, nnet.params)
         valid, train_diag = self.egs.valid_set(), self.egs.train_diag_set()
         if last is None:
             if o.lr_schedule == "newbob":
@@ -261,8 +258,8 @@ class Trainer:
                     if not accepted:
                         # Reject the epoch (nnet1 newbob): go back to the model from the start of this epoch.
                         prev = load_model(self._mdl(it + 1 - o.iters_per_epoch)).nnet
-                        nnet.params[...] = self._dev(prev.params)
-                        averager.reset(np.asarray(prev.params))
+                        nnet.set_params(prev.params)
+                        averager.reset(nnet.params)
                         if self.rank == 0:
                             self.log.info(f"Epoch {epoch} rejected (accuracy {va:.4f} < {newbob.best_acc:.4f}); "
                                           f"learning rate now {newbob.lr:g}")
@@ -317,15 +314,8 @@ class Trainer:
 
             bar = tqdm(total=mb1 - mb0, desc=f"iter {it} (epoch {epoch})", unit="mb", leave=False,
                        disable=not sys.stderr.isatty(), dynamic_ncols=True)
-        cpu = o.device == "cpu"
-        host_params = nnet.params if cpu else None
         averager.seconds, averager.rounds = 0.0, 0
-        if cpu:
-            averager.start(host_params)
-        else:
-            h = nnet.params.get()
-            averager.start(h)
-            nnet.params.set(h)
+        averager.start(nnet.params)
         fail_rank, fail_iter = os.environ.get("NNET2_TEST_FAIL_RANK"), os.environ.get("NNET2_TEST_FAIL_ITER")
         inject = fail_rank is not None and int(fail_rank) == self.rank and int(fail_iter or 0) == it
         tot = StepStats()
@@ -336,14 +326,14 @@ class Trainer:
                 continue
             if i >= mb1:
                 break
-            tot.add(nnet.train_step(self._dev(X), self._dev(y) if not cpu else y))
+            tot.add(nnet.train_step(X, y))
             if inject:
                 _injected_failure(self.rank, it)
             since_avg += 1
             if hasattr(averager, "poll"):
                 averager.poll()
             if k_avg > 0 and since_avg == k_avg and i + 1 < mb1:
-                self._block_end(nnet, averager, cpu)
+                averager.block_end(nnet.params)
                 since_avg = 0
             if bar is not None:
                 el = time.perf_counter() - t0
@@ -351,12 +341,7 @@ class Trainer:
                 bar.set_postfix(fps=f"{tot.frames * self.nw / max(el, 1e-9):.0f}", objf=f"{tot.objf_per_frame:.3f}",
                                 acc=f"{tot.accuracy:.3f}", avg=f"{averager.seconds / max(el, 1e-9):.0%}")
         # End of iteration: one final (blocking) average so every rank holds the same model, plus stats.
-        if cpu:
-            averager.finish(host_params)
-        else:
-            h = nnet.params.get()
-            averager.finish(h)
-            nnet.params.set(h)
+        averager.finish(nnet.params)
         self._average_softmax_stats(nnet)
         el = time.perf_counter() - t0
         red = self._reduce_stats(np.array([tot.objf, tot.correct, tot.frames]))
@@ -368,14 +353,6 @@ class Trainer:
                       f"({red[2] / max(el, 1e-9):.0f} frames/s in all); averaging {averager.rounds} rounds, "
                       f"{averager.seconds:.2f}s ({100 * averager.seconds / max(el, 1e-9):.1f}% of the time)")
         return (objf, acc, int(red[2]), el, averager.seconds, averager.rounds), el
-
-    def _block_end(self, nnet, averager, cpu):
-        if cpu:
-            averager.block_end(nnet.params)
-        else:
-            h = nnet.params.get()
-            averager.block_end(h)
-            nnet.params.set(h)
 
     def _average_softmax_stats(self, nnet) -> None:
         from nnet2.nnet import components as C
@@ -391,9 +368,7 @@ class Trainer:
         from nnet2.nnet.model import save_model
 
         nnet = model.nnet
-        if self.opts.device == "cuda":
-            model = _host_copy(model)
-        save_model(model, self._mdl(it), binary=True)
+        save_model(model, self._mdl(it), binary=True)  # the writer copies device parameters to the host
         st = averager.state()
         if any(v is not None for v in st.values()):
             from nnet2.utils.fileio import atomic_path
@@ -416,8 +391,7 @@ class Trainer:
             lo, hi = self.rank * n // self.nw, (self.rank + 1) * n // self.nw
             acc = np.zeros(nnet.output_dim + 1)
             for s in range(lo, hi, 4096):
-                out = nnet.forward(self._dev(np.ascontiguousarray(X[s:min(hi, s + 4096)])))
-                out = out if o.device == "cpu" else out.get()
+                out = to_host(nnet.forward(np.ascontiguousarray(X[s:min(hi, s + 4096)])))
                 acc[:-1] += out.sum(axis=0, dtype=np.float64)
                 acc[-1] += out.shape[0]
             acc = self._reduce_stats(acc)
@@ -426,7 +400,7 @@ class Trainer:
             if self.rank == 0:
                 self.log.info(f"Priors from {int(acc[-1])} frames: min {pri.min():.3g}, max {pri.max():.3g}")
         if self.rank == 0:
-            save_model(_host_copy(model) if o.device == "cuda" else model, final, binary=True)
+            save_model(model, final, binary=True)
             self.log.info(f"Wrote {final}")
         self.comm.Barrier()
         return final
@@ -454,13 +428,6 @@ def _injected_failure(rank: int, it: int) -> None:
 
         os.kill(os.getpid(), signal.SIGKILL)
     raise RuntimeError(f"injected failure on rank {rank} in iteration {it} (NNET2_TEST_FAIL_RANK/ITER)")
-
-
-def _host_copy(model):
-    """A CPU copy of a (GPU) model, for writing."""
-    from nnet2.nnet.model import AmNnet, Model
-
-    return Model(model.transition_model, AmNnet(model.nnet.copy(), model.priors))
 
 
 def train(egs_dir: str, init_model: str, out_dir: str, opts: TrainOptions, comm=None) -> str:
