@@ -17,7 +17,7 @@ cd "$(dirname "$0")"
 stage=0
 stop_stage=100
 quick=false
-fsdd_dir=""            # default: ../shared/data/fsdd next to the repository, else $FSDD_DIR
+fsdd_dir=""            # default: $FSDD_DIR, else ../shared/data/fsdd beside the repository, else download (nnet2 download-fsdd)
 split=take             # take (takes 0-4 are test) or speaker (--test-speaker held out)
 test_speaker=theo
 models="sigmoid pnorm" # which DNNs to train

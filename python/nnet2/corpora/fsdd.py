@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nnet2.corpora.fsdd_download import FSDD_TAG, cached_fsdd, default_cache_dir, fetch_fsdd
 from nnet2.data.datadir import utt2spk_to_spk2utt, write_table
 from nnet2.utils.errors import DataError, UserError
 from nnet2.utils.fileio import atomic_path
@@ -49,8 +50,9 @@ _NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)\.wav$")
 class FsddOptions:
     """Options of `prepare_fsdd` (and `nnet2 prepare-fsdd`)."""
 
-    fsdd_dir: str = opt("", "FSDD root (holding recordings/); default: ../shared/data/fsdd relative "
-                            "to the repository root when present, else $FSDD_DIR")
+    fsdd_dir: str = opt("", "FSDD root (holding recordings/); default: $FSDD_DIR, else ../shared/data/fsdd "
+                            "beside the repository, else FSDD's pinned release downloaded (and checked "
+                            "against nnet2's SHA-256 manifest) into $NNET2_FSDD_CACHE (~/.cache/nnet2/fsdd-<tag>)")
     seed: int = opt(777, "random seed: same seed -> identical corpus")
     split: str = opt("take", "how to split train/test", choices=["take", "speaker"])
     test_takes: str = opt("0-4", "takes used for test with --split=take (range 'a-b')")
@@ -66,9 +68,9 @@ class FsddOptions:
     quick: bool = opt(False, "small subset: 4 takes per digit and speaker for train, 1 for test")
 
 
-def default_fsdd_dir() -> str:
-    """`../shared/data/fsdd` beside the repository (found from the source tree, or from the current
-    directory and its parents when the package is installed), else $FSDD_DIR."""
+def shared_candidates() -> list[str]:
+    """`../shared/data/fsdd` beside the repository (from the source tree), then beside the current
+    directory and each of its parents (for an installed package run from a checkout)."""
     repo_root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
     starts = [repo_root]
     d = os.path.abspath(os.getcwd())
@@ -78,17 +80,38 @@ def default_fsdd_dir() -> str:
         if parent == d:
             break
         d = parent
-    tried = []
-    for root in starts:
-        cand = os.path.normpath(os.path.join(root, "..", "shared", "data", "fsdd"))
-        if os.path.isdir(os.path.join(cand, "recordings")):
-            return cand
-        tried.append(cand)
+    return [os.path.normpath(os.path.join(r, "..", "shared", "data", "fsdd")) for r in starts]
+
+
+def default_fsdd_dir() -> str:
+    """A local FSDD copy (never downloads): $FSDD_DIR, else `../shared/data/fsdd` beside the
+    repository (found from the source tree, or from the current directory and its parents when the
+    package is installed), else the verified download cache. Raises UserError when there is none."""
     env = os.environ.get("FSDD_DIR")
     if env:
         return env
-    raise UserError("FSDD corpus not found: pass --fsdd-dir, or set FSDD_DIR "
-                    f"(looked for {tried[0]}/recordings and ../shared/data/fsdd above the current directory)")
+    tried = shared_candidates()
+    for cand in tried:
+        if os.path.isdir(os.path.join(cand, "recordings")):
+            return cand
+    cached = cached_fsdd()
+    if cached:
+        return cached
+    raise UserError(f"FSDD corpus not found: pass --fsdd-dir, or set FSDD_DIR (looked for {tried[0]}/recordings, "
+                    f"../shared/data/fsdd above the current directory and the cache {default_cache_dir()})")
+
+
+def resolve_fsdd_dir(fsdd_dir: str = "") -> str:
+    """`fsdd_dir` when given, else a local copy (`default_fsdd_dir`), else download FSDD's pinned
+    release into the cache (verified against the committed manifest) and use that."""
+    if fsdd_dir:
+        return fsdd_dir
+    try:
+        return default_fsdd_dir()
+    except UserError:
+        pass
+    log.info(f"no local FSDD copy (--fsdd-dir, $FSDD_DIR, ../shared/data/fsdd): downloading {FSDD_TAG}")
+    return fetch_fsdd()
 
 
 def list_recordings(fsdd_dir: str) -> list[tuple[int, str, int, str]]:
@@ -182,7 +205,7 @@ def prepare_fsdd(out_dir: str, o: FsddOptions | None = None) -> dict[str, dict]:
     o = o or FsddOptions()
     if not (1 <= o.min_digits <= o.max_digits):
         raise UserError(f"need 1 <= --min-digits <= --max-digits, got {o.min_digits}, {o.max_digits}")
-    fsdd_dir = o.fsdd_dir or default_fsdd_dir()
+    fsdd_dir = resolve_fsdd_dir(o.fsdd_dir)
     recs = list_recordings(fsdd_dir)
     sets = split_recordings(recs, o)
     summary = {}
