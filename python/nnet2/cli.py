@@ -55,7 +55,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _core_missing() -> str | None:
+    """None when nnet2._core imports, else the first line of why not (never a traceback)."""
+    try:
+        import nnet2._core  # noqa: F401
+    except ImportError as e:
+        return str(e).splitlines()[0] if str(e) else type(e).__name__
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
+    missing = _core_missing()  # before the parser: the commands' modules import the core
+    if missing:
+        print(f"nnet2: error: the compiled core nnet2._core is not built or does not load ({missing}): "
+              "run 'make setup' (or 'pip install .'; 'make dev' for this source tree)", file=sys.stderr)
+        return 1
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
