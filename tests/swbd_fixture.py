@@ -36,7 +36,7 @@ def write_gmm_mdl(path: str, tm, dim: int, rng) -> None:
     """A text GMM final.mdl: TransitionModel + an AmDiagGmm of one Gaussian per pdf."""
     import kaldi_hmm_gmm as khg
 
-    from nnet2.gmm.mono import am_diag_gmm_text
+    from nnet2.io.gmm_text import am_diag_gmm_text
 
     am = khg.AmDiagGmm()
     for _ in range(tm.num_pdfs):

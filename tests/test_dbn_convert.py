@@ -10,7 +10,7 @@ import pytest
 from nnet2.nnet import components as C
 from nnet2.nnet.convert import dbn_to_model, dbn_to_nnet, nnet1_glorot, random_sigmoid_nnet
 from nnet2.nnet.model import load_model, save_model
-from nnet2.rbm.nnet1_io import AddShift, AffineTransform, Rescale, Sigmoid, Splice, write_nnet1
+from nnet2.io.nnet1 import AddShift, AffineTransform, Rescale, Sigmoid, Splice, write_nnet1
 from nnet2.utils.errors import ModelFormatError, UserError
 
 D, CTX = 6, 2  # feature dim, splice ±CTX

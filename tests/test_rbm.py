@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from nnet2 import _core
-from nnet2.rbm import nnet1_io
-from nnet2.rbm.nnet1_io import AddShift, AffineTransform, Rbm, Rescale, Sigmoid, Splice
+from nnet2.io import nnet1 as nnet1_io
+from nnet2.io.nnet1 import AddShift, AffineTransform, Rbm, Rescale, Sigmoid, Splice
 from nnet2.rbm.train import (DbnOptions, FrameRandomizer, MomentumSchedule, RbmTrainOptions, init_rbm,
                              pretrain_dbn, splice_utterance, train_rbm)
 from nnet2.utils.errors import DataError, ModelFormatError

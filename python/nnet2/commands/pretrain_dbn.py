@@ -1,6 +1,6 @@
 """RBM pretraining of a DBN, as Kaldi nnet1's steps/nnet/pretrain_dbn.sh.
 
-Reads features (any kaldiio rspecifier: scp:feats.scp, ark:feats.ark, 'ark:copy-feats ... |'), splices
+Reads features (any Kaldi rspecifier: scp:feats.scp, ark:feats.ark, 'ark:copy-feats ... |'), splices
 +-splice frames within each utterance (edges repeated), normalizes by the global mean/std of the spliced
 frames, then trains nn_depth RBMs with CD-1: a Gaussian-Bernoulli first RBM (lr rbm_lrate_low, 2*rbm_iter
 epochs) and Bernoulli-Bernoulli RBMs above (lr rbm_lrate, rbm_iter epochs) on the sigmoid outputs of the
@@ -30,27 +30,23 @@ def add_arguments(parser) -> None:
 
 
 def read_features(rspecifier: str):
-    """All utterances of a Kaldi rspecifier as a list of float32 arrays [T, D] (via kaldiio)."""
-    import kaldiio
+    """All utterances of a Kaldi rspecifier as a list of float32 arrays [T, D] (nnet2.io.table)."""
     import numpy as np
 
+    from nnet2.io.table import read_table
     from nnet2.utils.errors import DataError
 
     feats = []
-    try:
-        with kaldiio.ReadHelper(rspecifier) as reader:
-            for key, mat in reader:
-                mat = np.asarray(mat)
-                if mat.ndim != 2:
-                    raise DataError(f"{rspecifier}: utterance {key}: expected a matrix, got shape {mat.shape}")
-                if not np.all(np.isfinite(mat)):
-                    raise DataError(f"{rspecifier}: utterance {key}: NaN or Inf in the features")
-                if feats and mat.shape[1] != feats[0].shape[1]:
-                    raise DataError(f"{rspecifier}: utterance {key}: feature dim {mat.shape[1]} differs from "
-                                    f"{feats[0].shape[1]}")
-                feats.append(np.ascontiguousarray(mat, dtype=np.float32))
-    except (OSError, ValueError) as e:
-        raise DataError(f"cannot read features {rspecifier}: {e}") from None
+    for key, mat in read_table(rspecifier, "matrix", what="features rspecifier"):
+        mat = np.asarray(mat)
+        if mat.ndim != 2:
+            raise DataError(f"{rspecifier}: utterance {key}: expected a matrix, got shape {mat.shape}")
+        if not np.all(np.isfinite(mat)):
+            raise DataError(f"{rspecifier}: utterance {key}: NaN or Inf in the features")
+        if feats and mat.shape[1] != feats[0].shape[1]:
+            raise DataError(f"{rspecifier}: utterance {key}: feature dim {mat.shape[1]} differs from "
+                            f"{feats[0].shape[1]}")
+        feats.append(np.ascontiguousarray(mat, dtype=np.float32))
     if not feats:
         raise DataError(f"{rspecifier}: no utterances")
     return feats

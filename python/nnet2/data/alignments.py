@@ -6,9 +6,7 @@ Kaldi stores an alignment as one int32 per 10 ms frame (spec §7.5). An archive 
 
 and in text form (`ark,t`) `<key> t1 t2 ... tn\\n`. `ali.N.gz` files are gzipped binary archives.
 
-kaldiio opens rspecifiers and pipes for us (`open_like_kaldi`, `parse_specifier`, `load_scp`), but its
-int32-vector reader unpacks one element per Python call (~1 µs/frame, minutes for 300 h); here the
-entries are decoded with one `np.frombuffer` per utterance instead.
+The bytes are read and written by `nnet2.io.int_vector` (one `np.frombuffer` per utterance).
 
 Accepted alignment sources (`read_alignments(spec)`), alone or as a list:
   * a path: binary or text archive, gzipped or not (detected from the magic bytes), or `*.scp`;
@@ -20,20 +18,19 @@ from __future__ import annotations
 
 import glob
 import gzip
-import io
 import os
 import re
-import struct
 from collections.abc import Iterable, Iterator, Mapping
 
 import numpy as np
 
+from nnet2.io.int_vector import int_vector_ark_bytes, parse_int_vector_ark, read_archive_bytes
+from nnet2.io.table import read_table
 from nnet2.utils.errors import DataError, UserError
 from nnet2.utils.fileio import atomic_path
 
 
 _SPEC_RE = re.compile(r"^(ark|scp)((?:,[a-z]+)*):(.*)$", re.S)
-_INT_EL = np.dtype([("size", "u1"), ("value", "<i4")])
 PRIOR_FLOOR = 5e-6  # nnet-train-transitions --prior-floor (spec §4.9)
 
 
@@ -73,92 +70,13 @@ def expand_specs(spec: str | os.PathLike | Iterable) -> list[tuple[str, str]]:
     return out
 
 
-def _read_source(kind: str, target: str) -> bytes:
-    """All bytes of an archive (gunzipped if needed); alignment archives are small (5 bytes/frame)."""
-    from kaldiio.utils import open_like_kaldi
-
-    try:
-        if kind == "pipe":
-            with open_like_kaldi(target, "rb") as f:
-                data = f.read()
-        else:
-            with open(target, "rb") as f:
-                data = f.read()
-    except OSError as e:
-        raise DataError(f"cannot read alignments from '{target}': {e.strerror or e}") from None
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as e:
-            raise DataError(f"alignment file '{target}' is not valid gzip data: {e}") from None
-    return data
-
-
-def parse_int_vector_ark(data: bytes, name: str = "<ark>") -> Iterator[tuple[str, np.ndarray]]:
-    """Yield (key, int32 vector [T]) from the bytes of a binary or text Kaldi int-vector archive."""
-    pos, n = 0, len(data)
-    while True:
-        while pos < n and data[pos : pos + 1].isspace():
-            pos += 1
-        if pos >= n:
-            return
-        sp = data.find(b" ", pos)
-        nl = data.find(b"\n", pos)
-        if sp < 0 or (0 <= nl < sp):
-            raise DataError(f"{name}: entry at byte {pos} has a key but no data")
-        key = data[pos:sp].decode("utf-8", errors="replace")
-        pos = sp + 1
-        if data[pos : pos + 2] == b"\0B":
-            if data[pos + 2 : pos + 3] != b"\x04" or pos + 7 > n:
-                raise DataError(f"{name}: utterance '{key}' at byte {pos}: expected a binary int32 "
-                                f"vector (\\0B then size byte 4)")
-            (length,) = struct.unpack("<i", data[pos + 3 : pos + 7])
-            start = pos + 7
-            end = start + 5 * length
-            if length < 0 or end > n:
-                raise DataError(f"{name}: utterance '{key}' at byte {pos}: truncated int32 vector "
-                                f"(length {length}, only {max(0, (n - start) // 5)} elements present)")
-            els = np.frombuffer(data, dtype=_INT_EL, count=length, offset=start)
-            if length and not np.all(els["size"] == 4):
-                bad = int(np.argmax(els["size"] != 4))
-                raise DataError(f"{name}: utterance '{key}' at byte {start + 5 * bad}: expected int32 "
-                                f"size byte 4, got {int(els['size'][bad])}")
-            yield key, els["value"].astype(np.int32)
-            pos = end
-        else:
-            nl = data.find(b"\n", pos)
-            nl = n if nl < 0 else nl
-            line = data[pos:nl].decode("utf-8", errors="replace").split()
-            if line and line[0] == "[":  # `copy-int-vector` never writes brackets, but be lenient
-                line = [t for t in line if t not in ("[", "]")]
-            try:
-                vec = np.array([int(t) for t in line], dtype=np.int64)
-            except ValueError:
-                raise DataError(f"{name}: utterance '{key}' at byte {pos}: text alignment has a "
-                                f"non-integer token") from None
-            if vec.size and (vec.min() < -(2**31) or vec.max() >= 2**31):
-                raise DataError(f"{name}: utterance '{key}': value out of int32 range")
-            yield key, vec.astype(np.int32)
-            pos = nl + 1
-
-
 def iter_alignments(spec) -> Iterator[tuple[str, np.ndarray]]:
     """Yield (utt, int32 [T]) from every source in `spec` (see module docstring), in file order."""
     for kind, target in expand_specs(spec):
         if kind == "scp":
-            import kaldiio
-
-            try:
-                d = kaldiio.load_scp(target)
-                for k in d:
-                    v = np.asarray(d[k])
-                    if v.ndim != 1 or v.dtype.kind not in "iu":
-                        raise DataError(f"{target}: utterance '{k}' is not an int32 vector")
-                    yield k, v.astype(np.int32)
-            except (OSError, ValueError, AssertionError) as e:
-                raise DataError(f"cannot read alignments from scp '{target}': {e}") from None
+            yield from read_table("scp:" + target, "int_vector", what="alignments rspecifier")
         else:
-            yield from parse_int_vector_ark(_read_source(kind, target), name=target)
+            yield from parse_int_vector_ark(read_archive_bytes(kind, target), name=target)
 
 
 def read_alignments(spec) -> dict[str, np.ndarray]:
@@ -208,24 +126,6 @@ def read_pdf_alignments(spec, tid2pdf: np.ndarray | None = None, num_pdfs: int |
             raise DataError(f"utterance '{k}': pdf-id {bad} is out of range (model has {num_pdfs} pdfs)")
         out[k] = p
     return out
-
-
-def int_vector_ark_bytes(alis: Mapping[str, np.ndarray] | Iterable[tuple[str, np.ndarray]]) -> bytes:
-    """Kaldi binary archive bytes of int32 vectors, exactly as `copy-int-vector ark:- ark:-` writes them."""
-    items = alis.items() if isinstance(alis, Mapping) else alis
-    buf = io.BytesIO()
-    for k, v in items:
-        if not k or any(c.isspace() for c in k):
-            raise UserError(f"invalid utterance id '{k}' (empty or contains whitespace)")
-        v = np.asarray(v)
-        if v.ndim != 1:
-            raise UserError(f"alignment of '{k}' must be 1-D, got shape {v.shape}")
-        els = np.empty(len(v), dtype=_INT_EL)
-        els["size"] = 4
-        els["value"] = v
-        buf.write(k.encode("utf-8") + b" \0B\x04" + struct.pack("<i", len(v)))
-        buf.write(els.tobytes())
-    return buf.getvalue()
 
 
 def write_ali(path: str | os.PathLike, alis: Mapping[str, np.ndarray], gz: bool | None = None) -> None:

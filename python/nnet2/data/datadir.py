@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from nnet2.io.table import open_input
 from nnet2.utils.errors import DataError
 from nnet2.utils.fileio import atomic_path
 
@@ -285,11 +286,9 @@ def subset_data_dir(src: str, dst: str, *, first: int | None = None,
 
 def _read_recording(rec: str, spec: str) -> tuple[int, np.ndarray]:
     """Read one wav.scp entry (file path or `cmd |`) -> (rate, int16-scale samples, shape (S,))."""
-    import kaldiio
-
     try:
         if spec.rstrip().endswith("|"):
-            with kaldiio.open_like_kaldi(spec, "rb") as fh:
+            with open_input(spec.rstrip(), what=f"recording '{rec}'") as fh:
                 rate, x = _read_wav_stream(fh)
         else:
             if not os.path.exists(spec):

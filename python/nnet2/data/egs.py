@@ -30,12 +30,12 @@ import json
 import math
 import os
 import shutil
-import struct
 import tempfile
 from dataclasses import dataclass
 
 import numpy as np
 
+from nnet2.io.table import RandomAccessTable, is_rspecifier, parse_rspecifier, read_script, read_table
 from nnet2.utils.errors import DataError, UserError
 from nnet2.utils.log import get_logger
 from nnet2.utils.options import opt, to_dict
@@ -143,14 +143,12 @@ def _read_text_map(path: str, what: str) -> dict[str, str]:
     return out
 
 
-def _feature_spec(spec: str) -> tuple[str, str]:
-    """('scp'|'ark', target) for an rspecifier or a plain path."""
+def _feature_spec(spec: str) -> str:
+    """An rspecifier for an rspecifier or a plain path (`x.scp` -> `scp:x.scp`, else `ark:x`)."""
     spec = os.fspath(spec).strip()
-    head, sep, rest = spec.partition(":")
-    if sep and head.split(",")[0] in ("scp", "ark") and all(
-            t in ("scp", "ark", "t", "o", "p", "s", "cs", "f") for t in head.split(",")):
-        return ("scp" if "scp" in head.split(",") else "ark"), rest.strip()
-    return ("scp" if spec.endswith(".scp") else "ark"), spec
+    if is_rspecifier(spec):
+        return spec
+    return ("scp:" if spec.endswith(".scp") else "ark:") + spec
 
 
 def scp_keys(path: str) -> list[str]:
@@ -164,33 +162,14 @@ def scp_keys(path: str) -> list[str]:
 
 def iter_features(spec: str):
     """Yield (utt, float32 [T, D]) from a features rspecifier (`scp:feats.scp`, `ark:…`, pipes) or path."""
-    import kaldiio
-
-    kind, target = _feature_spec(spec)
-    try:
-        if kind == "scp":
-            gen = kaldiio.load_scp_sequential(target)
-        else:
-            gen = kaldiio.ReadHelper("ark:" + target)
-        for k, v in gen:
-            yield k, v
-    except DataError:
-        raise
-    except (OSError, ValueError, AssertionError, KeyError, struct.error) as e:
-        raise DataError(f"cannot read features from '{spec}': {e}") from None
+    yield from read_table(_feature_spec(spec), "matrix", what="features rspecifier")
 
 
 class Cmvn:
     """Per-speaker (or per-utterance) CMVN from Kaldi stats (`cmvn.scp`: 2×(D+1) float64 per key)."""
 
     def __init__(self, cmvn_spec: str, utt2spk: str | dict | None = None, norm_vars: bool = False):
-        import kaldiio
-
-        kind, target = _feature_spec(cmvn_spec)
-        try:
-            self.stats = kaldiio.load_scp(target) if kind == "scp" else dict(kaldiio.load_ark(target))
-        except (OSError, ValueError) as e:
-            raise DataError(f"cannot read CMVN stats '{cmvn_spec}': {e}") from None
+        self.stats = RandomAccessTable(_feature_spec(cmvn_spec), "matrix", what="CMVN stats rspecifier")
         self.utt2spk = _read_text_map(utt2spk, "speaker") if isinstance(utt2spk, str) else utt2spk
         self.norm_vars = norm_vars
         self.spec = cmvn_spec
@@ -200,10 +179,9 @@ class Cmvn:
         key = utt if self.utt2spk is None else self.utt2spk.get(utt)
         if key is None:
             raise DataError(f"utterance '{utt}' has no speaker in utt2spk")
-        try:
-            st = np.asarray(self.stats[key], dtype=np.float64)
-        except KeyError:
-            raise DataError(f"no CMVN stats for '{key}' (utterance '{utt}') in {self.spec}") from None
+        if key not in self.stats:
+            raise DataError(f"no CMVN stats for '{key}' (utterance '{utt}') in {self.spec}")
+        st = np.asarray(self.stats[key], dtype=np.float64)
         d = x.shape[1]
         if st.shape != (2, d + 1):
             raise DataError(f"CMVN stats for '{key}' have shape {st.shape}, expected (2, {d + 1}) "
@@ -302,8 +280,8 @@ def make_egs(feats: str, pdf_alis: dict[str, np.ndarray], egs_dir: str, num_pdfs
     if isinstance(utt2uniq, str):
         utt2uniq = _read_text_map(utt2uniq, "uniq-id")
     egs_dir = os.path.abspath(os.fspath(egs_dir))
-    kind, target = _feature_spec(feats)
-    feat_keys = scp_keys(target) if kind == "scp" else None
+    rs = parse_rspecifier(_feature_spec(feats), "features rspecifier")
+    feat_keys = [k for k, _ in read_script(rs.target)] if rs.kind == "scp" else None
 
     planned = sorted(pdf_alis) if feat_keys is None else sorted(set(feat_keys) & set(pdf_alis))
     if feat_keys is not None:

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nnet2.io.kaldi_io import KaldiReader
+from nnet2.io.table import read_table_dict
 from nnet2.utils.errors import DataError, UserError
 from nnet2.utils.fileio import atomic_path
 from nnet2.utils.log import get_logger
@@ -134,21 +136,8 @@ def decode_utterance(graph, loglikes: np.ndarray, tid2pdf: np.ndarray, acwt: flo
 # Sources of log-likelihoods
 
 def read_matrices(rspecifier: str) -> dict[str, np.ndarray]:
-    """{utt: matrix} from a Kaldi rspecifier (`ark:file`, `scp:file`, `ark:cmd |`) via kaldiio."""
-    import kaldiio
-
-    if not rspecifier.split(":", 1)[0].split(",")[0] in ("ark", "scp"):
-        raise UserError(f"'{rspecifier}' is not a Kaldi rspecifier (ark:FILE or scp:FILE)")
-    out = {}
-    try:
-        with kaldiio.ReadHelper(rspecifier) as r:
-            for k, v in r:
-                if k in out:
-                    raise DataError(f"{rspecifier}: utterance '{k}' appears twice")
-                out[k] = np.asarray(v)
-    except (OSError, ValueError, EOFError) as e:
-        raise DataError(f"cannot read {rspecifier}: {e}") from None
-    return out
+    """{utt: matrix} from a Kaldi rspecifier (`ark:file`, `scp:file`, `ark:cmd |`, `ark:-`)."""
+    return read_table_dict(rspecifier, "matrix", what="log-likelihoods rspecifier")
 
 
 def read_priors(path: str) -> np.ndarray:
@@ -161,11 +150,10 @@ def read_priors(path: str) -> np.ndarray:
     except (OSError, ValueError) as e:
         raise DataError(f"cannot read priors {path}: {e}") from None
     if raw.startswith(b"\0B"):
-        import io
-
-        import kaldiio
-
-        return np.asarray(kaldiio.load_mat(io.BytesIO(raw)), dtype=np.float64).ravel()
+        r = KaldiReader(raw, name=path)
+        if r.peek_token()[1:2] == "M":
+            return r.read_matrix(np.float64, what="priors").ravel()
+        return r.read_vector(np.float64, what="priors")
     try:
         return np.array(raw.decode().replace("[", " ").replace("]", " ").split(), dtype=np.float64)
     except ValueError:

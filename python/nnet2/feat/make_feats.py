@@ -1,6 +1,6 @@
 """Feature extraction for a whole data dir (Kaldi `steps/make_mfcc.sh`, `steps/compute_cmvn_stats.sh`).
 
-Archives go to `feat_dir/raw_<kind>_<set>.<job>.ark` (binary Kaldi float matrices via kaldiio);
+Archives go to `feat_dir/raw_<kind>_<set>.<job>.ark` (binary Kaldi float matrices, written by nnet2.io.table);
 `<datadir>/feats.scp` points into them. Every archive is written under a temporary name and renamed
 when complete; feats.scp is written (atomically) only after all archives are in place, so a failure
 (unreadable wav, NaN features) leaves no half-written archive and no stale feats.scp.
@@ -15,6 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 
 from nnet2.data.datadir import DataDir, load_wav, validate_data_dir, write_table
+from nnet2.io.table import RandomAccessTable, object_bytes
 from nnet2.feat.cmvn import apply_cmvn, cmvn_stats
 from nnet2.feat.features import FbankOptions, MfccOptions, compute_fbank, compute_mfcc
 from nnet2.utils.errors import DataError
@@ -43,12 +44,12 @@ class ArkWriter:
         self.entries: list[tuple[str, str]] = []
 
     def write(self, key: str, mat: np.ndarray) -> None:
-        import kaldiio
-
         pos = self.fh.tell()
-        kaldiio.save_ark(self.fh, {key: mat})
+        head = key.encode("utf-8") + b" "
+        self.fh.write(head + object_bytes(mat, "matrix", binary=True,
+                                          double=np.asarray(mat).dtype == np.float64))
         # scp offsets point just past "key " (at the binary marker "\0B"), as Kaldi's.
-        self.entries.append((key, f"{self.final}:{pos + len(key.encode('utf-8')) + 1}"))
+        self.entries.append((key, f"{self.final}:{pos + len(head)}"))
 
     def close(self) -> None:
         self.fh.close()
@@ -106,13 +107,11 @@ def make_feats(datadir: str, opts: MfccOptions | FbankOptions, feat_dir: str, nj
 def compute_cmvn_stats(datadir: str, feat_dir: str | None = None) -> int:
     """Per-speaker CMVN stats for `datadir` (needs feats.scp): writes `feat_dir/cmvn_<set>.ark`
     (float64 (2, D+1) per speaker) and `datadir/cmvn.scp`. Returns the number of speakers."""
-    import kaldiio
-
     d = validate_data_dir(datadir, need_feats=True, need_wav=False)
     feat_dir = feat_dir or os.path.join(datadir, "data")
     name = os.path.basename(os.path.normpath(datadir))
     ark = os.path.abspath(os.path.join(feat_dir, f"cmvn_{name}.ark"))
-    feats = kaldiio.load_scp(d.file("feats.scp"))
+    feats = RandomAccessTable("scp:" + d.file("feats.scp"))
     with atomic_path(ark) as tmp:
         w = ArkWriter(tmp, ark)
         try:
@@ -131,13 +130,13 @@ def compute_cmvn_stats(datadir: str, feat_dir: str | None = None) -> int:
 
 
 def read_feats(feats_scp, utt: str, d: DataDir | None = None) -> np.ndarray:
-    """One utterance's features from a kaldiio scp dict, with errors naming the utterance."""
+    """One utterance's features from a random-access feature table, with errors naming the utterance."""
+    if utt not in feats_scp:
+        where = d.file("feats.scp") if d else "feats.scp"
+        raise DataError(f"utterance '{utt}' not in {where}")
     try:
         m = feats_scp[utt]
-    except KeyError:
-        where = d.file("feats.scp") if d else "feats.scp"
-        raise DataError(f"utterance '{utt}' not in {where}") from None
-    except Exception as e:
+    except DataError as e:
         raise DataError(f"utterance '{utt}': cannot read features: {e}") from None
     m = np.asarray(m, dtype=np.float32)
     if not np.all(np.isfinite(m)):
@@ -149,13 +148,11 @@ def read_feats(feats_scp, utt: str, d: DataDir | None = None) -> np.ndarray:
 def load_cmvn_feats(datadir: str, norm_vars: bool = False, deltas: bool = False):
     """Iterate (utt, float32 (T, D')) over `datadir`'s utterances with per-speaker CMVN applied
     (`apply-cmvn --utt2spk`), and optionally `add-deltas` (D' = 3D)."""
-    import kaldiio
-
     from nnet2.feat.features import add_deltas
 
     d = validate_data_dir(datadir, need_feats=True, need_wav=False)
-    feats = kaldiio.load_scp(d.file("feats.scp"))
-    cmvn = kaldiio.load_scp(d.file("cmvn.scp")) if d.cmvn_scp is not None else None
+    feats = RandomAccessTable("scp:" + d.file("feats.scp"))
+    cmvn = RandomAccessTable("scp:" + d.file("cmvn.scp")) if d.cmvn_scp is not None else None
     if cmvn is None:
         raise DataError(f"{d.file('cmvn.scp')}: missing (run compute-cmvn-stats first)")
     for u in d.utts:

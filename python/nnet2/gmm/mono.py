@@ -17,16 +17,17 @@ update, so `load_mono_model` rebuilds the exact TransitionModel), `cmvn_opts`, `
 
 from __future__ import annotations
 
-import gzip
-import io
 import os
 import shutil
 from dataclasses import dataclass
 
 import numpy as np
 
+from nnet2.data.alignments import read_alignments as read_ali_archive
+from nnet2.data.alignments import write_ali
 from nnet2.feat.make_feats import load_cmvn_feats, progress
 from nnet2.gmm.lang import Lang
+from nnet2.io.gmm_text import am_diag_gmm_text, parse_am_diag_gmm_text  # noqa: F401 (re-exported)
 from nnet2.utils.errors import DataError, ModelFormatError
 from nnet2.utils.fileio import atomic_path, write_bytes_atomic
 from nnet2.utils.log import get_logger
@@ -286,82 +287,12 @@ def alignment_accuracy(sysm: MonoSystem, data_dir: str, alis: dict, wids: dict,
 
 def write_alignments(path: str, alis: dict[str, list[int]]) -> None:
     """Gzipped binary Kaldi archive of int32 vectors (spec §7.5), keys in C order, atomically."""
-    import kaldiio
-
-    buf = io.BytesIO()
-    for u in sorted(alis, key=lambda k: k.encode("utf-8")):
-        kaldiio.save_ark(buf, {u: np.asarray(alis[u], dtype=np.int32)})
-    write_bytes_atomic(path, gzip.compress(buf.getvalue(), mtime=0))
+    write_ali(path, {u: np.asarray(alis[u], dtype=np.int32)
+                     for u in sorted(alis, key=lambda k: k.encode("utf-8"))}, gz=True)
 
 
 def read_alignments(path: str) -> dict[str, np.ndarray]:
-    import kaldiio
-
-    with gzip.open(path, "rb") as f:
-        return {k: np.asarray(v) for k, v in kaldiio.load_ark(io.BytesIO(f.read()))}
-
-
-def _vec(v) -> str:
-    return " [ " + " ".join(f"{x:.9g}" for x in np.ravel(v)) + " ]\n"
-
-
-def _mat(m) -> str:
-    m = np.atleast_2d(m)
-    rows = ["  " + " ".join(f"{x:.9g}" for x in r) for r in m]
-    return " [\n" + " \n".join(rows) + " ]\n"
-
-
-def am_diag_gmm_text(am) -> str:
-    """Kaldi's AmDiagGmm::Write in text mode."""
-    parts = [f"<DIMENSION> {am.dim} <NUMPDFS> {am.num_pdfs} "]
-    for i in range(am.num_pdfs):
-        g = am.get_pdf(i)
-        parts.append("<DiagGMM> \n<GCONSTS> " + _vec(g.gconsts) + "<WEIGHTS> " + _vec(g.weights)
-                     + "<MEANS_INVVARS> " + _mat(g.means_invvars) + "<INV_VARS> " + _mat(g.inv_vars)
-                     + "</DiagGMM> \n")
-    return "".join(parts)
-
-
-def parse_am_diag_gmm_text(text: str, path: str):
-    """Inverse of `am_diag_gmm_text` -> kaldi_hmm_gmm.AmDiagGmm."""
-    import kaldi_hmm_gmm as khg
-
-    toks = text.replace("[", " [ ").replace("]", " ] ").split()
-    pos = 0
-
-    def expect(tok):
-        nonlocal pos
-        if pos >= len(toks) or toks[pos] != tok:
-            got = toks[pos] if pos < len(toks) else "end of file"
-            raise ModelFormatError(f"{path}: expected {tok}, got {got} (token {pos})")
-        pos += 1
-
-    def array():
-        nonlocal pos
-        expect("[")
-        end = toks.index("]", pos)
-        vals = np.array(toks[pos:end], dtype=np.float64)
-        pos = end + 1
-        return vals
-
-    expect("<DIMENSION>")
-    dim = int(toks[pos]); pos += 1
-    expect("<NUMPDFS>")
-    n = int(toks[pos]); pos += 1
-    am = khg.AmDiagGmm()
-    for _ in range(n):
-        expect("<DiagGMM>")
-        expect("<GCONSTS>"); array()
-        expect("<WEIGHTS>"); w = array()
-        expect("<MEANS_INVVARS>"); mi = array().reshape(len(w), dim)
-        expect("<INV_VARS>"); iv = array().reshape(len(w), dim)
-        expect("</DiagGMM>")
-        g = khg.DiagGmm(len(w), dim)
-        g.set_weights(w.astype(np.float32))
-        g.set_invvars_and_means(iv.astype(np.float32), (mi / iv).astype(np.float32))
-        g.compute_gconsts()
-        am.add_pdf(g)
-    return am
+    return read_ali_archive(path)
 
 
 def write_mono_system(sysm: MonoSystem, out_dir: str, trans_stats: np.ndarray, o: MonoOptions) -> None:

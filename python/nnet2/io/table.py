@@ -153,7 +153,7 @@ def classify_wspecifier(s: str) -> WSpec | None:
 def parse_rspecifier(s: str, what: str = "rspecifier") -> RSpec:
     r = classify_rspecifier(s)
     if r is None:
-        raise UserError(f"invalid {what} '{s}' (expected ark:FILE, scp:FILE, 'ark:CMD |', ark:- "
+        raise UserError(f"{what} '{s}' is not a Kaldi rspecifier (expected ark:FILE, scp:FILE, 'ark:CMD |', ark:- "
                         f"with options from o,no,s,ns,cs,ncs,p,np,b,t)")
     return r
 
@@ -161,7 +161,7 @@ def parse_rspecifier(s: str, what: str = "rspecifier") -> RSpec:
 def parse_wspecifier(s: str, what: str = "wspecifier") -> WSpec:
     w = classify_wspecifier(s)
     if w is None:
-        raise UserError(f"invalid {what} '{s}' (expected ark:FILE, ark,t:FILE, ark,scp:A.ark,B.scp, "
+        raise UserError(f"{what} '{s}' is not a Kaldi wspecifier (expected ark:FILE, ark,t:FILE, ark,scp:A.ark,B.scp, "
                         f"scp:FILE, 'ark:| CMD', ark:- with options from b,t,f,nf,p)")
     return w
 

@@ -61,7 +61,7 @@ def _input_components(feature_transform) -> list:
     per frame instead of a D x D matrix product."""
     import os
 
-    from nnet2.rbm.nnet1_io import feature_transform_to_mean_std, read_nnet1
+    from nnet2.io.nnet1 import feature_transform_to_mean_std, read_nnet1
 
     comps = read_nnet1(feature_transform) if isinstance(feature_transform, (str, os.PathLike)) \
         else list(feature_transform)
@@ -96,14 +96,14 @@ def dbn_to_nnet(feature_transform, dbn, num_pdfs: int, *, seed: int = 0, learnin
         { AffineComponent (the RBM's W [H, in], b_hid [H])  SigmoidComponent (H) } per DBN layer
         AffineComponent (H_last -> num_pdfs, new)  SoftmaxComponent (num_pdfs)
 
-    feature_transform / dbn: paths or nnet1 component lists (`nnet2.rbm.nnet1_io`). The affine layers are
+    feature_transform / dbn: paths or nnet1 component lists (`nnet2.io.nnet1`). The affine layers are
     plain AffineComponents; training's --update ngd switches them to NG-SGD. The new output layer is
     initialized with `seed` as nnet1 does (`output_init="nnet1"`: W ~ N(0, (0.1·35·sqrt(2/(H+K)))²), b = 0)
     or as Kaldi's convert_nnet1_to_nnet2.sh (`"nnet2"`: W ~ N(0, 1/H), b ~ N(0, 1)).
     """
     import os
 
-    from nnet2.rbm.nnet1_io import dbn_to_layers
+    from nnet2.io.nnet1 import dbn_to_layers
 
     name = os.fspath(dbn) if isinstance(dbn, (str, os.PathLike)) else "DBN"
     if num_pdfs <= 0:

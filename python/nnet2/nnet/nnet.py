@@ -14,6 +14,7 @@ import shlex
 import numpy as np
 
 from nnet2.device import asarray_like, copy_into, device_of, to_host, xp_for
+from nnet2.io.table import read_matrix_file, read_vector_file
 from nnet2.nnet import components as C
 from nnet2.utils.errors import UserError
 
@@ -267,12 +268,11 @@ def _parse_list(v: str, typ=int) -> list:
 
 
 def _read_matrix_file(path: str, where: str) -> np.ndarray:
-    import kaldiio
-
+    """A Kaldi matrix file (ReadKaldiObject: binary or text, any rxfilename)."""
     try:
-        m = kaldiio.load_mat(path)
-    except Exception as e:  # kaldiio raises various types
-        raise UserError(f"{where}: cannot read matrix file '{path}': {e}") from None
+        m = read_matrix_file(path, what="matrix file")
+    except UserError as e:
+        raise UserError(f"{where}: {e}") from None
     return np.asarray(m, dtype=np.float32)
 
 
@@ -342,13 +342,11 @@ def init_component(line: str, rng: np.random.Generator, where: str = "") -> C.Co
         comp = C.SumGroupComponent(_parse_list(kv["sizes"].strip("[]")))
     elif name in ("FixedScaleComponent", "FixedBiasComponent"):
         key = "scales" if name == "FixedScaleComponent" else "bias"
-        import kaldiio
-
         path = get(key, str, required=True)
         try:
-            v = np.asarray(kaldiio.load_mat(path), np.float32).reshape(-1)
-        except Exception as e:
-            raise UserError(f"{where}: cannot read vector file '{path}': {e}") from None
+            v = np.asarray(read_vector_file(path, what="vector file"), np.float32).reshape(-1)
+        except UserError as e:
+            raise UserError(f"{where}: {e}") from None
         comp = C.COMPONENT_TYPES[name](v)
     else:
         raise UserError(f"{where}: unknown component type '{name}'; known: {', '.join(sorted(C.COMPONENT_TYPES))}")

@@ -22,8 +22,8 @@ import numpy as np
 
 from nnet2 import _core
 from nnet2.parallel.average import average_flat_
-from nnet2.rbm import nnet1_io
-from nnet2.rbm.nnet1_io import AddShift, Rbm, Rescale, Splice
+from nnet2.io import nnet1 as nnet1_io
+from nnet2.io.nnet1 import AddShift, Rbm, Rescale, Splice
 from nnet2.utils.errors import DataError, UserError
 from nnet2.utils.log import get_logger
 from nnet2.utils.options import opt
