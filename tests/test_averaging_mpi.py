@@ -31,5 +31,6 @@ def run_mpi(n: int, args: list[str], timeout: float = 120, env=None, **kw):
 def test_averaging_checks_under_mpiexec(n):
     p = run_mpi(n, [SCRIPT])
     assert p.returncode == 0, p.stdout + p.stderr
-    for name in ("plain_average", "eq1", "bmuf_without_momentum", "bmuf_update_rule", "overlap_update_rule"):
+    for name in ("plain_average", "eq1", "bmuf_without_momentum", "bmuf_update_rule", "bmuf_hand_computed",
+                 "overlap_update_rule"):
         assert name in p.stdout, p.stdout

@@ -93,6 +93,25 @@ def test_train_end_to_end(setup, tmp_path_factory, n):
     assert not glob.glob(os.path.join(out, "**", ".*tmp*"), recursive=True)
 
 
+def test_bmuf_defaults_are_chen_and_huo(setup, tmp_path_factory, tmp_path):
+    """--averaging bmuf with the defaults: workers at the single-worker learning rate, block momentum
+    1 - 1/N, block LR 1 (Chen & Huo 2016); --scale-lr-by-workers true still asks for LR x N; a bad
+    --block-momentum is one clear line."""
+    out = reference(2, setup, tmp_path_factory, "--averaging", "bmuf")
+    with open(os.path.join(out, "state", f"{NUM_ITERS}.json")) as f:
+        h = json.load(f)["history"]
+    assert h[0]["lr"] == pytest.approx(0.02)
+    log = open(os.path.join(out, "log", "train.setup.0.log")).read()
+    assert "block momentum 0.5, block lr 1" in log and "schedule rate x 1" in log
+    p = run(2, setup, tmp_path / "x", "--averaging", "bmuf", "--scale-lr-by-workers", "true", "--num-epochs", "1")
+    assert p.returncode == 0, p.stderr[-3000:]
+    with open(os.path.join(tmp_path / "x", "state", f"{IPE}.json")) as f:
+        assert json.load(f)["history"][0]["lr"] == pytest.approx(0.04)
+    p = run(1, setup, tmp_path / "y", "--averaging", "bmuf", "--block-momentum", "1.5")
+    assert p.returncode != 0 and "--block-momentum must be auto or a number in [0, 1), got '1.5'" in p.stderr
+    assert "Traceback" not in p.stderr
+
+
 @pytest.mark.parametrize("n", [1, 2])
 def test_same_seed_same_bytes_different_seed_differs(setup, tmp_path_factory, tmp_path, n):
     ref = reference(n, setup, tmp_path_factory)

@@ -99,9 +99,45 @@ def _train_blocks(averager, steps_per_block=3, blocks=4):
 
 
 def test_bmuf_without_momentum_equals_plain_averaging():
+    """BMUF with block momentum 0 and block LR 1 is plain averaging, bitwise (consistency check)."""
     plain = _train_blocks(PlainAverager(comm))
-    bmuf = _train_blocks(BmufAverager(comm, block_momentum=0.0, block_lr=1.0))
-    np.testing.assert_allclose(bmuf, plain, rtol=1e-5, atol=1e-6)
+    for nesterov in (True, False):
+        bmuf = _train_blocks(BmufAverager(comm, block_momentum=0.0, block_lr=1.0, nesterov=nesterov))
+        np.testing.assert_array_equal(bmuf, plain)
+
+
+def test_bmuf_hand_computed_chen_huo_example():
+    """Chen & Huo (ICASSP 2016) eqs. for N=2 at their default block momentum 1 - 1/N = 0.5, block LR 1,
+    worked out by hand (independent of the implementation):
+      W0 = (1, 0), Delta0 = 0.
+      block 1: both start at W0; local steps r0 (0.2, 0.4), r1 (0.6, -0.2): W_avg = (1.4, 0.1),
+               G = (0.4, 0.1), Delta1 = (0.4, 0.1), W1 = (1.4, 0.1);
+               start of block 2: Nesterov W1 + 0.5 Delta1 = (1.6, 0.15), classical W1 = (1.4, 0.1).
+      block 2: steps r0 (0, 0.2), r1 (0.4, 0): G = (0.2, 0.1), Delta2 = 0.5 (0.4, 0.1) + G = (0.4, 0.15),
+               W2 = (1.8, 0.25); start of block 3: Nesterov (2.0, 0.325), classical (1.8, 0.25).
+      finish with no local steps: G = 0, Delta3 = (0.2, 0.075), W3 = (2.0, 0.325) = the model handed back.
+    """
+    if N != 2:
+        return
+    from nnet2.parallel.averager import default_block_momentum
+
+    bm = default_block_momentum(N)
+    assert bm == 0.5
+    steps = {0: [(0.2, 0.4), (0.6, -0.2)], 1: [(0.0, 0.2), (0.4, 0.0)]}
+    starts = {True: [(1.6, 0.15), (2.0, 0.325)], False: [(1.4, 0.1), (1.8, 0.25)]}
+    for nesterov in (True, False):
+        av = BmufAverager(comm, block_momentum=bm, block_lr=1.0, nesterov=nesterov)
+        p = np.array([1.0, 0.0], dtype=np.float32)
+        av.start(p)
+        np.testing.assert_array_equal(p, [1.0, 0.0])
+        for k in (0, 1):
+            p += np.array(steps[k][rank], dtype=np.float32)
+            av.block_end(p)
+            np.testing.assert_allclose(p, starts[nesterov][k], atol=1e-6, err_msg=f"nesterov={nesterov} block {k}")
+        np.testing.assert_allclose(av.global_params, [1.8, 0.25], atol=1e-6)
+        np.testing.assert_allclose(av.delta, [0.4, 0.15], atol=1e-6)
+        av.finish(p)
+        np.testing.assert_allclose(p, [2.0, 0.325], atol=1e-6, err_msg=f"nesterov={nesterov} finish")
 
 
 def _local_steps(block: int, dim: int) -> np.ndarray:

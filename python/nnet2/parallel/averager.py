@@ -11,9 +11,18 @@ mean over workers (`PlainAverager`). Beyond the paper:
       Delta <- bm * Delta + block_lr * G
       W     <- W + Delta
       W_g   <- W + bm * Delta  (Nesterov)  or  W
-  and the workers continue from the new W_g. With bm = 0 and block_lr = 1 this is plain averaging
-  (W = W_avg up to float32 rounding). The model evaluated and checkpointed at the end of an iteration
-  is W; the next iteration starts from W_g again (`start`). W and Delta are checkpointed (state/<it>.npz).
+  and the workers continue from the new W_g. W is computed as W_avg + ((block_lr - 1) G + c) with
+  c = 0 (Nesterov: W_g = W_old + bm Delta_old, so W_old + Delta = W_g + block_lr G) or c = bm Delta_old
+  (classical), the same value as W + Delta in exact arithmetic; in float32 it makes bm = 0, block_lr = 1
+  plain averaging *exactly* (bitwise), not up to rounding. The model evaluated and checkpointed at the
+  end of an iteration is W; the next iteration starts from W_g again (`start`). W and Delta are
+  checkpointed (state/<it>.npz).
+
+  Published defaults (Chen & Huo 2016, sec. 3-4): block learning rate 1 and block momentum close to
+  1 - 1/N, with every worker at the *single-worker* learning rate. Then the filtered step is
+  block_lr / (1 - bm) = N times the averaged block progress, i.e. block momentum itself plays the role
+  of the paper's (Su & Chen) learning rate x N -- which is why `nnet2 train` does not also multiply the
+  workers' learning rate by N under BMUF unless --scale-lr-by-workers=true is given (`default_block_momentum`).
 
 * `OverlapAverager` -- the allreduce of a block's parameters runs (nonblocking `Iallreduce`) while the
   next block is computed. At the end of block k the worker snapshots S_k = theta and starts summing it;
@@ -82,7 +91,7 @@ class PlainAverager:
 class BmufAverager(PlainAverager):
     kind = "bmuf"
 
-    def __init__(self, comm, block_momentum: float = 0.9, block_lr: float = 1.0, nesterov: bool = True):
+    def __init__(self, comm, block_momentum: float, block_lr: float = 1.0, nesterov: bool = True):
         super().__init__(comm)
         self.block_momentum = float(block_momentum)
         self.block_lr = float(block_lr)
@@ -109,10 +118,15 @@ class BmufAverager(PlainAverager):
     def block_end(self, params) -> None:
         t = time.perf_counter()
         self._allreduce_mean(params)  # params = W_avg
+        bm, blr = np.float32(self.block_momentum), np.float32(self.block_lr)
         g = params - self._start_point()
-        self.delta *= np.float32(self.block_momentum)
-        self.delta += np.float32(self.block_lr) * g
-        self.global_params += self.delta
+        # W_new = W_old + Delta_new, written as W_avg + correction (exactly W_avg for bm = 0, block_lr = 1)
+        corr = (blr - np.float32(1.0)) * g
+        if not self.nesterov:
+            corr += bm * self.delta
+        self.delta *= bm
+        self.delta += blr * g
+        np.add(params, corr, out=self.global_params)
         params[...] = self._start_point()
         self.seconds += time.perf_counter() - t
         self.rounds += 1
@@ -190,7 +204,12 @@ class OverlapAverager(PlainAverager):
         self.rounds += 1
 
 
-def make_averager(kind: str, comm, block_momentum: float = 0.9, block_lr: float = 1.0):
+def default_block_momentum(num_workers: int) -> float:
+    """Chen & Huo's block momentum for N workers, 1 - 1/N (0 for one worker: plain averaging)."""
+    return 1.0 - 1.0 / max(1, int(num_workers))
+
+
+def make_averager(kind: str, comm, block_momentum: float = 0.0, block_lr: float = 1.0):
     if kind == "plain":
         return PlainAverager(comm)
     if kind == "bmuf":

@@ -62,12 +62,16 @@ class TrainOptions:
     average_every: int = opt(10, "average the workers' parameters every K minibatches (0 = once per iteration)")
     averaging: str = opt("plain", "plain Allreduce averaging, bmuf (block momentum) or overlap (nonblocking "
                          "Iallreduce overlapped with the next block)", choices=["plain", "bmuf", "overlap"])
-    block_momentum: float = opt(0.9, "BMUF block momentum (0 = plain averaging)")
-    block_lr: float = opt(1.0, "BMUF block learning rate")
+    block_momentum: str = opt("auto", "BMUF block momentum in [0, 1); auto = 1 - 1/N for N workers (Chen & Huo "
+                              "2016; 0 = plain averaging)")
+    block_lr: float = opt(1.0, "BMUF block learning rate (Chen & Huo: 1)")
     lr_schedule: str = opt("exponential", "learning-rate schedule", choices=["exponential", "newbob"])
     initial_lr: float = opt(0.008, "initial learning rate per frame (gradients are summed over the minibatch)")
     final_lr: float = opt(0.0008, "final learning rate (exponential schedule)")
-    scale_lr_by_workers: bool = opt(True, "multiply the learning rate by the number of workers (the paper's rule)")
+    scale_lr_by_workers: str = opt("auto", "multiply the learning rate by the number of workers N (Su & Chen's rule "
+                                   "for plain averaging); auto = true for plain/overlap averaging, false for bmuf, "
+                                   "whose block momentum 1-1/N already makes the step N times larger",
+                                   choices=["auto", "true", "false"])
     newbob_start_halving_impr: float = opt(0.005, "newbob: start halving when the validation frame-accuracy "
                                            "gain of an epoch is below this (absolute)")
     newbob_end_halving_impr: float = opt(0.001, "newbob: stop when halving and the gain is below this")
@@ -115,6 +119,8 @@ class Trainer:
 
         _core.set_num_threads(threads)
         self.threads = threads
+        if opts.averaging == "bmuf":
+            self.block_momentum  # noqa: B018 -- a bad --block-momentum fails here, before any training
 
     # ------------------------------------------------------------------ bookkeeping
     def _mdl(self, it: int) -> str:
@@ -149,7 +155,29 @@ class Trainer:
             lr = newbob.lr
         else:
             lr = exponential_lr(it, self.num_iters, o.initial_lr, o.final_lr)
-        return worker_lr(lr, self.nw, o.scale_lr_by_workers)
+        return worker_lr(lr, self.nw, self.scale_lr)
+
+    @property
+    def scale_lr(self) -> bool:
+        """--scale-lr-by-workers resolved: auto is on except under BMUF (see nnet2.parallel.averager)."""
+        s = str(self.opts.scale_lr_by_workers).lower()
+        return self.opts.averaging != "bmuf" if s == "auto" else s == "true"
+
+    @property
+    def block_momentum(self) -> float:
+        """--block-momentum resolved (auto = 1 - 1/N)."""
+        from nnet2.parallel.averager import default_block_momentum
+
+        v = str(self.opts.block_momentum)
+        if v == "auto":
+            return default_block_momentum(self.nw)
+        try:
+            bm = float(v)
+        except ValueError:
+            bm = -1.0
+        if not 0.0 <= bm < 1.0:
+            raise UserError(f"--block-momentum must be auto or a number in [0, 1), got '{v}'")
+        return bm
 
     def _reduce_stats(self, arr: np.ndarray) -> np.ndarray:
         from mpi4py import MPI
@@ -217,7 +245,12 @@ class Trainer:
         where = activate(o.device, local_rank(self.comm), o.gpu)
         self.log.info(f"Rank {self.rank} computes on {where}")
         nnet.to(o.device)
-        averager = make_averager(o.averaging, self.comm, o.block_momentum, o.block_lr)
+        averager = make_averager(o.averaging, self.comm, self.block_momentum, o.block_lr)
+        if self.rank == 0:
+            self.log.info(f"Averaging: {o.averaging} every {o.average_every or 'iteration'} minibatches"
+                          + (f", block momentum {self.block_momentum:g}, block lr {o.block_lr:g}"
+                             if o.averaging == "bmuf" else "")
+                          + f"; worker learning rate = schedule rate x {self.nw if self.scale_lr else 1}")
         if avg_state is not None:
             averager.load_state({k: avg_state[k] for k in avg_state}, nnet.params)
         valid, train_diag = self.egs.valid_set(), self.egs.train_diag_set()
