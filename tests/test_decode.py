@@ -259,9 +259,9 @@ def test_wer_hand_computed():
                                "%SER 66.67 [ 2 / 3 ]\n"
                                "Scored 3 sentences, 0 not present in hyp.\n")
     assert "u1 op   C S C C I\nu1 #csid 3 1 1 0\n" in r.per_utt_lines()
-    ci = r.bootstrap(2000, seed=1)
-    assert ci == r.bootstrap(2000, seed=1)  # seeded
-    assert ci["ci95min"] <= 100 * 3 / 7 <= ci["ci95max"]
+    ci = r.interval(2000, seed=1)
+    assert ci == r.interval(2000, seed=1)  # seeded
+    assert ci.value == pytest.approx(100 * 3 / 7) and 0.0 <= ci.lo <= ci.value <= ci.hi
     # Missing hypotheses.
     with pytest.raises(DataError, match="utterance 'u3' of the reference has no hypothesis"):
         compute_wer(refs, {"u1": hyps["u1"], "u2": hyps["u2"]})

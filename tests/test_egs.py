@@ -103,18 +103,56 @@ def test_subsets(egs):
     Xv, yv = r.valid_set()
     Xt, yt = r.train_diag_set()
     Xc, yc = r.combine_set()
-    assert len(yv) == info["num_valid_frames"] == min(50, len(yv)) and len(yv) > 0
+    # every frame of the held-out utterances is scored (--num-frames-valid 0, the default)
+    assert len(yv) == info["num_valid_frames"] == info["num_valid_held_out_frames"] > 50
+    assert len(np.unique(r.valid_utterances())) == info["num_valid_utts"]
     assert len(yt) == 50 and len(yc) == info["num_combine_frames"] <= 80
     assert Xt.shape[1] == Xc.shape[1] == r.input_dim == 15
     valid = {u for u, _ in check_examples(Xv, yv, feats, alis)}
     train = {u for u, _ in check_examples(Xt, yt, feats, alis)} | \
         {u for u, _ in check_examples(Xc, yc, feats, alis)}
     assert valid and not valid & train
-    assert info["num_valid_utts"] == 5 and len(valid) <= 5
+    assert info["num_valid_utts"] == 5 and len(valid) == 5
+    assert sum(len(feats[k]) for i, k in enumerate(feats) if i in valid) == len(yv)
     with open(d / "egs" / "info.json") as f:
         on_disk = json.load(f)
     assert on_disk["feat_dim"] == 3 and on_disk["num_pdfs"] == NPDF and on_disk["left_context"] == L
     assert len(on_disk["archives"]) > 1
+
+
+def _held_out(info, d, feats, alis):
+    r = EgsReader(str(d))
+    return sorted({u for u, _ in check_examples(*r.valid_set(), feats, alis)}), r
+
+
+def test_valid_splits_and_sample(tmp_path):
+    """--valid-split last-utts (subset_data_dir_tr_cv.sh --cv-utt-percent: the last P% of the utterances,
+    moved back to a speaker change), speakers (--cv-spk-percent: whole speakers), and a bounded sample."""
+    feats, alis = make_corpus(tmp_path, n=60)
+    keys = list(feats)
+    # speakers of 7 utterances each, in utterance order (utt000-006 spk0, ...): 60 utts, 9 speakers
+    utt2spk = {k: f"spk{i // 7}" for i, k in enumerate(keys)}
+    # last 10% = 6 utterances, so 54 in training; spk7 (utt049-055) does not fit whole into those 54:
+    # the training part ends at the speaker change before it (049), all of spk7 and spk8 are held out
+    info = make_egs(str(tmp_path / "feats.scp"), alis, str(tmp_path / "e1"), NPDF,
+                    opts(valid_split="last-utts"), utt2spk=utt2spk)
+    held, r = _held_out(info, tmp_path / "e1", feats, alis)
+    assert held == list(range(49, 60)) and info["num_valid_utts"] == 11
+    # without speakers: exactly the last 6
+    info = make_egs(str(tmp_path / "feats.scp"), alis, str(tmp_path / "e2"), NPDF, opts(valid_split="last-utts"))
+    assert _held_out(info, tmp_path / "e2", feats, alis)[0] == list(range(54, 60))
+    # speakers: int(9 * 20%) = 1 whole speaker at random
+    info = make_egs(str(tmp_path / "feats.scp"), alis, str(tmp_path / "e3"), NPDF,
+                    opts(valid_split="speakers", valid_percent=20.0), utt2spk=utt2spk)
+    held, _ = _held_out(info, tmp_path / "e3", feats, alis)
+    assert len({utt2spk[keys[u]] for u in held}) == 1
+    assert {k for k, s in utt2spk.items() if s == utt2spk[keys[held[0]]]} == {keys[u] for u in held}
+    with pytest.raises(UserError, match="--valid-split speakers needs --utt2spk"):
+        make_egs(str(tmp_path / "feats.scp"), alis, str(tmp_path / "e4"), NPDF, opts(valid_split="speakers"))
+    # a bounded sample of the held-out frames
+    info = make_egs(str(tmp_path / "feats.scp"), alis, str(tmp_path / "e5"), NPDF, opts(num_frames_valid=20))
+    assert info["num_valid_frames"] == 20 < info["num_valid_held_out_frames"]
+    assert len(EgsReader(str(tmp_path / "e5")).valid_set()[1]) == 20
 
 
 def test_gather_spliced_matches_splice():

@@ -146,6 +146,19 @@ def test_resume_after_kill_gives_identical_model(setup, tmp_path_factory, tmp_pa
     assert final_bytes(out) == final_bytes(ref)
 
 
+def test_validation_interval_and_newbob_noise_warning(setup, tmp_path_factory, tmp_path):
+    """Every epoch's validation accuracy comes with its bootstrap interval over the held-out utterances;
+    newbob warns when that interval is wider than its halving threshold (here the default 0.5%)."""
+    ref = reference(1, setup, tmp_path_factory)
+    h = json.load(open(os.path.join(ref, "state", f"{NUM_ITERS}.json")))["history"]
+    for r in (x for x in h if "valid_acc" in x):
+        assert 0.0 <= r["valid_acc_lo"] <= r["valid_acc"] <= r["valid_acc_hi"] <= 1.0
+        assert r["valid_acc_hi"] > r["valid_acc_lo"]
+    p = run(1, setup, tmp_path / "nb", "--lr-schedule", "newbob", "--num-epochs", "1")
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "newbob: the validation accuracy's 95% interval is +-" in p.stderr
+
+
 @pytest.mark.parametrize("n", [1, 2])
 def test_resume_after_kill_during_a_write(setup, tmp_path_factory, tmp_path, n):
     """Killed while writing checkpoint 4: a torn 4.mdl without its state file and stray temp files."""

@@ -26,6 +26,11 @@ class SystemResult:
     wer_hi: float | None
     errors: str
     valid_acc: float | None
+    valid_acc_lo: float | None
+    valid_acc_hi: float | None
+    best_epoch: int | None      # 1-based epoch with the highest validation accuracy (the last model is used)
+    best_valid_acc: float | None
+    last_epoch: int | None
     train_seconds: float
     avg_share: float
     frames_per_second: float
@@ -42,7 +47,7 @@ def _last_state(exp_dir: str) -> dict:
 
 
 def collect(name: str, exp_dir: str, ref_text: str | None, decode_subdir: str = "decode_test",
-            replications: int = 2000) -> SystemResult:
+            replications: int | None = None) -> SystemResult:
     from nnet2.decode.score import score_texts
 
     st = _last_state(exp_dir)
@@ -52,26 +57,43 @@ def collect(name: str, exp_dir: str, ref_text: str | None, decode_subdir: str = 
     hyp = os.path.join(exp_dir, decode_subdir, "hyp.txt")
     if ref_text and os.path.exists(hyp):
         r = score_texts(ref_text, hyp)
-        ci = r.bootstrap(replications, 0)
-        wer, lo, hi = r.wer, max(0.0, ci["ci95min"]), ci["ci95max"]  # a WER cannot be negative
+        ci = r.interval(replications)
+        wer, lo, hi = ci.value, ci.lo, ci.hi
         errors = r.kaldi_lines().strip().splitlines()[0]
-    accs = [h["valid_acc"] for h in hist if "valid_acc" in h]
+    ep = [h for h in hist if "valid_acc" in h]
+    last = ep[-1] if ep else {}
+    best = max(ep, key=lambda h: h["valid_acc"]) if ep else {}  # first of equals: the earliest epoch
     secs = sum(h["seconds"] for h in hist)
     avg = sum(h.get("avg_seconds", 0.0) for h in hist)
     frames = sum(h["frames"] for h in hist)
     return SystemResult(name, exp_dir, int(st["identity"]["num_workers"]), wer, lo, hi, errors,
-                        accs[-1] if accs else None, secs, avg / secs if secs else 0.0,
+                        last.get("valid_acc"), last.get("valid_acc_lo"), last.get("valid_acc_hi"),
+                        best["epoch"] + 1 if best else None, best.get("valid_acc"),
+                        last["epoch"] + 1 if last else None, secs, avg / secs if secs else 0.0,
                         frames / secs if secs else 0.0, hist)
+
+
+def acc_text(r: SystemResult) -> str:
+    """'79.20 [77.9, 80.4]' (validation frame accuracy % of the last epoch with its interval) and, when an
+    earlier epoch was better, ' (best 79.50 at epoch 5)'."""
+    if r.valid_acc is None:
+        return "-"
+    t = f"{100 * r.valid_acc:.2f}"
+    if r.valid_acc_lo is not None:
+        t += f" [{100 * r.valid_acc_lo:.1f}, {100 * r.valid_acc_hi:.1f}]"
+    if r.best_epoch is not None and r.best_epoch != r.last_epoch and r.best_valid_acc > r.valid_acc:
+        t += f" (best {100 * r.best_valid_acc:.2f} at epoch {r.best_epoch})"
+    return t
 
 
 def markdown_table(rows: list[SystemResult], title: str = "") -> str:
     fmt = lambda v, f: (f % v) if v is not None else "-"  # noqa: E731
     out = [f"### {title}\n" if title else "",
-           "| system | workers | WER % [95% CI] | valid frame acc % | train time (s) | frames/s (all workers) | averaging share |",
+           "| system | workers | WER % [95% CI] | valid frame acc % [95% CI] (last epoch; best if earlier) | train time (s) | frames/s (all workers) | averaging share |",
            "|---|---|---|---|---|---|---|"]
     for r in rows:
         w = f"{r.wer:.2f} [{r.wer_lo:.2f}, {r.wer_hi:.2f}]" if r.wer is not None else "-"
-        out.append(f"| {r.name} | {r.workers} | {w} | {fmt(r.valid_acc and 100 * r.valid_acc, '%.2f')} | "
+        out.append(f"| {r.name} | {r.workers} | {w} | {acc_text(r)} | "
                    f"{r.train_seconds:.0f} | {r.frames_per_second:.0f} | {100 * r.avg_share:.1f}% |")
     return "\n".join(x for x in out if x) + "\n"
 

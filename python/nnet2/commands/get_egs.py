@@ -33,7 +33,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--num-pdfs", type=int, default=None,
                         help="number of pdfs (taken from --transition-model if given)")
     parser.add_argument("--cmvn", default=None, help="per-speaker CMVN stats rspecifier (scp:cmvn.scp)")
-    parser.add_argument("--utt2spk", default=None, help="utt2spk for --cmvn (without it, stats are per utterance)")
+    parser.add_argument("--utt2spk", default=None, help="utt2spk: speakers for --cmvn (without it, stats are per utterance) and for --valid-split")
     parser.add_argument("--utt2uniq", default=None,
                         help="utt2uniq: utterances with the same uniq-id are held out together")
     add_options(parser, EgsOptions)

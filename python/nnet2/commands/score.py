@@ -1,6 +1,7 @@
 """Word error rate of a hypothesis text against a reference text (both Kaldi text format), printed
 as Kaldi's compute-wer does (`%WER 1.23 [ 12 / 975, 3 ins, 4 del, 5 sub ]`), plus a 95% bootstrap
-confidence interval over utterances (compute-wer-bootci).
+confidence interval over utterances (Bisani & Ney, as compute-wer-bootci; percentile interval, never
+below 0: the same interval `nnet2 report` and the results tables print).
 
     nnet2 score data/test/text exp/mono/decode_test/hyp.txt
 """
@@ -16,8 +17,10 @@ def add_arguments(p) -> None:
     p.add_argument("hyp_text", help="hypothesis Kaldi text")
     p.add_argument("--mode", default="strict", choices=["strict", "present", "all"],
                    help="missing hypotheses: error (strict), skip (present), count as empty (all)")
-    p.add_argument("--replications", type=int, default=10000, help="bootstrap replications (0: none)")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    from nnet2.utils import intervals
+
+    p.add_argument("--replications", type=int, default=intervals.REPLICATIONS, help="bootstrap replications (0: none)")
+    p.add_argument("--seed", type=int, default=intervals.SEED, help="bootstrap seed")
     p.add_argument("--out-dir", default=None, help="also write OUT_DIR/wer and OUT_DIR/per_utt")
 
 
@@ -27,9 +30,9 @@ def run(args) -> int:
     r = score_texts(args.ref_text, args.hyp_text, args.mode)
     print(r.kaldi_lines(), end="")
     if args.replications > 0 and r.per_utt:
-        ci = r.bootstrap(args.replications, args.seed)
-        print(f"%WER bootstrap {ci['wer']:.2f} 95% CI [ {ci['ci95min']:.2f}, {ci['ci95max']:.2f} ] "
-              f"({args.replications} replications)")
+        ci = r.interval(args.replications, args.seed)
+        print(f"%WER {ci.value:.2f} 95% CI [ {ci.lo:.2f}, {ci.hi:.2f} ] (bootstrap over {len(r.per_utt)} "
+              f"utterances, {args.replications} replications)")
     if args.out_dir:
         r.write(args.out_dir)
     return 0

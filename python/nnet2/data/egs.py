@@ -7,7 +7,8 @@ Storage (an egs directory, written atomically: built in a temporary sibling dire
     index.<a>.npy             int32 [n_a, 4]: one example per row (row, utt_start, utt_end, label), pre-shuffled;
                               utt_end is exclusive; the example's input is rows row−L … row+R clamped to
                               [utt_start, utt_end−1] (edge frames repeated, as Kaldi does)
-    valid.feats.npy, valid_diag.index.npy                held-out utterances, `num_frames_diagnostic` frames
+    valid.feats.npy, valid_diag.index.npy                held-out utterances (`valid_split`), all their
+                                                         frames or a sample of `num_frames_valid`
     train_subset.feats.npy, train_diag.index.npy,        training-subset utterances: diagnostic frames and
         combine.index.npy                                frames for final model combination
 
@@ -53,7 +54,17 @@ class EgsOptions:
     frames_per_archive: int = opt(200000, "approximate number of training frames per archive file")
     num_utts_subset: int = opt(300, "held-out validation utterances and training-subset utterances "
                                "(at most 10%% of the utterances are held out)")
-    num_frames_diagnostic: int = opt(4000, "frames in the valid and train diagnostic sets")
+    valid_split: str = opt("random", "held-out utterances: random = --num-utts-subset random utterances, at most 10%% "
+                           "(Kaldi nnet2 get_egs.sh); last-utts = the last --valid-percent %% of the utterances, "
+                           "boundary moved back to a speaker change (the paper's and nnet1's default, "
+                           "utils/subset_data_dir_tr_cv.sh --cv-utt-percent); speakers = --valid-percent %% of the "
+                           "speakers at random (subset_data_dir_tr_cv.sh --cv-spk-percent; needs --utt2spk)",
+                           choices=["random", "last-utts", "speakers"])
+    valid_percent: float = opt(10.0, "with --valid-split last-utts or speakers: the held-out percentage")
+    num_frames_valid: int = opt(0, "held-out frames scored after every epoch: 0 = every frame of the held-out "
+                                "utterances; N = a random sample of N frames (for large hold-outs, e.g. "
+                                "Switchboard's 10%%: 300000 frames give a standard error near 0.1%%)")
+    num_frames_diagnostic: int = opt(4000, "frames in the train diagnostic set")
     num_frames_combine: int = opt(10000, "training-subset frames for final model combination")
     max_missing_frac: float = opt(0.05, "fail if more than this fraction of the utterances with "
                                   "features have no alignment")
@@ -231,19 +242,50 @@ def _atomic_dir_commit(tmp: str, egs_dir: str) -> None:
 
 
 def _split_utts(utts: list[str], frames: dict[str, int], opts: EgsOptions,
-                utt2uniq: dict[str, str] | None, rng: np.random.Generator):
-    """Held-out valid utts (whole utt2uniq groups), train utts, train-subset utts."""
+                utt2uniq: dict[str, str] | None, rng: np.random.Generator,
+                utt2spk: dict[str, str] | None = None):
+    """Held-out valid utts (whole utt2uniq groups), train utts, train-subset utts. `utts` is sorted."""
     n = len(utts)
-    n_valid = min(opts.num_utts_subset, n // 10)
     groups: dict[str, list[str]] = {}
     for u in utts:
         groups.setdefault(utt2uniq.get(u, u) if utt2uniq else u, []).append(u)
-    gkeys = sorted(groups)
     valid: set[str] = set()
-    for gi in rng.permutation(len(gkeys)):
-        if len(valid) >= n_valid:
-            break
-        valid.update(groups[gkeys[gi]])
+    if opts.valid_split == "random":
+        n_valid = min(opts.num_utts_subset, n // 10)
+        gkeys = sorted(groups)
+        for gi in rng.permutation(len(gkeys)):
+            if len(valid) >= n_valid:
+                break
+            valid.update(groups[gkeys[gi]])
+    else:
+        if not 0 < opts.valid_percent < 100:
+            raise UserError(f"--valid-percent must be in (0, 100), got {opts.valid_percent:g}")
+        spk = [(utt2spk or {}).get(u, u) for u in utts]
+        if opts.valid_split == "last-utts":
+            # subset_data_dir_tr_cv.sh: N_head = N - N*P/100, moved back to the last speaker change
+            n_head = n - int(n * opts.valid_percent / 100)
+            head, i = 0, 0
+            while i < n:
+                j = i
+                while j < n and spk[j] == spk[i]:
+                    j += 1
+                if head + (j - i) > n_head:
+                    break
+                head, i = head + (j - i), j
+            head = head or n_head
+            valid.update(utts[head:])
+        else:
+            if utt2spk is None:
+                raise UserError("--valid-split speakers needs --utt2spk")
+            speakers = sorted(set(spk))
+            n_spk = int(len(speakers) * opts.valid_percent / 100)
+            held = {speakers[i] for i in rng.permutation(len(speakers))[:n_spk]}
+            valid.update(u for u, s in zip(utts, spk) if s in held)
+        for g in groups.values():  # copies of a held-out utterance (utt2uniq) are held out too
+            if any(u in valid for u in g):
+                valid.update(g)
+        if len(valid) >= n:
+            raise UserError(f"--valid-split {opts.valid_split} holds out all {n} utterances")
     train = [u for u in utts if u not in valid]
     nsub = min(opts.num_utts_subset, len(train))
     subset = {train[i] for i in rng.choice(len(train), size=nsub, replace=False)} if nsub else set()
@@ -264,7 +306,7 @@ def _assign_archives(train: list[str], frames: dict[str, int], frames_per_archiv
 
 def make_egs(feats: str, pdf_alis: dict[str, np.ndarray], egs_dir: str, num_pdfs: int,
              opts: EgsOptions | None = None, cmvn: Cmvn | None = None,
-             utt2uniq: str | dict | None = None) -> dict:
+             utt2uniq: str | dict | None = None, utt2spk: str | dict | None = None) -> dict:
     """Build an egs directory from features and pdf-id alignments; returns the info dict.
 
     feats: rspecifier/path of float matrices [T, D]; pdf_alis: {utt: int32 [T]} pdf-ids in 0..num_pdfs−1.
@@ -279,6 +321,8 @@ def make_egs(feats: str, pdf_alis: dict[str, np.ndarray], egs_dir: str, num_pdfs
         raise UserError(f"num_pdfs must be positive, got {num_pdfs}")
     if isinstance(utt2uniq, str):
         utt2uniq = _read_text_map(utt2uniq, "uniq-id")
+    if isinstance(utt2spk, str):
+        utt2spk = _read_text_map(utt2spk, "speaker")
     egs_dir = os.path.abspath(os.fspath(egs_dir))
     rs = parse_rspecifier(_feature_spec(feats), "features rspecifier")
     feat_keys = [k for k, _ in read_script(rs.target)] if rs.kind == "scp" else None
@@ -295,7 +339,7 @@ def make_egs(feats: str, pdf_alis: dict[str, np.ndarray], egs_dir: str, num_pdfs
                             f"out of range for {num_pdfs} pdfs")
     frames = {u: len(pdf_alis[u]) for u in planned}
     rng = np.random.default_rng([opts.seed, 0])
-    valid, train, subset = _split_utts(planned, frames, opts, utt2uniq, rng)
+    valid, train, subset = _split_utts(planned, frames, opts, utt2uniq, rng, utt2spk)
     arch_of, num_archives = _assign_archives(train, frames, opts.frames_per_archive, rng)
 
     parent = os.path.dirname(egs_dir)
@@ -421,12 +465,13 @@ def _write_egs(tmp, feats, pdf_alis, num_pdfs, opts, cmvn, valid, subset, arch_o
             np.zeros((0, 4), np.int64)
         out = {}
         for iname, size in index_names_sizes:
-            sel = rng.choice(len(full), size=min(size, len(full)), replace=False)
+            size = len(full) if size <= 0 else min(size, len(full))  # 0: all frames
+            sel = np.sort(rng.choice(len(full), size=size, replace=False))
             _save_npy(os.path.join(tmp, f"{iname}.index.npy"), full[sel].astype(np.int32))
             out[iname] = int(len(sel))
         return out
 
-    nv = subset_files(valid_parts, "valid", [("valid_diag", opts.num_frames_diagnostic)])
+    nv = subset_files(valid_parts, "valid", [("valid_diag", opts.num_frames_valid)])
     nt = subset_files(subset_parts, "train_subset", [("train_diag", opts.num_frames_diagnostic),
                                                      ("combine", opts.num_frames_combine)])
     info = {
@@ -439,6 +484,7 @@ def _write_egs(tmp, feats, pdf_alis, num_pdfs, opts, cmvn, valid, subset, arch_o
         "num_train_utts": num_train_utts,
         "num_valid_utts": len(valid_parts),
         "num_valid_frames": nv["valid_diag"],
+        "num_valid_held_out_frames": int(sum(len(p[1]) for p in valid_parts)),
         "num_train_diag_frames": nt["train_diag"],
         "num_combine_frames": nt["combine"],
         "num_missing_alignments": len(missing),
@@ -597,6 +643,11 @@ class EgsReader:
         """Held-out diagnostic examples: (X float32 [n, (L+1+R)·D], y int32 [n]); n may be 0."""
         return self._subset("valid.feats.npy", "valid_diag.index.npy")
 
+    def valid_utterances(self) -> np.ndarray:
+        """int [n]: which held-out utterance each example of `valid_set` belongs to (its first row), the
+        unit of the bootstrap interval of the validation accuracy."""
+        return np.asarray(self._load("valid_diag.index.npy"))[:, 1].astype(np.int64)
+
     def train_diag_set(self) -> tuple[np.ndarray, np.ndarray]:
         """Training-subset diagnostic examples (X, y)."""
         return self._subset("train_subset.feats.npy", "train_diag.index.npy")
@@ -646,4 +697,4 @@ def get_egs(feats: str, alignments, egs_dir: str, transition_model: str | None =
         num_pdfs = 1 + max((int(v.max()) for v in alis.values() if len(v)), default=-1)
         logger.warning(f"--num-pdfs not given; using {num_pdfs} (largest pdf-id in the alignments + 1)")
     cm = Cmvn(cmvn, utt2spk, opts.norm_vars) if cmvn else None
-    return make_egs(feats, alis, egs_dir, num_pdfs, opts, cmvn=cm, utt2uniq=utt2uniq)
+    return make_egs(feats, alis, egs_dir, num_pdfs, opts, cmvn=cm, utt2uniq=utt2uniq, utt2spk=utt2spk)

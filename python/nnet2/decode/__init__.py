@@ -16,10 +16,10 @@ from nnet2.decode.decoder import (
                                   read_priors,
 )
 from nnet2.decode.graph import Graph, GraphOptions, add_word_penalty, build_hclg, make_graph
-from nnet2.decode.score import WerResult, bootstrap_ci, compute_wer, read_text, score_texts, tune
+from nnet2.decode.score import WerResult, compute_wer, read_text, score_texts, tune
 
 __all__ = ["DecodeOptions", "DecodeResult", "Decoder", "Graph", "GraphOptions", "WerResult",
-           "add_word_penalty", "bootstrap_ci", "build_hclg", "compute_wer", "decode_dir",
+           "add_word_penalty", "build_hclg", "compute_wer", "decode_dir",
            "decode_set", "decode_utterance", "expand_to_tids", "gmm_loglikes",
            "gmm_loglikes_for_data", "make_graph", "pseudo_loglikes", "read_matrices", "read_priors",
            "read_text", "score_texts", "tune"]

@@ -1,5 +1,5 @@
-"""Word error rate (kaldialign), Kaldi `compute-wer` output, bootstrap confidence intervals
-(`compute-wer-bootci`), and tuning of the acoustic scale / word insertion penalty on a dev set.
+"""Word error rate (kaldialign), Kaldi `compute-wer` output, bootstrap confidence intervals over
+utterances (`nnet2.utils.intervals`, Bisani & Ney as Kaldi's compute-wer-bootci), and tuning of the acoustic scale / word insertion penalty on a dev set.
 
 WER = (ins + del + sub) / reference words, the minimum edit distance per utterance with equal
 costs (Kaldi's compute-wer), summed over utterances.
@@ -93,12 +93,19 @@ class WerResult:
                     f"{u} #csid {ops.count('C')} {c['sub']} {c['ins']} {c['del']}"]
         return "".join(line + "\n" for line in out)
 
-    def bootstrap(self, replications: int = 10000, seed: int = 0) -> dict:
-        """95% bootstrap interval of the WER over utterances (Bisani & Ney; kaldialign's
-        `bootstrap_wer_ci`, Kaldi's compute-wer-bootci): {"wer", "ci95", "ci95min", "ci95max"},
-        all in percent."""
-        return bootstrap_ci([self.refs[u] for u in self.per_utt],
-                            [self.hyps.get(u, []) for u in self.per_utt], replications, seed)
+    def interval(self, replications: int | None = None, seed: int | None = None):
+        """The WER (percent) with its 95% bootstrap interval over utterances (`nnet2.utils.intervals`,
+        the one implementation every report uses; never below 0)."""
+        from nnet2.utils import intervals as I
+
+        utts = list(self.per_utt)
+        return I.ratio_interval([self.per_utt[u]["total"] for u in utts], [self.per_utt[u]["ref_len"] for u in utts],
+                                lower=0.0, replications=replications or I.REPLICATIONS,
+                                seed=I.SEED if seed is None else seed).scaled(100.0)
+
+    def utt_errors(self, utts: list[str]) -> tuple[list[int], list[int]]:
+        """(errors, reference words) of `utts`, for paired comparisons of systems (`intervals.paired_comparison`)."""
+        return [self.per_utt[u]["total"] for u in utts], [self.per_utt[u]["ref_len"] for u in utts]
 
     def write(self, out_dir: str, name: str = "wer") -> None:
         """`out_dir/<name>` (compute-wer lines) and `out_dir/per_utt`, atomically."""
@@ -144,18 +151,6 @@ def compute_wer(refs: dict[str, list[str]], hyps: dict[str, list[str]], mode: st
 def score_texts(ref_path: str, hyp_path: str, mode: str = "strict") -> WerResult:
     """WER of Kaldi text `hyp_path` against Kaldi text `ref_path`."""
     return compute_wer(read_text(ref_path), read_text(hyp_path), mode, ref_path, hyp_path)
-
-
-def bootstrap_ci(refs: list[list[str]], hyps: list[list[str]], replications: int = 10000,
-                 seed: int = 0) -> dict:
-    """95% bootstrap confidence interval of the WER over utterances, in percent."""
-    import kaldialign
-
-    if len(refs) != len(hyps) or not refs:
-        raise DataError(f"bootstrap needs equally many (> 0) references and hypotheses, got "
-                        f"{len(refs)} and {len(hyps)}")
-    r = kaldialign.bootstrap_wer_ci(refs, hyps, replications=replications, seed=seed)
-    return {k: 100.0 * float(r[k]) for k in ("wer", "ci95", "ci95min", "ci95max")}
 
 
 def tune(graph, loglikes: dict[str, np.ndarray], refs: dict[str, list[str]],

@@ -236,6 +236,19 @@ class Nnet:
         correct = float((out.argmax(axis=1) == labels).sum())
         return StepStats(objf, int(out.shape[0]), correct)
 
+    def evaluate_frames(self, x, labels) -> tuple[np.ndarray, np.ndarray]:
+        """Per-frame (log-probability of the label float64 [n], correct 0/1 float64 [n]) as host arrays,
+        for per-utterance statistics (bootstrap intervals of the validation accuracy)."""
+        out = self.forward(x)
+        xp = C.xp_of(out)
+        labels = xp.asarray(labels).astype(np.int64)
+        lab_p = xp.maximum(out[xp.arange(out.shape[0]), labels], 1e-20)
+        logp = xp.log(lab_p.astype(np.float64))
+        correct = (out.argmax(axis=1) == labels).astype(np.float64)
+        from nnet2.device import to_host
+
+        return to_host(logp), to_host(correct)
+
     def compute_utterance(self, feats, chunk: int = 4096):
         """Per-frame outputs [T, output_dim] for one utterance's frames [T, input_dim] (edges padded
         by repeating the first/last frame, as nnet-am-compute --pad-input=true)."""

@@ -9,8 +9,17 @@
   stop when the gain falls below `end_halving_impr` (0.1%) while halving. An epoch that makes validation
   accuracy worse is rejected (the previous model is kept; its gain counts as 0, as in nnet1).
 
+The thresholds are absolute gains of a frame accuracy measured on a finite held-out set, so they only
+mean something when the accuracy's sampling noise is well below them. The noise is set by the number of
+held-out *utterances* (frames of one utterance are correlated): nnet1 holds out 10% of Switchboard
+(~25k utterances, a 95% interval of about +-0.1%), where 0.5% / 0.1% are decisions about real gains;
+on FSDD's ~60 held-out utterances the interval is about +-1%, and newbob halves and stops on noise.
+`nnet2 train` warns when the interval of the initial model's accuracy is wider than
+`start_halving_impr`; get-egs --valid-split last-utts / --valid-percent hold out more.
+
 The learning rate of a worker is multiplied by the number of workers when `scale_by_workers` is on
-(each replica makes only 1/N of the updates; the paper's rule): `worker_lr`.
+(each replica makes only 1/N of the updates; the paper's rule; `nnet2 train` turns it off by default
+under BMUF, whose block momentum already scales the step): `worker_lr`.
 """
 
 from __future__ import annotations

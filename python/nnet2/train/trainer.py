@@ -199,6 +199,26 @@ class Trainer:
         f = max(tot[2], 1.0)
         return tot[0] / f, tot[1] / f, int(tot[2])
 
+    def evaluate_units(self, nnet, X, y, units, chunk: int = 4096):
+        """`evaluate` plus the 95% bootstrap interval of the accuracy over the units (held-out utterances)
+        `units` [n] (nnet2.utils.intervals): ((objf, accuracy, frames), Interval | None)."""
+        from nnet2.utils.intervals import ratio_interval
+
+        n = len(y)
+        uniq, inv = np.unique(units, return_inverse=True)
+        lo, hi = self.rank * n // self.nw, (self.rank + 1) * n // self.nw
+        per = np.zeros((3, len(uniq)))  # objf, correct, frames per unit
+        for s in range(lo, hi, chunk):
+            e = min(hi, s + chunk)
+            logp, corr = nnet.evaluate_frames(np.ascontiguousarray(X[s:e]), y[s:e])
+            per[0] += np.bincount(inv[s:e], weights=logp, minlength=len(uniq))
+            per[1] += np.bincount(inv[s:e], weights=corr, minlength=len(uniq))
+            per[2] += np.bincount(inv[s:e], minlength=len(uniq))
+        per = self._reduce_stats(per.ravel()).reshape(3, -1)
+        f = max(per[2].sum(), 1.0)
+        ci = ratio_interval(per[1], per[2], lower=0.0, upper=1.0) if len(uniq) else None
+        return (per[0].sum() / f, per[1].sum() / f, int(per[2].sum())), ci
+
     # ------------------------------------------------------------------ main loop
     def run(self) -> str:
         from nnet2.nnet.convert import set_update_type
@@ -254,10 +274,19 @@ class Trainer:
         if avg_state is not None:
             averager.load_state({k: avg_state[k] for k in avg_state}, nnet.params)
         valid, train_diag = self.egs.valid_set(), self.egs.train_diag_set()
+        valid_units = self.egs.valid_utterances()
         if last is None:
             if o.lr_schedule == "newbob":
                 # nnet1's "CROSSVAL PRERUN": the first epoch's gain is measured against the initial model.
-                newbob.best_acc = float(self.evaluate(nnet, *valid)[1])
+                (_, acc0, nv), ci0 = self.evaluate_units(nnet, *valid, valid_units)
+                newbob.best_acc = float(acc0)
+                half = (ci0.hi - ci0.lo) / 2 if ci0 is not None else 0.0
+                if self.rank == 0 and half > o.newbob_start_halving_impr:
+                    self.log.warning(f"newbob: the validation accuracy's 95% interval is +-{100 * half:.2f}% "
+                                     f"({nv} frames of {len(np.unique(valid_units))} held-out utterances), wider "
+                                     f"than --newbob-start-halving-impr {100 * o.newbob_start_halving_impr:g}%: "
+                                     f"halving and stopping will follow noise (hold out more utterances with "
+                                     f"get-egs --valid-split, or raise the thresholds)")
             if self.rank == 0:
                 self._save(model, 0, ident, history, newbob, averager)
         self.comm.Barrier()
@@ -278,11 +307,15 @@ class Trainer:
                    "frames": stats[2], "seconds": stats[3], "avg_seconds": stats[4], "avg_rounds": stats[5]}
             epoch_end = (it + 1) % o.iters_per_epoch == 0
             if epoch_end:
-                vo, va, vn = self.evaluate(nnet, *valid)
+                (vo, va, vn), vci = self.evaluate_units(nnet, *valid, valid_units)
                 to, ta, tn = self.evaluate(nnet, *train_diag)
                 rec.update(valid_objf=vo, valid_acc=va, train_diag_objf=to, train_diag_acc=ta)
+                ci_txt = ""
+                if vci is not None:
+                    rec.update(valid_acc_lo=vci.lo, valid_acc_hi=vci.hi)
+                    ci_txt = f" [95% CI {vci.lo:.4f}, {vci.hi:.4f} over {len(np.unique(valid_units))} utterances]"
                 if self.rank == 0:
-                    self.log.info(f"Epoch {epoch}: validation objf {vo:.4f} accuracy {va:.4f} ({vn} frames); "
+                    self.log.info(f"Epoch {epoch}: validation objf {vo:.4f} accuracy {va:.4f}{ci_txt} ({vn} frames); "
                                   f"train-diagnostic objf {to:.4f} accuracy {ta:.4f}")
                 if o.lr_schedule == "newbob":
                     accepted = newbob.end_epoch(va, o.newbob_start_halving_impr, o.newbob_end_halving_impr,
@@ -301,8 +334,21 @@ class Trainer:
             if self.rank == 0:
                 self._save(model, it + 1, ident, history, newbob, averager)
             self.comm.Barrier()
+        self._log_best_epoch(history)
         final = self._finish(model)
         return final
+
+    def _log_best_epoch(self, history: list) -> None:
+        """Say when an earlier epoch validated better than the last one (the model written is the last)."""
+        ep = [h for h in history if "valid_acc" in h]
+        if self.rank != 0 or not ep:
+            return
+        best, last = max(ep, key=lambda h: h["valid_acc"]), ep[-1]
+        if best["valid_acc"] > last["valid_acc"]:
+            self.log.warning(f"validation accuracy peaked at epoch {best['epoch'] + 1} ({best['valid_acc']:.4f}); the "
+                             f"last epoch {last['epoch'] + 1} ({last['valid_acc']:.4f}) is the model written")
+        else:
+            self.log.info(f"best validation accuracy at the last epoch {last['epoch'] + 1} ({last['valid_acc']:.4f})")
 
     def _remove_temp_files(self) -> None:
         """Temporary files of writes interrupted by a kill (`atomic_path` names them .<name>.*.tmp*)."""
