@@ -296,3 +296,33 @@ def test_lda_stats_from_egs(egs):
     mu = X[keep].astype(np.float64).mean(0)
     np.testing.assert_allclose(st.covariances()[2], mu, rtol=1e-6, atol=1e-6)
     assert st.counts.sum() == keep.sum() and st.counts[0] == 0
+
+
+@pytest.mark.parametrize("nw,mb,block", [(1, 16, 16384), (2, 7, 40), (3, 16, 5)])
+def test_seek_gives_the_same_minibatches(egs, nw, mb, block):
+    """iter_minibatches(start=s) yields exactly minibatches s.. of a full read (blocks smaller and larger
+    than archive pieces), without gathering the examples before s."""
+    d = egs[0]
+    r = EgsReader(str(d / "egs"))
+    for w in range(nw):
+        full = list(r.iter_minibatches(w, 1, mb, num_workers=nw, block=block))
+        for s in (0, 1, len(full) // 2, len(full) - 1, len(full)):
+            part = list(r.iter_minibatches(w, 1, mb, num_workers=nw, block=block, start=s))
+            assert len(part) == len(full) - s
+            for (X1, y1), (X2, y2) in zip(full[s:], part):
+                np.testing.assert_array_equal(X1, X2)
+                np.testing.assert_array_equal(y1, y2)
+    with pytest.raises(UserError, match="out of range"):
+        next(r.iter_minibatches(0, 1, mb, num_workers=nw, start=10**6))
+
+
+def test_seek_does_not_gather_earlier_examples(egs, monkeypatch):
+    import nnet2.data.egs as E
+
+    d = egs[0]
+    r = EgsReader(str(d / "egs"))
+    gathered = []
+    real = E._gather_index
+    monkeypatch.setattr(E, "_gather_index", lambda f, i, left, right: (gathered.append(len(i)), real(f, i, left, right))[1])
+    n = sum(len(y) for _, y in r.iter_minibatches(0, 0, 16, start=20))
+    assert sum(gathered) == n == r.num_frames - 20 * 16

@@ -594,18 +594,23 @@ class EgsReader:
         return math.ceil(math.ceil(self.num_frames / num_workers) / minibatch_size)
 
     def iter_minibatches(self, worker: int, epoch: int, minibatch_size: int, seed: int | None = None,
-                         num_workers: int = 1, block: int = 16384):
+                         num_workers: int = 1, block: int = 16384, start: int = 0):
         """Yield (X float32 [B, (L+1+R)·D], y int32 [B]) for `worker`'s shard of `epoch`, shuffled.
 
         Exactly `num_minibatches(worker, num_workers, minibatch_size)` minibatches, all of size
         `minibatch_size` except the last one (or two). X may be a view into a larger gathered block.
+        `start`: begin at minibatch `start` (the same minibatches as skipping the first `start` of the
+        full sequence, but the examples before it are never gathered: only their shuffles are replayed).
         """
         seed = self.info["seed"] if seed is None else seed
         k = self.num_minibatches(worker, num_workers, minibatch_size)
         sizes = _batch_sizes(self.num_examples(worker, num_workers), minibatch_size, k)
+        if not 0 <= start <= k:
+            raise UserError(f"minibatch {start} out of range for {k} minibatches")
         rng = np.random.default_rng([seed, 3, epoch, worker, num_workers])
-        blocks = self._blocks(self.worker_archive(worker, num_workers, epoch, seed), rng, block)
-        bi, pend_x, pend_y, have = 0, [], [], 0
+        skip = int(sizes[:start].sum())
+        blocks = self._blocks(self.worker_archive(worker, num_workers, epoch, seed), rng, block, skip)
+        bi, pend_x, pend_y, have = start, [], [], 0
         for X, y in blocks:
             p = 0
             while p < len(y):
@@ -624,10 +629,17 @@ class EgsReader:
                 p += take
         assert bi == len(sizes) and have == 0
 
-    def _blocks(self, pieces, rng: np.random.Generator, block: int):
+    def _blocks(self, pieces, rng: np.random.Generator, block: int, skip: int = 0):
+        """Gathered blocks of the shuffled pieces, leaving out the first `skip` examples (whose shuffles
+        are still drawn, so the generator is where a full read would have it)."""
         for a, s, e in pieces:
+            perm = rng.permutation(e - s)
+            if skip >= e - s:
+                skip -= e - s
+                continue
             idx = self._load(self.archives[a]["index"])[s:e]
-            idx = idx[rng.permutation(e - s)]
+            idx = idx[perm[skip:]]
+            skip = 0
             feats = self._load(self.archives[a]["feats"])
             for b in range(0, len(idx), block):
                 yield _gather_index(feats, idx[b:b + block], self.left, self.right)

@@ -143,6 +143,27 @@ class Nnet:
         for c in self.updatable():
             c.reset_preconditioner()
 
+    def apply_max_norm(self, max_norm: float) -> int:
+        """nnet1's max-norm (`src/nnet/nnet-affine-transform.h`, after every update): each row of every
+        affine weight matrix (the weights into one output unit; not the bias) whose L2 norm exceeds
+        `max_norm` is scaled back onto the sphere of radius max_norm; other rows are untouched. Done in
+        float32 like nnet1. Returns the number of rows that were capped. max_norm <= 0: nothing."""
+        if max_norm <= 0.0:
+            return 0
+        capped = 0
+        for c in self.updatable():
+            if not isinstance(c, C.AffineComponent):
+                continue
+            W = c.W
+            xp = C.xp_of(W)
+            norms = xp.sqrt((W * W).sum(axis=1))
+            scl = xp.maximum(norms * np.float32(1.0 / max_norm), np.float32(1.0))  # Scale, ApplyFloor(1)
+            n = int((scl > 1.0).sum())
+            if n:
+                W *= (np.float32(1.0) / scl)[:, None]  # InvertElements, MulRowsVec
+                capped += n
+        return capped
+
     def zero_stats(self) -> None:
         for c in self.components:
             if isinstance(c, C.NonlinearComponent):

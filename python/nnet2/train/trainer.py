@@ -10,7 +10,10 @@ atomically. `resume` continues from the last iteration whose state file exists.
 
 What makes a resumed run end with the same bytes as an uninterrupted one (CPU):
 * the data order of iteration x is a function of (seed, N, epoch) and the minibatch offset;
-* NG-SGD preconditioners restart at the start of every iteration (as each Kaldi training job does);
+* NG-SGD preconditioners restart at the start of every iteration (as each Kaldi training job does), or
+  with --preconditioner-lifetime epoch at the start of every epoch (the paper's fork: one MPI process
+  per epoch) -- and at a resume, so with `epoch` a resume in mid-epoch is *not* bitwise-identical to an
+  uninterrupted run (the state is not checkpointed);
 * the softmax statistics are zeroed at the start of an iteration and averaged at its end;
 * the learning rate depends only on the iteration (exponential) or on the checkpointed newbob state;
 * BMUF state (global model and block momentum) is checkpointed with the model (state/<iter>.npz);
@@ -77,6 +80,12 @@ class TrainOptions:
     newbob_end_halving_impr: float = opt(0.001, "newbob: stop when halving and the gain is below this")
     newbob_halving_factor: float = opt(0.5, "newbob: learning-rate factor per epoch once halving")
     update: str = opt("ngd", "parameter update: plain SGD or online natural-gradient SGD", choices=["sgd", "ngd"])
+    max_norm: float = opt(0.0, "after every update, scale each affine weight row (the weights into one unit) whose "
+                          "L2 norm exceeds this back to it (nnet1's max-norm; the paper's fork used 10); 0 = off")
+    preconditioner_lifetime: str = opt("iteration", "NG-SGD preconditioner state: reset at the start of every "
+                                       "iteration (as each Kaldi nnet2 training job starts afresh) or kept for the "
+                                       "whole epoch (the paper's MPI fork: one process per epoch)",
+                                       choices=["iteration", "epoch"])
     seed: int = opt(0, "seed for the data order")
     threads: int = opt(0, "BLAS/OpenMP threads per worker (0 = cores / workers, at least 1)")
     prior_frames: int = opt(20000, "training frames used to estimate the priors at the end (0 = no priors)")
@@ -85,6 +94,11 @@ class TrainOptions:
                    "of GPUs, so the ranks of a node spread over its GPUs)")
     resume: bool = opt(False, "continue from the last complete checkpoint in the output directory")
     progress: bool = opt(True, "progress bar on rank 0 (when stderr is a terminal)")
+
+
+# identity fields added after checkpoints were first written: a checkpoint without one was trained with
+# the value that was then the only behaviour
+_IDENTITY_ADDED = {"max_norm": 0.0, "preconditioner_lifetime": "iteration"}
 
 
 def _atomic_json(path: str, obj: dict) -> None:
@@ -133,6 +147,7 @@ class Trainer:
         o = self.opts
         return {"seed": o.seed, "num_workers": self.nw, "egs_dir": self.egs_dir, "minibatch_size": o.minibatch_size,
                 "iters_per_epoch": o.iters_per_epoch, "num_epochs": o.num_epochs, "update": o.update,
+                "max_norm": o.max_norm, "preconditioner_lifetime": o.preconditioner_lifetime,
                 "averaging": o.averaging, "average_every": o.average_every, "lr_schedule": o.lr_schedule}
 
     def _last_checkpoint(self) -> int | None:
@@ -244,7 +259,7 @@ class Trainer:
             with open(self._state_path(last)) as f:
                 st = json.load(f)
             for k, v in ident.items():
-                if st["identity"].get(k) != v:
+                if st["identity"].get(k, _IDENTITY_ADDED.get(k)) != v:
                     raise UserError(f"cannot resume {self.out_dir}: it was trained with {k}={st['identity'].get(k)!r}, "
                                     f"this run has {k}={v!r}")
             start_it, history = last, st["history"]
@@ -300,7 +315,8 @@ class Trainer:
             self.log = get_logger("train")
             lr = self.learning_rate(it, newbob)
             nnet.set_learning_rate(lr)
-            nnet.reset_preconditioners()
+            if o.preconditioner_lifetime == "iteration" or it % o.iters_per_epoch == 0 or it == start_it:
+                nnet.reset_preconditioners()
             nnet.zero_stats()
             stats, t_compute = self._train_iteration(nnet, averager, epoch, mb0, mb1, it, lr)
             rec = {"iter": it, "epoch": epoch, "lr": lr, "train_objf": stats[0], "train_acc": stats[1],
@@ -399,13 +415,14 @@ class Trainer:
         inject = fail_rank is not None and int(fail_rank) == self.rank and int(fail_iter or 0) == it
         tot = StepStats()
         t0 = time.perf_counter()
-        since_avg = 0
-        for i, (X, y) in enumerate(self.egs.iter_minibatches(self.rank, epoch, o.minibatch_size, o.seed, self.nw)):
-            if i < mb0:
-                continue
+        since_avg, capped = 0, 0
+        mbs = self.egs.iter_minibatches(self.rank, epoch, o.minibatch_size, o.seed, self.nw, start=mb0)
+        for i, (X, y) in enumerate(mbs, start=mb0):  # seeks to mb0: earlier minibatches are not read
             if i >= mb1:
                 break
             tot.add(nnet.train_step(X, y))
+            if o.max_norm > 0.0:
+                capped += nnet.apply_max_norm(o.max_norm)
             if inject:
                 _injected_failure(self.rank, it)
             since_avg += 1
@@ -430,7 +447,8 @@ class Trainer:
         self.log.info(f"Iter {it} (epoch {epoch}, minibatches {mb0}-{mb1}, lr {lr:g}): training objf {objf:.4f} "
                       f"accuracy {acc:.4f} over {int(red[2])} frames in {el:.1f}s "
                       f"({red[2] / max(el, 1e-9):.0f} frames/s in all); averaging {averager.rounds} rounds, "
-                      f"{averager.seconds:.2f}s ({100 * averager.seconds / max(el, 1e-9):.1f}% of the time)")
+                      f"{averager.seconds:.2f}s ({100 * averager.seconds / max(el, 1e-9):.1f}% of the time)"
+                      + (f"; max-norm {o.max_norm:g} capped {capped} weight rows" if o.max_norm > 0 else ""))
         return (objf, acc, int(red[2]), el, averager.seconds, averager.rounds), el
 
     def _average_softmax_stats(self, nnet) -> None:
