@@ -71,3 +71,57 @@ def test_missing_feats_and_bad_word(quick, tmp_path):
     with pytest.raises(DataError, match="word 'eleven' not in"):
         train_mono_and_align(str(d), str(quick / "data" / "lang"), str(tmp_path / "o"))
     assert not os.path.exists(tmp_path / "o" / "ali.1.gz")
+
+
+def _flat_am(n: int, dim: int = 2):
+    import kaldi_hmm_gmm as khg
+
+    am = khg.AmDiagGmm()
+    for i in range(n):
+        g = khg.DiagGmm(1, dim)
+        g.set_weights(np.ones(1, np.float32))
+        g.set_means(np.full((1, dim), float(i), np.float32))
+        g.set_invvars(np.full((1, dim), 1.0 + i, np.float32))
+        g.compute_gconsts()
+        am.add_pdf(g)
+    return am
+
+
+def test_seeded_split_matches_kaldi_split_by_count():
+    """Our SplitByCount port against Kaldi's own (compiled into kaldi-hmm-gmm) with the perturbation off
+    (the only random part): the same Gaussians per pdf, weights and means. With the perturbation on,
+    the same seed gives the same model and the mean moves are +-perturb x stddev."""
+    from nnet2.gmm.mono import split_by_count, split_targets
+
+    rng = np.random.default_rng(0)
+    for trial in range(4):
+        occs = rng.gamma(1.0, 200, 40).astype(np.float32)
+        ref, ours = _flat_am(40), _flat_am(40)
+        ref.split_by_count(occs, 200, 0.0, 0.25, 20.0)
+        split_by_count(ours, occs, 200, 0.0, 0.25, 20.0, np.random.default_rng(1))
+        assert split_targets(occs, 200, 0.25, 20.0) == [ref.get_pdf(i).num_gauss for i in range(40)]
+        for i in range(40):
+            np.testing.assert_array_equal(ours.get_pdf(i).weights, ref.get_pdf(i).weights)
+            np.testing.assert_array_equal(ours.get_pdf(i).means, ref.get_pdf(i).means)
+            np.testing.assert_allclose(ours.get_pdf(i).gconsts, ref.get_pdf(i).gconsts, rtol=1e-6)
+    occs = np.array([500, 90, 1000], np.float32)
+    a, b = _flat_am(3), _flat_am(3)
+    split_by_count(a, occs, 9, 0.01, 0.25, 20.0, np.random.default_rng(7))
+    split_by_count(b, occs, 9, 0.01, 0.25, 20.0, np.random.default_rng(7))
+    for i in range(3):
+        np.testing.assert_array_equal(a.get_pdf(i).means, b.get_pdf(i).means)
+    m = a.get_pdf(2).means  # pdf 2 (mean 2, variance 1/3) split: means moved by at most a few 0.01 stddevs
+    assert a.get_pdf(2).num_gauss > 1 and np.abs(m - 2.0).max() < 0.05 * np.sqrt(1 / 3) * 4 and np.abs(m - 2.0).max() > 0
+
+
+def test_align_mono_twice_gives_identical_bytes(quick, tmp_path):
+    """Same data, same seed, one thread: byte-identical final.mdl and alignments (Kaldi's DiagGmm::Split
+    in kaldi-hmm-gmm draws from std::random_device; ours is seeded)."""
+    o = MonoOptions(num_iters=6, max_iter_inc=4, tot_gauss=150, realign_iters="1 3 5")
+    outs = []
+    for k in range(2):
+        out = str(tmp_path / f"m{k}")
+        train_mono_and_align(str(quick / "data" / "train"), str(quick / "data" / "lang"), out, o)
+        outs.append([open(os.path.join(out, f), "rb").read() for f in ("final.mdl", "ali.1.gz", "trans_stats.npy")])
+    assert outs[0] == outs[1]
+    assert load_mono_model(str(tmp_path / "m0")).am.num_gauss > 62  # the splits happened

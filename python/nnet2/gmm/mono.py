@@ -55,7 +55,7 @@ class MonoOptions:
     min_gaussian_occupancy: float = opt(3.0, "skip updating Gaussians with less occupancy (frames)")
     deltas: bool = opt(True, "append delta and delta-delta features (add-deltas)")
     norm_vars: bool = opt(False, "variance normalization in CMVN (Kaldi GMM recipes: false)")
-    seed: int = opt(3, "seed of the equal alignment")
+    seed: int = opt(3, "seed of the equal alignment and of the Gaussian splits")
 
 
 def _feats(data_dir: str, o: MonoOptions) -> dict[str, np.ndarray]:
@@ -173,7 +173,69 @@ def _accumulate(sysm: MonoSystem, feats, alis):
     return acc, tstats, like
 
 
-def _update(sysm: MonoSystem, acc, tstats, o: MonoOptions, num_gauss: int) -> None:
+def split_targets(state_occs: np.ndarray, target_components: int, power: float, min_count: float) -> list[int]:
+    """Kaldi's GetSplitTargets (`src/gmm/am-diag-gmm.cc`): Gaussians per pdf, growing the pdf with the
+    largest occ**power / #Gauss one at a time until `target_components`; a pdf stops growing when
+    (#Gauss + 1) * min_count >= its occupancy. Ties of Kaldi's priority queue go to the lower pdf index."""
+    import heapq
+
+    occ = [float(np.float32(np.float32(o) ** np.float32(power))) for o in state_occs]
+    num = [1] * len(occ)
+    alive = [o for o in occ]
+    heap = [(-alive[i] / (1 + 1.0e-10), i) for i in range(len(occ))]
+    heapq.heapify(heap)
+    total = len(occ)
+    while total < target_components and heap:
+        _, i = heapq.heappop(heap)
+        if alive[i] == 0:
+            break  # the best remaining pdf may not split: nothing can (Kaldi warns and stops)
+        if (num[i] + 1) * min_count >= float(state_occs[i]):
+            alive[i] = 0.0
+        else:
+            num[i] += 1
+            total += 1
+        heapq.heappush(heap, (-alive[i] / (num[i] + 1.0e-10), i))
+    return num
+
+
+def split_gmm(g, target: int, perturb_factor: float, rng: np.random.Generator) -> None:
+    """Kaldi's DiagGmm::Split (`src/gmm/diag-gmm.cc`) with its RandGauss() draws taken from `rng`:
+    repeatedly halve the heaviest component (first of equals) and move the two copies' means apart by
+    +-perturb_factor * N(0, 1) standard deviations. kaldi-hmm-gmm's own split seeds its generator from
+    std::random_device, which made `align-mono` differ between runs with the same seed."""
+    w = np.array(g.weights, dtype=np.float32)
+    mi = np.array(g.means_invvars, dtype=np.float32)
+    iv = np.array(g.inv_vars, dtype=np.float32)
+    n, dim = mi.shape
+    w = np.concatenate([w, np.zeros(target - n, np.float32)])
+    mi = np.concatenate([mi, np.zeros((target - n, dim), np.float32)])
+    iv = np.concatenate([iv, np.zeros((target - n, dim), np.float32)])
+    pf = np.float32(perturb_factor)
+    for cur in range(n, target):
+        k = int(np.argmax(w[:cur]))
+        w[k] /= np.float32(2)
+        w[cur] = w[k]
+        r = rng.standard_normal(dim).astype(np.float32) * np.sqrt(iv[k])
+        iv[cur] = iv[k]
+        mi[cur] = mi[k] + pf * r
+        mi[k] = mi[k] - pf * r
+    g.resize(target, dim)
+    g.set_weights(w)
+    g.set_invvars_and_means(iv, mi / iv)
+    g.compute_gconsts()
+
+
+def split_by_count(am, state_occs: np.ndarray, target_components: int, perturb_factor: float, power: float,
+                   min_count: float, rng: np.random.Generator) -> None:
+    """Kaldi's AmDiagGmm::SplitByCount, seeded (see `split_gmm`)."""
+    targets = split_targets(state_occs, target_components, power, min_count)
+    for i, t in enumerate(targets):
+        g = am.get_pdf(i)
+        if g.num_gauss < t:
+            split_gmm(g, t, perturb_factor, rng)
+
+
+def _update(sysm: MonoSystem, acc, tstats, o: MonoOptions, num_gauss: int, rng: np.random.Generator) -> None:
     import kaldi_hmm_gmm as khg
 
     tcfg = khg.MleTransitionUpdateConfig()
@@ -183,7 +245,7 @@ def _update(sysm: MonoSystem, acc, tstats, o: MonoOptions, num_gauss: int) -> No
     khg.mle_am_diag_gmm_update(gopts, acc, int(khg.GmmUpdateFlags.kGmmAll), sysm.am)
     occs = np.array([acc.get_acc(i).occupancy.sum() for i in range(acc.num_accs)], dtype=np.float32)
     if num_gauss > sysm.am.num_gauss:
-        sysm.am.split_by_count(occs, num_gauss, o.perturb_factor, o.power, 20.0)
+        split_by_count(sysm.am, occs, num_gauss, o.perturb_factor, o.power, 20.0, rng)
 
 
 def train_mono_and_align(data_dir: str, lang_dir: str, out_dir: str, o: MonoOptions | None = None,
@@ -225,8 +287,9 @@ def train_mono_and_align(data_dir: str, lang_dir: str, out_dir: str, o: MonoOpti
     inc = max(0, (o.tot_gauss - num_gauss) // max(1, o.max_iter_inc))
     realign = {int(v) for v in o.realign_iters.split()}
     all_tstats = []
+    rng = np.random.default_rng([o.seed, 1])  # the Gaussian splits' perturbations
     acc, tstats, like = _accumulate(sysm, feats, alis)
-    _update(sysm, acc, tstats, o, num_gauss)
+    _update(sysm, acc, tstats, o, num_gauss, rng)
     all_tstats.append(np.asarray(tstats, dtype=np.float64).ravel())
     for it in progress(range(1, o.num_iters), desc="mono EM", total=o.num_iters - 1):
         if it in realign:
@@ -237,7 +300,7 @@ def train_mono_and_align(data_dir: str, lang_dir: str, out_dir: str, o: MonoOpti
                  f"{sysm.am.num_gauss} Gaussians")
         if it <= o.max_iter_inc:
             num_gauss += inc
-        _update(sysm, acc, tstats, o, num_gauss)
+        _update(sysm, acc, tstats, o, num_gauss, rng)
         all_tstats.append(np.asarray(tstats, dtype=np.float64).ravel())
     alis, failed = _align_all(sysm, graphs, feats, d.utts, o)
     if failed:
