@@ -460,3 +460,122 @@ def test_mpi_rbm_averaging(tmp_path):
     out = subprocess.run([mpiexec, "-n", "2", sys.executable, "-m", "mpi4py", str(script)], env=env,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "MPI-OK" in out.stdout, out.stderr[-2000:]
+
+
+# ------------------------------------------------------------------------------------------ streaming
+def test_buffer_randomizer_equals_frame_randomizer_on_an_array():
+    """Fed the frames 0..N-1 in blocks of any size, the streaming randomizer yields FrameRandomizer's
+    minibatches exactly (consistency check of the two implementations of nnet1's buffer)."""
+    from nnet2.rbm.train import BufferRandomizer
+
+    n, epochs = 1030, 3
+    ref = list(FrameRandomizer(n, 100, 250, 777).minibatches(epochs))
+    rng = np.random.default_rng(0)
+    cuts = np.cumsum(rng.integers(1, 90, 200))
+    cuts = cuts[cuts < n]
+
+    def blocks():
+        for _ in range(epochs):
+            yield from np.split(np.arange(n)[:, None], cuts)
+
+    got = [m[:, 0] for m in BufferRandomizer(100, 250, 777).minibatches(blocks())]
+    assert len(got) == len(ref) and all(np.array_equal(a, b) for a, b in zip(got, ref))
+
+
+def _disk_corpus(tmp_path, n_utts=150, D=8, seed=0):
+    """Utterances on disk whose column 0 is a global frame id."""
+    import kaldiio
+
+    rng = np.random.default_rng(seed)
+    fid = 0
+    with kaldiio.WriteHelper(f"ark,scp:{tmp_path / 'f.ark'},{tmp_path / 'f.scp'}") as w:
+        for i in range(n_utts):
+            T = int(rng.integers(50, 300))
+            x = rng.standard_normal((T, D)).astype(np.float32)
+            x[:, 0] = np.arange(fid, fid + T)
+            fid += T
+            w(f"u{i:04d}", x)
+    return str(tmp_path / "f.scp"), fid
+
+
+def _stream_ids(scp, N, mb, size, epochs):
+    """Frame ids of every minibatch streamed from `scp`, the randomizer and the traced memory peak."""
+    import tracemalloc
+
+    import kaldiio
+
+    from nnet2.rbm.train import BufferRandomizer, UtteranceSource, _layer_blocks
+
+    src = UtteranceSource(kaldiio.load_scp(scp), splice=0, seed=777)
+    assert src.order != sorted(src.order)  # nnet1 shuffles the utterance list
+    src.num_frames, src.dim = N, 32
+    rnd = BufferRandomizer(mb, size, 777)
+    ids = np.full(epochs * N, -1, np.int64)  # allocated before measuring
+    k = 0
+    tracemalloc.start()
+    for m in rnd.minibatches(_layer_blocks(src, [], epochs)):
+        ids[k:k + mb] = m[:, 0]
+        k += mb
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return ids[:k], rnd, peak
+
+
+def test_streaming_uses_every_frame_once_per_epoch_in_bounded_memory(tmp_path):
+    """Utterances streamed from disk (kaldiio.load_scp) in nnet1's shuffled utterance order through a
+    512-frame buffer: in each epoch every frame is drawn once (up to the < 1 minibatch carried into the
+    next); the frames held stay within the buffer + one utterance, and the traced memory peak does not
+    grow with the data (4x the utterances: same peak) and stays far below the data size."""
+    mb, size, epochs = 100, 512, 2
+    peaks = []
+    for n_utts in (100, 400):
+        d = tmp_path / str(n_utts)
+        d.mkdir()
+        scp, N = _disk_corpus(d, n_utts=n_utts, D=32)
+        ids, rnd, peak = _stream_ids(scp, N, mb, size, epochs)
+        assert len(ids) == (epochs * N) // mb * mb
+        counts = np.bincount(ids, minlength=N)
+        assert counts.max() == epochs and (counts < epochs).sum() < mb  # all but the last leftover, twice
+        first = ids[: (N // mb) * mb - size]  # frames drawn before the second epoch can enter the buffer
+        assert len(np.unique(first)) == len(first)  # no frame twice within an epoch
+        assert rnd.max_held <= size + 300  # the buffer + one utterance (at most 300 frames)
+        peaks.append(peak)
+    assert peaks[1] < 1.5 * peaks[0], peaks
+    assert peaks[1] < N * 32 * 4 / 20, (peaks, N)
+
+
+def test_pretrain_dbn_streamed_from_disk_equals_in_memory(tmp_path):
+    import kaldiio
+
+    scp, N = _disk_corpus(tmp_path, n_utts=40)
+    mem = pretrain_dbn(kaldiio.load_scp(scp), _small_opts(), None, progress=False)
+    streamed = pretrain_dbn(kaldiio.load_scp(scp), _small_opts(input_cache_mb=0), None, progress=False)
+    for a, b in zip(mem.rbms, streamed.rbms):
+        np.testing.assert_allclose(a.W, b.W, rtol=1e-4, atol=1e-5)
+    h = streamed.history[1]
+    assert h["max_frames_held"] <= 512 + 300 and h["frames"] == (N // 100) * 100
+    assert {"dead_units", "mean_activation", "saturated_units"} <= set(h)
+
+
+def test_pretrain_dbn_reports_dead_units(tmp_path, caplog):
+    """A layer whose hidden biases are pushed far negative has dead units: counted and warned about."""
+    import logging
+
+    r = pretrain_dbn(_utts(), _small_opts(nn_depth=1, rbm_iter=1), None, progress=False)
+    assert 0 <= r.history[0]["dead_units"] <= 16
+    from nnet2.rbm.train import UtteranceSource, _mean_activations
+
+    src = UtteranceSource(_utts(), 2, 777)
+    caplog.set_level(logging.INFO)
+    # hand-made dead layer: activations sigmoid(-20) ~ 2e-9 for 10 of 16 units
+    rbm = r.rbms[0]
+    rbm.b_hid[:10] = -20.0
+    rbm.W[:10] = 0.0
+    mean, std, n, _ = __import__("nnet2.rbm.train", fromlist=["_global_cmvn"])._global_cmvn(src, None, 1e-10)
+    src.shift, src.scale, src.num_frames, src.dim = (-mean).astype(np.float32), (1 / std).astype(np.float32), n, 25
+    act = _mean_activations(src, nnet1_io.dbn_to_layers(nnet1_io.rbm_to_components(rbm)), None)
+    assert (act[:10] < 0.01).all() and int((act < 0.01).sum()) >= 10
+    with caplog.at_level(logging.INFO):
+        pretrain_dbn(_utts(), _small_opts(nn_depth=2, rbm_lrate=50.0, hid_dim=64), None, progress=False)
+    warned = [r for r in caplog.records if r.levelno == logging.WARNING and "hidden units dead" in r.getMessage()]
+    assert warned and "RBM 2:" in warned[0].getMessage()

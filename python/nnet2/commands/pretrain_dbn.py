@@ -7,7 +7,11 @@ epochs) and Bernoulli-Bernoulli RBMs above (lr rbm_lrate, rbm_iter epochs) on th
 layers below. Writes DIR/final.feature_transform (<Splice> <AddShift> <Rescale>), DIR/{k}.rbm and
 DIR/{k}.dbn (<AffineTransform>+<Sigmoid> pairs) in Kaldi nnet1 format, logs in DIR/log/pretrain_dbn.log.
 Existing DIR/{k}.rbm files are reused (resume). For small data lower --momentum-step-period or raise
---min-frames-per-layer. Under mpiexec each rank reads its own FEATS and --average-every K averages the
+--min-frames-per-layer. With an scp rspecifier the utterances are read from disk on demand: when the
+spliced frames do not fit in --input-cache-mb every pass streams them through the shuffling buffer, so
+the whole training set is used in bounded memory (other rspecifiers are read into memory first).
+After each RBM the number of dead hidden units (mean activation < 0.01) is logged, with a warning when
+more than 5% of a layer is dead. Under mpiexec each rank reads its own FEATS and --average-every K averages the
 RBMs every K minibatches.
 """
 
@@ -30,11 +34,18 @@ def add_arguments(parser) -> None:
 
 
 def read_features(rspecifier: str):
-    """All utterances of a Kaldi rspecifier as a list of float32 arrays [T, D] (nnet2.io.table)."""
+    """The utterances of a Kaldi rspecifier: for `scp:` a random-access table that reads each one from disk
+    when asked (nnet2.io.table.RandomAccessTable), else all of them as a list of float32 arrays [T, D]."""
     import numpy as np
 
-    from nnet2.io.table import read_table
+    from nnet2.io.table import RandomAccessTable, parse_rspecifier, read_table
     from nnet2.utils.errors import DataError
+
+    if parse_rspecifier(rspecifier, "features rspecifier").kind == "scp":
+        m = RandomAccessTable(rspecifier, "matrix", what="features rspecifier")
+        if not len(m.keys()):
+            raise DataError(f"{rspecifier}: no utterances")
+        return m
 
     feats = []
     for key, mat in read_table(rspecifier, "matrix", what="features rspecifier"):

@@ -3,9 +3,13 @@
 spliced features, Bernoulli-Bernoulli RBMs above on the sigmoid outputs of the layers below, CD-1 with
 nnet1's momentum/learning-rate schedule, frame-shuffled minibatches of 100.
 
-Frame shuffling: nnet1's buffer randomizer (`randomizer_size` = 32768 frames by default): the buffer is
-filled with the next frames, shuffled, emptied in minibatches, and the fewer-than-a-minibatch leftover
-is carried into the next buffer (also across epochs); `randomizer_size=0` shuffles a whole epoch at once.
+Order: as pretrain_dbn.sh, the utterance list is shuffled once (`shuffle_list.pl --srand 777` of
+feats.scp) and read in that order every epoch; frames then go through nnet1's buffer randomizer
+(`randomizer_size` = 32768 frames by default): the buffer is filled with the next frames, shuffled,
+emptied in minibatches, and the fewer-than-a-minibatch leftover is carried into the next buffer (also
+across epochs); `randomizer_size=0` shuffles a whole epoch at once (in-memory data only). Data larger
+than `input_cache_mb` is streamed from the features on every pass (`UtteranceSource`), so memory is
+bounded by the buffer, not by the training set.
 The shuffling generator is numpy's PCG64 seeded with `randomizer_seed` (not nnet1's std::rand, so the
 order differs from Kaldi's); hidden states are sampled from the Philox stream (`_core.fill_uniform`).
 Same inputs and seeds give the same DBN bit for bit on the CPU (for a fixed thread count, as OpenBLAS
@@ -76,8 +80,9 @@ class DbnOptions:
     binary: bool = opt(True, "write the nnet1 files in Kaldi binary format")
     average_every: int = opt(0, "with several MPI workers: average the RBM parameters every K minibatches "
                                 "(0: no averaging)")
-    input_cache_mb: int = opt(1024, "keep a layer's input in memory when it fits in this many MB, else "
-                                    "recompute it through the lower layers per minibatch")
+    input_cache_mb: int = opt(1024, "hold the spliced frames (and each layer's input) in memory when they fit in "
+                                    "this many MB; otherwise stream them from the features on every pass, holding "
+                                    "only the shuffling buffer (bounded memory, the whole training set is used)")
 
 
 # --------------------------------------------------------------------------------------------- schedule
@@ -142,6 +147,130 @@ class FrameRandomizer:
             left = buf[full:]
 
 
+class BufferRandomizer:
+    """nnet1's buffer randomizer over a *stream* of frame blocks (utterances), in bounded memory: the
+    buffer is filled with the next `randomizer_size` frames of the stream (epoch after epoch), shuffled,
+    emptied in minibatches, and the leftover is carried into the next buffer; at most randomizer_size +
+    one block of frames are held. Over an array fed in order it yields exactly the minibatches of
+    `FrameRandomizer` (same generator, same draws)."""
+
+    def __init__(self, minibatch_size: int, randomizer_size: int, seed: int):
+        if minibatch_size <= 0:
+            raise UserError(f"minibatch size must be positive, got {minibatch_size}")
+        if randomizer_size <= 0:
+            raise UserError("streaming needs a bounded shuffling buffer (--randomizer-size > 0)")
+        self.mb, self.size, self.seed = minibatch_size, randomizer_size, seed
+        self.max_held = 0  # the most frames held at once (buffer + pending block), for tests and logs
+
+    def minibatches(self, blocks):
+        """blocks: an iterable of float32 [n, D] arrays (all epochs, in order) -> minibatches [mb, D]."""
+        rng = np.random.Generator(np.random.PCG64(self.seed))
+        left = None
+        parts, have = [], 0
+        for blk in blocks:
+            p = 0
+            while p < len(blk):
+                want = self.size - (0 if left is None else len(left)) - have
+                take = min(want, len(blk) - p)
+                parts.append(blk[p:p + take])
+                have += take
+                p += take
+                self.max_held = max(self.max_held, have + (0 if left is None else len(left)) + len(blk) - p)
+                if have + (0 if left is None else len(left)) == self.size:
+                    left = yield from self._flush(rng, left, parts)
+                    parts, have = [], 0
+        if have:
+            left = yield from self._flush(rng, left, parts)
+
+    def _flush(self, rng, left, parts):
+        buf = np.concatenate(([left] if left is not None and len(left) else []) + parts)
+        buf = buf[rng.permutation(len(buf))]
+        full = (len(buf) // self.mb) * self.mb
+        for s in range(0, full, self.mb):
+            yield buf[s:s + self.mb]
+        return buf[full:].copy()
+
+
+class FrameSource:
+    """Frames of RBM training, re-read every epoch: `blocks()` yields float32 [n, D] blocks in a fixed
+    order; `num_frames`, `dim`. `ArraySource` holds them in memory; `UtteranceSource` streams utterances
+    from disk."""
+
+    num_frames: int
+    dim: int
+
+    def blocks(self):
+        raise NotImplementedError
+
+
+class ArraySource(FrameSource):
+    def __init__(self, x: np.ndarray, block: int = 65536):
+        self.x, self.block = x, block
+        self.num_frames, self.dim = x.shape
+
+    def blocks(self):
+        for s in range(0, self.num_frames, self.block):
+            yield self.x[s:s + self.block]
+
+
+class UtteranceSource(FrameSource):
+    """Utterances -> spliced (+-splice, edges repeated) and normalized (x + shift) * scale frames, one
+    utterance per block, in nnet1's order: the utterance list shuffled once with `seed` (pretrain_dbn.sh:
+    `shuffle_list.pl --srand 777` of feats.scp), then read in that order every epoch.
+
+    `utts` is a list of arrays (in memory) or a `kaldiio.load_scp` mapping (read from disk on demand:
+    only one utterance is held at a time)."""
+
+    def __init__(self, utts, splice: int, seed: int):
+        self.utts = utts
+        keys = list(utts.keys()) if hasattr(utts, "keys") else list(range(len(utts)))
+        self.order = [keys[i] for i in np.random.default_rng([seed, 5]).permutation(len(keys))]
+        self.splice = splice
+        self.shift = self.scale = None
+        self.num_frames = self.dim = None
+
+    def raw(self):
+        for k in self.order:
+            try:
+                x = np.asarray(self.utts[k])
+            except (OSError, ValueError, KeyError, EOFError) as e:
+                raise DataError(f"cannot read the features of utterance {k}: {e}") from None
+            if x.ndim != 2:
+                raise DataError(f"utterance {k}: expected a matrix, got shape {x.shape}")
+            if not np.all(np.isfinite(x)):
+                raise DataError(f"utterance {k} contains NaN or Inf")
+            if len(x):
+                yield k, splice_utterance(x.astype(np.float32, copy=False), self.splice)
+
+    def blocks(self):
+        for _, x in self.raw():
+            if self.shift is not None:
+                x += self.shift
+                x *= self.scale
+            yield x
+
+
+def _layer_blocks(source: FrameSource, layers, num_iters: int, chunk: int = 4096):
+    """`num_iters` epochs of `source` pushed through sigmoid `layers`, block by block."""
+    for _ in range(num_iters):
+        for b in source.blocks():
+            if not layers:
+                yield b
+                continue
+            for s in range(0, len(b), chunk):
+                yield _sigmoid_layers(np.ascontiguousarray(b[s:s + chunk]), layers)
+
+
+def mean_activations(source: FrameSource, layers) -> np.ndarray:
+    """Mean over all frames of the outputs of sigmoid `layers` (float64 [out]), streamed."""
+    tot, n = None, 0
+    for y in _layer_blocks(source, layers, 1):
+        s = y.sum(0, dtype=np.float64)
+        tot = s if tot is None else tot + s
+        n += len(y)
+    return tot / max(n, 1)
+
+
 # --------------------------------------------------------------------------------------------- helpers
 def _sigmoid_layers(x: np.ndarray, layers) -> np.ndarray:
     """x [N, D] -> sigmoid(... sigmoid(x W1^T + b1) ...) [N, out] through the core kernels."""
@@ -188,29 +317,34 @@ def _progress(total: int, desc: str, enabled: bool):
 
 
 # --------------------------------------------------------------------------------------------- one RBM
-def train_rbm(data: np.ndarray, rbm: Rbm, opts: RbmTrainOptions, *, lower_layers=(), seed: int = 777,
+def train_rbm(data, rbm: Rbm, opts: RbmTrainOptions, *, lower_layers=(), seed: int = 777,
               name: str = "rbm", comm=None, average_every: int = 0, input_cache_mb: int = 1024,
               progress: bool = True) -> dict:
     """Train `rbm` in place with CD-1 (nnet1 rbm-train-cd1-frmshuff).
 
-    data: [N, D] float32 frames (already normalized), pushed through `lower_layers` [(W [out, in], b [out])]
-    as sigmoid layers to give the RBM's visible input [N, V]. The parameters end up as views of one flat
+    data: [N, D] float32 frames (already normalized), or a `FrameSource` streaming them (then only the
+    shuffling buffer and one block are held), pushed through `lower_layers` [(W [out, in], b [out])] as
+    sigmoid layers to give the RBM's visible input [N, V]. The parameters end up as views of one flat
     buffer; with `comm` of size > 1 and average_every = K > 0 they are averaged over the ranks every K
     minibatches and at the end (each rank trains on its own `data`).
     Returns dict(epoch_mse = per-epoch mean squared reconstruction error per element, epoch_avg_loss =
-    Kaldi's Mse AvgLoss 0.5*sum sq/frame, guard_hits, frames, lr, momentum).
+    Kaldi's Mse AvgLoss 0.5*sum sq/frame, guard_hits, frames, lr, momentum, max_frames_held).
     """
-    data = np.asarray(data)
-    if data.dtype != np.float32 or data.ndim != 2:
-        raise DataError(f"{name}: training data must be a 2-D float32 array, got {data.dtype} {data.shape}")
+    if isinstance(data, FrameSource):
+        source = data
+    else:
+        data = np.asarray(data)
+        if data.dtype != np.float32 or data.ndim != 2:
+            raise DataError(f"{name}: training data must be a 2-D float32 array, got {data.dtype} {data.shape}")
+        source = ArraySource(data)
     lower = [(np.ascontiguousarray(W, np.float32), np.ascontiguousarray(b, np.float32)) for W, b in lower_layers]
-    in_dim = lower[-1][0].shape[0] if lower else data.shape[1]
-    if lower and lower[0][0].shape[1] != data.shape[1]:
-        raise DataError(f"{name}: data has {data.shape[1]} columns, the first lower layer takes "
+    in_dim = lower[-1][0].shape[0] if lower else source.dim
+    if lower and lower[0][0].shape[1] != source.dim:
+        raise DataError(f"{name}: data has {source.dim} columns, the first lower layer takes "
                         f"{lower[0][0].shape[1]}")
     if in_dim != rbm.input_dim:
         raise DataError(f"{name}: the RBM has {rbm.input_dim} visible units, its input has {in_dim} dims")
-    N, mb, H, V = data.shape[0], opts.minibatch_size, rbm.output_dim, rbm.input_dim
+    N, mb, H, V = source.num_frames, opts.minibatch_size, rbm.output_dim, rbm.input_dim
     if N < mb:
         raise DataError(f"{name}: {N} frames is fewer than one minibatch of {mb}")
     gaussian = rbm.vis_type == "gauss"
@@ -227,14 +361,24 @@ def train_rbm(data: np.ndarray, rbm: Rbm, opts: RbmTrainOptions, *, lower_layers
     neg_vis = np.empty((mb, V), np.float32)
     neg_hid = np.empty((mb, H), np.float32)
 
-    if lower and N * in_dim * 4 <= input_cache_mb * 2**20:
-        src, lower = forward_in_chunks(data, lower), []
-    else:
-        src = data
-    gather = np.empty((mb, src.shape[1]), np.float32)
+    if lower and isinstance(source, ArraySource) and N * in_dim * 4 <= input_cache_mb * 2**20:
+        source, lower = ArraySource(forward_in_chunks(source.x, lower)), []  # the layer's input fits: cache it
+    randomizer_seed = opts.randomizer_seed + rank
+    if opts.randomizer_size > 0:
+        rnd = BufferRandomizer(mb, opts.randomizer_size, randomizer_seed)
+        batches = rnd.minibatches(_layer_blocks(source, lower, opts.num_iters))
+    elif isinstance(source, ArraySource):  # shuffle whole epochs of an in-memory array
+        rnd = FrameRandomizer(N, mb, 0, randomizer_seed)
+        gather = np.empty((mb, source.dim), np.float32)
 
-    rnd = FrameRandomizer(N, mb, opts.randomizer_size, opts.randomizer_seed + rank)
-    total = rnd.num_minibatches(opts.num_iters)
+        def _whole_epochs():
+            for idx in rnd.minibatches(opts.num_iters):
+                np.take(source.x, idx, axis=0, out=gather)
+                yield _sigmoid_layers(gather, lower) if lower else gather
+        batches = _whole_epochs()
+    else:
+        raise UserError(f"{name}: streamed data needs a bounded shuffling buffer (--randomizer-size > 0)")
+    total = (opts.num_iters * N) // mb
     averaging = world > 1 and average_every > 0
     if averaging:
         from mpi4py import MPI
@@ -258,15 +402,14 @@ def train_rbm(data: np.ndarray, rbm: Rbm, opts: RbmTrainOptions, *, lower_layers
                         f"momentum {sched.momentum:.3g}, guard hits {guard_hits}")
 
     epoch = 0
-    for k, idx in enumerate(rnd.minibatches(opts.num_iters)):
+    for k, vis in enumerate(batches):
         if k >= total:
             break
         e = min((k * mb) // N, opts.num_iters - 1)
         if e != epoch:
             log_epoch(epoch)
             epoch = e
-        np.take(src, idx, axis=0, out=gather)
-        vis = _sigmoid_layers(gather, lower) if lower else gather
+        vis = np.ascontiguousarray(vis)
         r = _core.rbm_cd1_step(vis, rbm.W, rbm.b_vis, rbm.b_hid, dW, db_vis, db_hid, sched.lr, sched.momentum,
                                opts.l2_penalty, gaussian, sample_seed, counter, pos_hid, neg_vis, neg_hid)
         counter += mb * H
@@ -290,7 +433,8 @@ def train_rbm(data: np.ndarray, rbm: Rbm, opts: RbmTrainOptions, *, lower_layers
     n_ep = opts.num_iters
     return dict(epoch_mse=[sse_epoch[i] / (frames_epoch[i] * V) for i in range(n_ep) if frames_epoch[i]],
                 epoch_avg_loss=[0.5 * sse_epoch[i] / frames_epoch[i] for i in range(n_ep) if frames_epoch[i]],
-                guard_hits=guard_hits, frames=sched.frames, lr=sched.lr, momentum=sched.momentum)
+                guard_hits=guard_hits, frames=sched.frames, lr=sched.lr, momentum=sched.momentum,
+                max_frames_held=getattr(rnd, "max_held", N))
 
 
 # --------------------------------------------------------------------------------------------- the DBN
@@ -329,66 +473,98 @@ class DbnResult:
         return nnet1_io.dbn_to_layers(self.dbn)
 
 
-def _global_cmvn(x: np.ndarray, comm, var_floor: float) -> tuple[np.ndarray, np.ndarray]:
-    stats = np.zeros((2, x.shape[1] + 1), np.float64)
-    for s in range(0, x.shape[0], 65536):
-        c = x[s:s + 65536].astype(np.float64)
+DEAD_ACTIVATION = 0.01  # a hidden unit whose mean activation over the data is below this is "dead"
+
+
+def _global_cmvn(src: "UtteranceSource", comm, var_floor: float) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Mean and std of the spliced frames (one streamed pass), the frame and utterance counts; checks
+    every utterance (finite, one dimension)."""
+    stats, dim, n_utts = None, None, 0
+    for k, x in src.raw():
+        if dim is None:
+            dim = x.shape[1]
+            stats = np.zeros((2, dim + 1), np.float64)
+        elif x.shape[1] != dim:
+            raise DataError(f"pretrain_dbn: utterance {k} has {x.shape[1] // (2 * src.splice + 1)}-dim features, "
+                            f"the others {dim // (2 * src.splice + 1)} (one feature dimension for all)")
+        c = x.astype(np.float64)
         stats[0, :-1] += c.sum(0)
         stats[1, :-1] += (c * c).sum(0)
-    stats[0, -1] = x.shape[0]
+        stats[0, -1] += x.shape[0]
+        n_utts += 1
+    if stats is None:
+        raise DataError("pretrain_dbn: no features")
+    n = int(stats[0, -1])
     if comm is not None and comm.Get_size() > 1:
         average_flat_(comm, stats.ravel())
     mean = stats[0, :-1] / stats[0, -1]
     var = np.maximum(stats[1, :-1] / stats[0, -1] - mean * mean, var_floor)
-    return mean, np.sqrt(var)
+    return mean, np.sqrt(var), n, n_utts
+
+
+def _mean_activations(source: FrameSource, layers, comm) -> np.ndarray:
+    m = np.concatenate([mean_activations(source, layers) * source.num_frames, [source.num_frames]])
+    if comm is not None and comm.Get_size() > 1:
+        average_flat_(comm, m)
+    return m[:-1] / m[-1]
 
 
 def pretrain_dbn(feats, opts: DbnOptions | None = None, out_dir: str | None = None, *, comm=None,
                  progress: bool = True) -> DbnResult:
     """Greedy layer-wise RBM pretraining (nnet1 pretrain_dbn.sh).
 
-    feats: a list of per-utterance feature matrices [T_u, D] (spliced +-opts.splice within each
-    utterance, edges repeated) or one 2-D array [N, D] taken as a single utterance. The spliced frames
-    are normalized by their global mean and std (the feature transform), then RBM 1 (Gaussian visible,
-    lr rbm_lrate_low, 2*rbm_iter epochs) and RBMs 2..nn_depth (Bernoulli, lr rbm_lrate, rbm_iter epochs;
-    input = sigmoid outputs of the layers below) are trained in turn. With out_dir, writes
-    out_dir/final.feature_transform, out_dir/{k}.rbm and out_dir/{k}.dbn (Kaldi nnet1 format, atomically,
-    rank 0 only) and skips layers whose k.rbm already exists (resuming as pretrain_dbn.sh does).
+    feats: per-utterance feature matrices [T_u, D] -- a list of arrays, a mapping such as
+    `kaldiio.load_scp(...)` (read from disk on demand), or one 2-D array [N, D] taken as a single
+    utterance. The utterances are shuffled once (nnet1's `shuffle_list.pl --srand`), spliced +-opts.splice
+    within each utterance (edges repeated) and normalized by the global mean and std of the spliced
+    frames (the feature transform). RBM 1 (Gaussian visible, lr rbm_lrate_low, 2*rbm_iter epochs) and RBMs
+    2..nn_depth (Bernoulli, lr rbm_lrate, rbm_iter epochs; input = sigmoid outputs of the layers below) are
+    trained in turn through nnet1's frame-shuffling buffer. When the spliced frames fit in
+    `input_cache_mb` they are held in memory; otherwise every pass streams the utterances (from disk for
+    a mapping), holding only the shuffling buffer and one utterance, so the whole training set is used in
+    bounded memory. After each RBM the mean activation of its hidden units is measured: units below
+    0.01 are reported as dead (a warning when more than 5% are).
+    With out_dir, writes out_dir/final.feature_transform, out_dir/{k}.rbm and out_dir/{k}.dbn (Kaldi
+    nnet1 format, atomically, rank 0 only) and skips layers whose k.rbm already exists (resuming as
+    pretrain_dbn.sh does).
     """
     o = opts or DbnOptions()
     if isinstance(feats, np.ndarray):
         feats = [feats]
-    feats = list(feats)
-    if not feats:
+    if not hasattr(feats, "keys"):
+        feats = list(feats)
+        for i, f in enumerate(feats):
+            if np.ndim(f) != 2:
+                raise DataError(f"pretrain_dbn: utterances must be 2-D with one feature dimension, utterance {i} "
+                                f"has shape {np.shape(f)}")
+    if not len(list(feats.keys()) if hasattr(feats, "keys") else feats):
         raise DataError("pretrain_dbn: no features")
-    dims = {f.shape[1] for f in feats if f.ndim == 2}
-    if len(dims) != 1 or any(f.ndim != 2 for f in feats):
-        raise DataError(f"pretrain_dbn: utterances must be 2-D with one feature dimension, got dims {sorted(dims)}")
-    for i, f in enumerate(feats):
-        if not np.all(np.isfinite(f)):
-            raise DataError(f"pretrain_dbn: utterance {i} contains NaN or Inf")
-    D = dims.pop()
     rank = comm.Get_rank() if comm is not None else 0
     writer = out_dir is not None and rank == 0
 
-    x = np.concatenate([splice_utterance(np.asarray(f, np.float32), o.splice) for f in feats if len(f)])
-    mean, std = _global_cmvn(x, comm, o.var_floor)
+    src = UtteranceSource(feats, o.splice, o.seed)
+    mean, std, N, n_utts = _global_cmvn(src, comm, o.var_floor)
     shift = (-mean).astype(np.float32)
     scale = (1.0 / std).astype(np.float32)
-    x += shift
-    x *= scale
+    src.shift, src.scale = shift, scale
+    src.num_frames, src.dim = N, len(mean)
+    D = len(mean) // (2 * o.splice + 1)
     ft = [Splice(D, np.arange(-o.splice, o.splice + 1, dtype=np.int32)), AddShift(shift), Rescale(scale)]
     if writer:
         nnet1_io.write_nnet1(os.path.join(out_dir, "final.feature_transform"), ft, binary=o.binary)
-    N = x.shape[0]
-    logger.info(f"pretrain_dbn: {len(feats)} utterances, {N} frames, input {D} x {2 * o.splice + 1} = "
-                f"{x.shape[1]} dims, {o.nn_depth} RBMs of {o.hid_dim}")
+    in_memory = N * src.dim * 4 <= o.input_cache_mb * 2**20
+    source: FrameSource = ArraySource(np.concatenate(list(src.blocks()))) if in_memory else src
+    logger.info(f"pretrain_dbn: {n_utts} utterances (shuffled), {N} frames, input {D} x {2 * o.splice + 1} = "
+                f"{src.dim} dims, {o.nn_depth} RBMs of {o.hid_dim}; "
+                + ("frames held in memory" if in_memory else
+                   f"streamed every pass through a {o.randomizer_size}-frame shuffling buffer"))
 
     rbms: list[Rbm] = []
     history = []
+    act = None  # mean activation of the top layer so far (the next RBM's visible mean)
     for layer in range(1, o.nn_depth + 1):
         lower = [lay for r in rbms for lay in nnet1_io.dbn_to_layers(nnet1_io.rbm_to_components(r))]
-        vis_dim = x.shape[1] if layer == 1 else o.hid_dim
+        vis_dim = src.dim if layer == 1 else o.hid_dim
         gaussian = layer == 1 and o.input_vis_type == "gauss"
         rbm_path = os.path.join(out_dir, f"{layer}.rbm") if out_dir else None
         if rbm_path and os.path.exists(rbm_path):
@@ -398,31 +574,41 @@ def pretrain_dbn(feats, opts: DbnOptions | None = None, out_dir: str | None = No
             logger.info(f"pretrain_dbn: RBM {layer}: {rbm_path} exists, skipping")
             rbms.append(comps[0])
             history.append({})
+            act = None
             continue
         epochs = (2 if gaussian else 1) * o.rbm_iter
         if o.min_frames_per_layer > 0:
             epochs = max(epochs, math.ceil(o.min_frames_per_layer / N))
         vis_mean = None
         if not gaussian:
-            m = np.zeros(vis_dim + 1, np.float64)
-            for s in range(0, N, 4096):
-                m[:-1] += _sigmoid_layers(np.ascontiguousarray(x[s:s + 4096]), lower).sum(0, dtype=np.float64)
-            m[-1] = N
-            if comm is not None and comm.Get_size() > 1:
-                average_flat_(comm, m)
-            vis_mean = m[:-1] / m[-1]
+            vis_mean = act if act is not None else _mean_activations(source, lower, comm)
         rbm = init_rbm(vis_dim, o.hid_dim, "gauss" if gaussian else "bern",
                        o.param_stddev_first if layer == 1 else o.param_stddev, _stream_seed(o.seed, layer, 0),
                        vis_mean)
         ro = RbmTrainOptions(learn_rate=o.rbm_lrate_low if gaussian else o.rbm_lrate, l2_penalty=o.rbm_l2penalty,
                              momentum_step_period=o.momentum_step_period, minibatch_size=o.minibatch_size,
                              randomizer_size=o.randomizer_size, randomizer_seed=o.seed, num_iters=epochs)
-        h = train_rbm(x, rbm, ro, lower_layers=lower, seed=_stream_seed(o.seed, layer, 1), name=f"RBM {layer}",
+        h = train_rbm(source, rbm, ro, lower_layers=lower, seed=_stream_seed(o.seed, layer, 1), name=f"RBM {layer}",
                       comm=comm, average_every=o.average_every, input_cache_mb=o.input_cache_mb, progress=progress)
         rbms.append(rbm)
+        act = _mean_activations(source, lower + nnet1_io.dbn_to_layers(nnet1_io.rbm_to_components(rbm)), comm)
+        dead = int((act < DEAD_ACTIVATION).sum())
+        h.update(dead_units=dead, mean_activation=float(act.mean()),
+                 saturated_units=int((act > 1 - DEAD_ACTIVATION).sum()))
+        msg = (f"RBM {layer}: {dead} of {o.hid_dim} hidden units dead (mean activation < {DEAD_ACTIVATION}), "
+               f"{h['saturated_units']} saturated (> {1 - DEAD_ACTIVATION}); mean activation {act.mean():.3f}")
+        if dead > 0.05 * o.hid_dim:
+            logger.warning(msg + ": the layers above learn from few units (try a lower --rbm-lrate, more data "
+                           "or epochs, see the README)")
+        else:
+            logger.info(msg)
         history.append(h)
         if writer:
             nnet1_io.write_nnet1(rbm_path, [rbm], binary=o.binary)
             nnet1_io.write_nnet1(os.path.join(out_dir, f"{layer}.dbn"),
                                  [c for r in rbms for c in nnet1_io.rbm_to_components(r)], binary=o.binary)
+    if rank == 0 and any("dead_units" in h for h in history):
+        logger.info("pretrain_dbn: dead hidden units per layer: "
+                    + ", ".join(f"{h['dead_units']}" if "dead_units" in h else "-" for h in history)
+                    + f" (of {o.hid_dim})")
     return DbnResult(ft, rbms, history)
