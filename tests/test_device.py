@@ -90,3 +90,15 @@ def test_local_rank_under_mpiexec(tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "local_ranks 0 1 2" in p.stdout, p.stdout
+
+
+def test_cuda_build_finds_cublas_without_a_gpu():
+    """A CUDA build loads cuBLAS on first use (dlopen along the extension's RUNPATH: the nvidia-cublas
+    wheel beside it), so the CPU path never needs it; here we check it is found where the build put it."""
+    from nnet2 import _core
+
+    if not _core.cuda_compiled():
+        with pytest.raises(ValueError, match="built without CUDA"):
+            _core.cublas_library()
+        return
+    assert "libcublas.so" in os.path.basename(_core.cublas_library())

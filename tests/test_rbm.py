@@ -386,38 +386,7 @@ def test_cli_pretrain_dbn(tmp_path):
     assert main(["pretrain-dbn", f"scp:{tmp_path / 'nope.scp'}", str(out)]) == 1
 
 
-# ------------------------------------------------------------------------------------------ GPU
-def _cupy():
-    cp = pytest.importorskip("cupy")
-    if not cp.is_available() or not _core.cuda_compiled():
-        pytest.skip("no GPU / CUDA build")
-    return cp
-
-
-def test_gpu_fill_uniform_matches_cpu():
-    cp = _cupy()
-    a = np.empty((33, 70), np.float32)
-    _core.fill_uniform(a, 42, 7)
-    g = cp.empty((33, 70), cp.float32)
-    _core.fill_uniform(g, 42, 7)
-    np.testing.assert_array_equal(cp.asnumpy(g), a)
-
-
-@pytest.mark.parametrize("gaussian", [False, True])
-def test_gpu_cd1_step_matches_cpu(gaussian):
-    cp = _cupy()
-    rng = np.random.default_rng(6)
-    N, V, H = 40, 30, 20
-    host = [rng.standard_normal((N, V)).astype(np.float32), (0.1 * rng.standard_normal((H, V))).astype(np.float32),
-            np.zeros(V, np.float32), np.zeros(H, np.float32), np.zeros((H, V), np.float32), np.zeros(V, np.float32),
-            np.zeros(H, np.float32)]
-    dev = [cp.asarray(a) for a in host]
-    ws = [cp.empty((N, H), cp.float32), cp.empty((N, V), cp.float32), cp.empty((N, H), cp.float32)]
-    rc = _core.rbm_cd1_step(*host, 0.01, 0.9, 2e-4, gaussian, 9, 0)
-    rg = _core.rbm_cd1_step(*dev, 0.01, 0.9, 2e-4, gaussian, 9, 0, *ws)
-    assert rg["mse"] == pytest.approx(rc["mse"], rel=1e-4)
-    for a, b in zip(host[1:], dev[1:]):
-        np.testing.assert_allclose(cp.asnumpy(b), a, rtol=1e-4, atol=1e-6)
+# The GPU versions (CD-1 step, Philox fills, train_rbm, pretrain-dbn --device cuda): tests/test_gpu_rbm.py.
 
 
 # ------------------------------------------------------------------------------------------ MPI

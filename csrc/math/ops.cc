@@ -11,7 +11,8 @@ void CopyMat(const MatView &src, const MatView &dst) {
   CheckShape(dst, src.rows, src.cols, "CopyMat destination");
   if (src.rows == 0 || src.cols == 0) return;
   if (src.dev == Device::kCuda || dst.dev == Device::kCuda) {
-    NNET2_ON_GPU(cuda::Copy2D(dst.data, dst.stride, src.data, src.stride, src.cols, src.rows));
+    NNET2_ON_GPU(cuda::Copy2D(dst.data, dst.stride, src.data, src.stride, src.cols, src.rows,
+                              src.dev == Device::kCpu || dst.dev == Device::kCpu));
     return;
   }
   if (src.contiguous() && dst.contiguous()) {

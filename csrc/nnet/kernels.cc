@@ -82,6 +82,21 @@ NNET2_SIMD_CLONES void PnormDerivRow(const float *x, const float *y, const float
 
 constexpr index_t kTransposedForwardMaxRows = 512, kTransposedForwardMinCols = 1024;
 
+// An int table beside a matrix must be on the matrix's device (no host array next to device ones).
+void SameDeviceInts(const IntVecView &v, Device d, const char *what) {
+  NNET2_CHECK(v.dev == d, what << ": the int32 array is on " << DeviceName(v.dev) << ", the matrices on "
+                               << DeviceName(d) << " (put it on the same device)");
+}
+
+// The table's contents on the host: the data itself for a CPU table, a copy of a GPU one (the same checks
+// then run for both devices).
+const std::int32_t *HostInts(const IntVecView &v, std::vector<std::int32_t> *copy) {
+  if (v.dev == Device::kCpu) return v.data;
+  copy->resize((size_t)v.dim);
+  NNET2_ON_GPU(cuda::CopyIntsToHost(v, copy->data()));
+  return copy->data();
+}
+
 }  // namespace
 
 void AffineForward(const MatView &x, const MatView &W, const VecView &b, const MatView &y) {
@@ -91,6 +106,8 @@ void AffineForward(const MatView &x, const MatView &W, const VecView &b, const M
                                                            << " rows");
   CheckShape(y, x.rows, W.rows, "AffineForward output");
   CheckSameDevice(x.dev, b.dev, "AffineForward");
+  CheckSameDevice(x.dev, W.dev, "AffineForward");
+  CheckSameDevice(x.dev, y.dev, "AffineForward");
   if (y.dev == Device::kCpu && x.rows <= kTransposedForwardMaxRows && x.cols >= kTransposedForwardMinCols &&
       W.rows >= 64) {
     // Small minibatch, long rows (the 2048-wide sigmoid layers): OpenBLAS runs y^T = W x^T 8-15% faster
@@ -236,7 +253,9 @@ ObjfInfo SoftmaxCrossEntropy(const MatView &z, const IntVecView &labels, const M
   Same(z, dz, "SoftmaxCrossEntropy");
   NNET2_CHECK(labels.dim == z.rows, "SoftmaxCrossEntropy: " << labels.dim << " labels for " << z.rows
                                                            << " rows");
+  SameDeviceInts(labels, z.dev, "SoftmaxCrossEntropy labels");
   ObjfInfo info;
+  // GPU labels are range-checked on the device (a per-row flag; the first bad one is named, as below).
   if (z.dev == Device::kCuda) {
     NNET2_ON_GPU(cuda::SoftmaxCrossEntropy(z, labels, y, dz, &info.objf, &info.num_correct));
     return info;
@@ -268,11 +287,11 @@ ObjfInfo SoftmaxCrossEntropy(const MatView &z, const IntVecView &labels, const M
 
 void SpliceFrames(const MatView &x, const IntVecView &offsets, const MatView &y) {
   CheckSameDevice(x.dev, y.dev, "SpliceFrames");
+  SameDeviceInts(offsets, x.dev, "SpliceFrames offsets");
   NNET2_CHECK(y.rows == x.rows && y.cols == x.cols * offsets.dim,
               "SpliceFrames: output shape (" << y.rows << ", " << y.cols << ") should be (" << x.rows << ", "
                                              << x.cols * offsets.dim << ")");
   if (x.dev == Device::kCuda) { NNET2_ON_GPU(cuda::SpliceFrames(x, offsets, y)); return; }
-  NNET2_CHECK(x.rows > 0 || y.rows == 0, "SpliceFrames: empty input");
   NNET2_FOR_ROWS(t, y.rows) {
     for (index_t c = 0; c < offsets.dim; c++) {
       const float *src = x.row(f::ClampFrame(t + offsets.data[c], x.rows));
@@ -284,11 +303,20 @@ void SpliceFrames(const MatView &x, const IntVecView &offsets, const MatView &y)
 
 void SumGroupForward(const MatView &x, const IntVecView &group_starts, const MatView &y) {
   CheckSameDevice(x.dev, y.dev, "SumGroupForward");
+  SameDeviceInts(group_starts, x.dev, "SumGroupForward group_starts");
   NNET2_CHECK(group_starts.dim == y.cols + 1 && x.rows == y.rows,
               "SumGroupForward: " << group_starts.dim - 1 << " groups for output dim " << y.cols);
+  {
+    std::vector<std::int32_t> copy;
+    const std::int32_t *st = HostInts(group_starts, &copy);
+    NNET2_CHECK(st[0] == 0, "SumGroupForward: group_starts[0] is " << st[0] << ", expected 0");
+    for (index_t k = 0; k < y.cols; k++)
+      NNET2_CHECK(st[k + 1] >= st[k], "SumGroupForward: group_starts decreases at " << k + 1 << " (" << st[k]
+                                                                                    << " then " << st[k + 1] << ")");
+    NNET2_CHECK(st[y.cols] == x.cols, "SumGroupForward: group sizes add up to " << st[y.cols]
+                                                                                << ", input dim is " << x.cols);
+  }
   if (x.dev == Device::kCuda) { NNET2_ON_GPU(cuda::SumGroupForward(x, group_starts, y)); return; }
-  NNET2_CHECK(group_starts.data[y.cols] == x.cols, "SumGroupForward: group sizes add up to "
-                                                       << group_starts.data[y.cols] << ", input dim is " << x.cols);
   NNET2_FOR_ROWS(i, x.rows) {
     const float *xr = x.row(i);
     float *yr = y.row(i);
@@ -302,8 +330,17 @@ void SumGroupForward(const MatView &x, const IntVecView &group_starts, const Mat
 
 void SumGroupBackward(const MatView &dy, const IntVecView &group_of_input, const MatView &dx) {
   CheckSameDevice(dy.dev, dx.dev, "SumGroupBackward");
+  SameDeviceInts(group_of_input, dy.dev, "SumGroupBackward group_of_input");
   NNET2_CHECK(group_of_input.dim == dx.cols && dx.rows == dy.rows,
               "SumGroupBackward: group map has " << group_of_input.dim << " entries for input dim " << dx.cols);
+  {
+    std::vector<std::int32_t> copy;
+    const std::int32_t *g = HostInts(group_of_input, &copy);
+    for (index_t j = 0; j < dx.cols; j++)
+      NNET2_CHECK(g[j] >= 0 && g[j] < dy.cols, "SumGroupBackward: group_of_input[" << j << "] = " << g[j]
+                                                                                    << " is not in [0, " << dy.cols
+                                                                                    << ")");
+  }
   if (dy.dev == Device::kCuda) { NNET2_ON_GPU(cuda::SumGroupBackward(dy, group_of_input, dx)); return; }
   NNET2_FOR_ROWS(i, dy.rows) {
     const float *dyr = dy.row(i);

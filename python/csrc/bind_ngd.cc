@@ -5,6 +5,7 @@
 
 #include <vector>
 
+#include "common/device.h"
 #include "math/ops.h"
 #include "ngd/affine_ngd.h"
 #include "ngd/ngd.h"
@@ -50,6 +51,7 @@ void BindNgd(py::module_ &m) {
       .def(
           "precondition",
           [](PyNgd &self, py::handle X, py::object row_prod) {
+            py_boundary::CallScope call_scope;
             MatView xv = Mat(X, "X", true);
             VecView rv;
             const bool has_rp = !row_prod.is_none();
@@ -68,7 +70,11 @@ void BindNgd(py::module_ &m) {
             py::dict s;
             const index_t R = g.rank(), D = g.dim();
             py::array_t<float> W({(py::ssize_t)R, (py::ssize_t)D});
-            if (g.initialized() && R > 0) CopyMat(g.W(), MatView(W.mutable_data(), R, D, D));
+            if (g.initialized() && R > 0) {
+              // W was last written on whichever stream the last call used: wait for the whole device.
+              if (g.device() == Device::kCuda) DeviceSynchronize();
+              CopyMat(g.W(), MatView(W.mutable_data(), R, D, D));
+            }
             py::array_t<double> d((py::ssize_t)g.d().size());
             std::copy(g.d().begin(), g.d().end(), d.mutable_data());
             s["W"] = W;
@@ -88,6 +94,7 @@ void BindNgd(py::module_ &m) {
           "set_state",
           [](PyNgd &self, py::handle W, py::array_t<double, py::array::c_style | py::array::forcecast> d, double rho,
              int t, int num_updates_skipped) {
+            py_boundary::CallScope call_scope;
             MatView wv = Mat(W, "W");
             NNET2_CHECK(d.ndim() == 1, "argument 'd': expected a 1-D array");
             std::vector<double> dv(d.data(), d.data() + d.shape(0));
@@ -121,6 +128,7 @@ void BindNgd(py::module_ &m) {
       "affine_update_ngd",
       [](py::handle x, py::handle dy, float lr, py::handle W, py::handle b, PyNgd &ngd_in, PyNgd &ngd_out,
          float max_change_per_sample) {
+        py_boundary::CallScope call_scope;
         auto xv = Mat(x, "x"), dv = Mat(dy, "dy"), Wv = Mat(W, "W", true);
         auto bv = Vec(b, "b", true);
         AffineNgdInfo info;

@@ -16,6 +16,7 @@ void BindNnet(py::module_ &m) {
   m.def(
       "affine_forward",
       [](py::handle x, py::handle W, py::handle b, py::handle y) {
+        py_boundary::CallScope call_scope;
         auto xv = Mat(x, "x"), Wv = Mat(W, "W"), yv = Mat(y, "y", true);
         auto bv = Vec(b, "b");
         py::gil_scoped_release r;
@@ -25,6 +26,7 @@ void BindNnet(py::module_ &m) {
   m.def(
       "affine_backward",
       [](py::handle dy, py::handle W, py::handle dx) {
+        py_boundary::CallScope call_scope;
         auto a = Mat(dy, "dy"), Wv = Mat(W, "W"), o = Mat(dx, "dx", true);
         py::gil_scoped_release r;
         AffineBackward(a, Wv, o);
@@ -33,6 +35,7 @@ void BindNnet(py::module_ &m) {
   m.def(
       "affine_update",
       [](py::handle x, py::handle dy, float lr, py::handle W, py::handle b) {
+        py_boundary::CallScope call_scope;
         auto xv = Mat(x, "x"), dv = Mat(dy, "dy"), Wv = Mat(W, "W", true);
         auto bv = Vec(b, "b", true);
         py::gil_scoped_release r;
@@ -45,6 +48,7 @@ void BindNnet(py::module_ &m) {
   m.def(                                                                   \
       pyname,                                                              \
       [](py::handle x, py::handle y) {                                     \
+        py_boundary::CallScope call_scope;                                 \
         auto a = Mat(x, "x"), b = Mat(y, "y", true);                       \
         py::gil_scoped_release r;                                          \
         fn(a, b);                                                          \
@@ -54,6 +58,7 @@ void BindNnet(py::module_ &m) {
   m.def(                                                                   \
       pyname,                                                              \
       [](py::handle p, py::handle dy, py::handle dx) {                     \
+        py_boundary::CallScope call_scope;                                 \
         auto a = Mat(p, a1), b = Mat(dy, "dy"), c = Mat(dx, "dx", true);   \
         py::gil_scoped_release r;                                          \
         fn(a, b, c);                                                       \
@@ -71,6 +76,7 @@ void BindNnet(py::module_ &m) {
   m.def(
       "pnorm_forward",
       [](py::handle x, float p, py::handle y) {
+        py_boundary::CallScope call_scope;
         auto a = Mat(x, "x"), b = Mat(y, "y", true);
         py::gil_scoped_release r;
         PnormForward(a, p, b);
@@ -79,6 +85,7 @@ void BindNnet(py::module_ &m) {
   m.def(
       "pnorm_backward",
       [](py::handle x, py::handle y, py::handle dy, float p, py::handle dx) {
+        py_boundary::CallScope call_scope;
         auto a = Mat(x, "x"), b = Mat(y, "y"), c = Mat(dy, "dy"), d = Mat(dx, "dx", true);
         py::gil_scoped_release r;
         PnormBackward(a, b, c, p, d);
@@ -87,6 +94,7 @@ void BindNnet(py::module_ &m) {
   m.def(
       "softmax_cross_entropy",
       [](py::handle z, py::handle labels, py::handle y, py::handle dz) {
+        py_boundary::CallScope call_scope;
         auto zv = Mat(z, "z"), yv = Mat(y, "y", true), dv = Mat(dz, "dz", true);
         auto lv = IntVec(labels, "labels");
         ObjfInfo info;
@@ -101,6 +109,7 @@ void BindNnet(py::module_ &m) {
   m.def(
       "splice_frames",
       [](py::handle x, py::handle offsets, py::handle y) {
+        py_boundary::CallScope call_scope;
         auto a = Mat(x, "x"), b = Mat(y, "y", true);
         auto o = IntVec(offsets, "offsets");
         py::gil_scoped_release r;
@@ -110,6 +119,7 @@ void BindNnet(py::module_ &m) {
   m.def(
       "sum_group_forward",
       [](py::handle x, py::handle starts, py::handle y) {
+        py_boundary::CallScope call_scope;
         auto a = Mat(x, "x"), b = Mat(y, "y", true);
         auto s = IntVec(starts, "group_starts");
         py::gil_scoped_release r;
@@ -119,6 +129,7 @@ void BindNnet(py::module_ &m) {
   m.def(
       "sum_group_backward",
       [](py::handle dy, py::handle group_of_input, py::handle dx) {
+        py_boundary::CallScope call_scope;
         auto a = Mat(dy, "dy"), b = Mat(dx, "dx", true);
         auto g = IntVec(group_of_input, "group_of_input");
         py::gil_scoped_release r;

@@ -39,6 +39,7 @@ void BindRbm(py::module_ &m) {
   m.def(
       "fill_uniform",
       [](py::handle out, std::uint64_t seed, std::uint64_t offset) {
+        py_boundary::CallScope call_scope;
         auto o = Mat(out, "out", true);
         py::gil_scoped_release r;
         FillUniform(seed, offset, o);
@@ -48,6 +49,7 @@ void BindRbm(py::module_ &m) {
   m.def(
       "bernoulli_sample",
       [](py::handle probs, py::handle out, std::uint64_t seed, std::uint64_t offset) {
+        py_boundary::CallScope call_scope;
         auto p = Mat(probs, "probs"), o = Mat(out, "out", true);
         py::gil_scoped_release r;
         BernoulliSample(p, seed, offset, o);
@@ -59,6 +61,7 @@ void BindRbm(py::module_ &m) {
       [](py::handle pos_vis, py::handle W, py::handle b_vis, py::handle b_hid, py::handle dW, py::handle db_vis,
          py::handle db_hid, float lr, float momentum, float l2, bool gaussian_visible, std::uint64_t seed,
          std::uint64_t counter, py::object pos_hid, py::object neg_vis, py::object neg_hid) {
+        py_boundary::CallScope call_scope;
         auto pv = Mat(pos_vis, "pos_vis"), Wv = Mat(W, "W", true), dWv = Mat(dW, "dW", true);
         auto bv = Vec(b_vis, "b_vis", true), bh = Vec(b_hid, "b_hid", true);
         auto dbv = Vec(db_vis, "db_vis", true), dbh = Vec(db_hid, "db_hid", true);

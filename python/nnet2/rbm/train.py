@@ -14,6 +14,11 @@ The shuffling generator is numpy's PCG64 seeded with `randomizer_seed` (not nnet
 order differs from Kaldi's); hidden states are sampled from the Philox stream (`_core.fill_uniform`).
 Same inputs and seeds give the same DBN bit for bit on the CPU (for a fixed thread count, as OpenBLAS
 sums in thread-dependent order).
+
+`device="cuda"` (`pretrain-dbn --device cuda`) runs the CD-1 steps and the lower layers' forward passes
+on the GPU with the same formulas and the same Philox stream (seed, offset): the GPU draws the very same
+uniforms, so the sampled hidden states differ from the CPU's only where the GEMM rounding moves a
+probability across its uniform. Shuffling, normalization statistics and initialization stay on the host.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import os
 import numpy as np
 
 from nnet2 import _core
+from nnet2.device import activate, asarray_like, copy_into, to_device, to_host, xp_of
 from nnet2.parallel.average import average_flat_
 from nnet2.io import nnet1 as nnet1_io
 from nnet2.io.nnet1 import AddShift, Rbm, Rescale, Splice
@@ -83,6 +89,10 @@ class DbnOptions:
     input_cache_mb: int = opt(1024, "hold the spliced frames (and each layer's input) in memory when they fit in "
                                     "this many MB; otherwise stream them from the features on every pass, holding "
                                     "only the shuffling buffer (bounded memory, the whole training set is used)")
+    device: str = opt("cpu", "where the CD-1 steps and the lower layers' forward passes run",
+                      choices=("cpu", "cuda"))
+    gpu: int = opt(-1, "GPU index for --device cuda (-1 = the rank's local rank on its node modulo the number "
+                       "of GPUs)")
 
 
 # --------------------------------------------------------------------------------------------- schedule
@@ -258,7 +268,7 @@ def _layer_blocks(source: FrameSource, layers, num_iters: int, chunk: int = 4096
                 yield b
                 continue
             for s in range(0, len(b), chunk):
-                yield _sigmoid_layers(np.ascontiguousarray(b[s:s + chunk]), layers)
+                yield _host_sigmoid_layers(b[s:s + chunk], layers)
 
 
 def mean_activations(source: FrameSource, layers) -> np.ndarray:
@@ -272,23 +282,30 @@ def mean_activations(source: FrameSource, layers) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------- helpers
-def _sigmoid_layers(x: np.ndarray, layers) -> np.ndarray:
-    """x [N, D] -> sigmoid(... sigmoid(x W1^T + b1) ...) [N, out] through the core kernels."""
+def _sigmoid_layers(x, layers):
+    """x [N, D] -> sigmoid(... sigmoid(x W1^T + b1) ...) [N, out] through the core kernels, on the device
+    of x (where the layers must be too)."""
     for W, b in layers:
-        y = np.empty((x.shape[0], W.shape[0]), np.float32)
+        y = xp_of(x).empty((x.shape[0], W.shape[0]), np.float32)
         _core.affine_forward(x, W, b, y)
         _core.sigmoid_forward(y, y)
         x = y
     return x
 
 
+def _host_sigmoid_layers(x: np.ndarray, layers) -> np.ndarray:
+    """Host frames through `layers`, computed on the layers' device, back on the host."""
+    return to_host(_sigmoid_layers(asarray_like(np.ascontiguousarray(x), layers[0][0]), layers))
+
+
 def forward_in_chunks(data: np.ndarray, layers, chunk: int = 4096) -> np.ndarray:
-    """Push all frames data [N, D] through sigmoid `layers` [(W [out,in], b [out]), ...] -> [N, out]."""
+    """Push all frames data [N, D] through sigmoid `layers` [(W [out,in], b [out]), ...] -> [N, out]
+    (host arrays in and out; computed on the device the layers are on)."""
     if not layers:
         return data
     out = np.empty((data.shape[0], layers[-1][0].shape[0]), np.float32)
     for s in range(0, data.shape[0], chunk):
-        out[s:s + chunk] = _sigmoid_layers(np.ascontiguousarray(data[s:s + chunk]), layers)
+        out[s:s + chunk] = _host_sigmoid_layers(data[s:s + chunk], layers)
     return out
 
 
@@ -319,14 +336,15 @@ def _progress(total: int, desc: str, enabled: bool):
 # --------------------------------------------------------------------------------------------- one RBM
 def train_rbm(data, rbm: Rbm, opts: RbmTrainOptions, *, lower_layers=(), seed: int = 777,
               name: str = "rbm", comm=None, average_every: int = 0, input_cache_mb: int = 1024,
-              progress: bool = True) -> dict:
+              progress: bool = True, device: str = "cpu") -> dict:
     """Train `rbm` in place with CD-1 (nnet1 rbm-train-cd1-frmshuff).
 
     data: [N, D] float32 frames (already normalized), or a `FrameSource` streaming them (then only the
     shuffling buffer and one block are held), pushed through `lower_layers` [(W [out, in], b [out])] as
     sigmoid layers to give the RBM's visible input [N, V]. The parameters end up as views of one flat
     buffer; with `comm` of size > 1 and average_every = K > 0 they are averaged over the ranks every K
-    minibatches and at the end (each rank trains on its own `data`).
+    minibatches and at the end (each rank trains on its own `data`). device: "cpu" or "cuda" (the current
+    GPU), where the steps run; `rbm` ends with host (numpy) arrays either way.
     Returns dict(epoch_mse = per-epoch mean squared reconstruction error per element, epoch_avg_loss =
     Kaldi's Mse AvgLoss 0.5*sum sq/frame, guard_hits, frames, lr, momentum, max_frames_held).
     """
@@ -354,12 +372,17 @@ def train_rbm(data, rbm: Rbm, opts: RbmTrainOptions, *, lower_layers=(), seed: i
     flat = _flat_rbm(rbm)
     if world > 1:
         comm.Bcast(flat, root=0)
-    dW = np.zeros_like(rbm.W)
-    db_vis = np.zeros_like(rbm.b_vis)
-    db_hid = np.zeros_like(rbm.b_hid)
-    pos_hid = np.empty((mb, H), np.float32)
-    neg_vis = np.empty((mb, V), np.float32)
-    neg_hid = np.empty((mb, H), np.float32)
+    # What the steps update: `flat` itself on the CPU, a device copy (written back at the end) on a GPU.
+    dflat = to_device(flat, device)
+    W, b_vis, b_hid = dflat[:H * V].reshape(H, V), dflat[H * V:H * V + V], dflat[H * V + V:]
+    xp = xp_of(dflat)
+    dW = xp.zeros_like(W)
+    db_vis = xp.zeros_like(b_vis)
+    db_hid = xp.zeros_like(b_hid)
+    pos_hid = xp.empty((mb, H), np.float32)
+    neg_vis = xp.empty((mb, V), np.float32)
+    neg_hid = xp.empty((mb, H), np.float32)
+    lower = [(to_device(lw, device), to_device(lb, device)) for lw, lb in lower]
 
     if lower and isinstance(source, ArraySource) and N * in_dim * 4 <= input_cache_mb * 2**20:
         source, lower = ArraySource(forward_in_chunks(source.x, lower)), []  # the layer's input fits: cache it
@@ -374,7 +397,7 @@ def train_rbm(data, rbm: Rbm, opts: RbmTrainOptions, *, lower_layers=(), seed: i
         def _whole_epochs():
             for idx in rnd.minibatches(opts.num_iters):
                 np.take(source.x, idx, axis=0, out=gather)
-                yield _sigmoid_layers(gather, lower) if lower else gather
+                yield _host_sigmoid_layers(gather, lower) if lower else gather
         batches = _whole_epochs()
     else:
         raise UserError(f"{name}: streamed data needs a bounded shuffling buffer (--randomizer-size > 0)")
@@ -409,8 +432,8 @@ def train_rbm(data, rbm: Rbm, opts: RbmTrainOptions, *, lower_layers=(), seed: i
         if e != epoch:
             log_epoch(epoch)
             epoch = e
-        vis = np.ascontiguousarray(vis)
-        r = _core.rbm_cd1_step(vis, rbm.W, rbm.b_vis, rbm.b_hid, dW, db_vis, db_hid, sched.lr, sched.momentum,
+        vis = to_device(np.ascontiguousarray(vis), device)
+        r = _core.rbm_cd1_step(vis, W, b_vis, b_hid, dW, db_vis, db_hid, sched.lr, sched.momentum,
                                opts.l2_penalty, gaussian, sample_seed, counter, pos_hid, neg_vis, neg_hid)
         counter += mb * H
         sched.lr = r["lr"]
@@ -422,13 +445,15 @@ def train_rbm(data, rbm: Rbm, opts: RbmTrainOptions, *, lower_layers=(), seed: i
         frames_epoch[e] += mb
         sched.after_minibatch(mb)
         if averaging and (k + 1) % average_every == 0:
-            average_flat_(comm, flat)
+            average_flat_(comm, dflat)
         if bar is not None:
             bar.update(1)
     if bar is not None:
         bar.close()
     if averaging and total % average_every != 0:
-        average_flat_(comm, flat)
+        average_flat_(comm, dflat)
+    if dflat is not flat:
+        copy_into(flat, dflat)  # rbm.W, b_vis, b_hid are views of flat
     log_epoch(epoch)
     n_ep = opts.num_iters
     return dict(epoch_mse=[sse_epoch[i] / (frames_epoch[i] * V) for i in range(n_ep) if frames_epoch[i]],
@@ -541,6 +566,13 @@ def pretrain_dbn(feats, opts: DbnOptions | None = None, out_dir: str | None = No
         raise DataError("pretrain_dbn: no features")
     rank = comm.Get_rank() if comm is not None else 0
     writer = out_dir is not None and rank == 0
+    from nnet2.parallel.comm import local_rank
+
+    where = activate(o.device, local_rank(comm) if comm is not None else 0, o.gpu)
+    logger.info(f"pretrain_dbn: rank {rank} computes on {where}")
+
+    def on_device(layers):
+        return [(to_device(W, o.device), to_device(b, o.device)) for W, b in layers]
 
     src = UtteranceSource(feats, o.splice, o.seed)
     mean, std, N, n_utts = _global_cmvn(src, comm, o.var_floor)
@@ -581,7 +613,7 @@ def pretrain_dbn(feats, opts: DbnOptions | None = None, out_dir: str | None = No
             epochs = max(epochs, math.ceil(o.min_frames_per_layer / N))
         vis_mean = None
         if not gaussian:
-            vis_mean = act if act is not None else _mean_activations(source, lower, comm)
+            vis_mean = act if act is not None else _mean_activations(source, on_device(lower), comm)
         rbm = init_rbm(vis_dim, o.hid_dim, "gauss" if gaussian else "bern",
                        o.param_stddev_first if layer == 1 else o.param_stddev, _stream_seed(o.seed, layer, 0),
                        vis_mean)
@@ -589,9 +621,11 @@ def pretrain_dbn(feats, opts: DbnOptions | None = None, out_dir: str | None = No
                              momentum_step_period=o.momentum_step_period, minibatch_size=o.minibatch_size,
                              randomizer_size=o.randomizer_size, randomizer_seed=o.seed, num_iters=epochs)
         h = train_rbm(source, rbm, ro, lower_layers=lower, seed=_stream_seed(o.seed, layer, 1), name=f"RBM {layer}",
-                      comm=comm, average_every=o.average_every, input_cache_mb=o.input_cache_mb, progress=progress)
+                      comm=comm, average_every=o.average_every, input_cache_mb=o.input_cache_mb, progress=progress,
+                      device=o.device)
         rbms.append(rbm)
-        act = _mean_activations(source, lower + nnet1_io.dbn_to_layers(nnet1_io.rbm_to_components(rbm)), comm)
+        act = _mean_activations(source, on_device(lower + nnet1_io.dbn_to_layers(nnet1_io.rbm_to_components(rbm))),
+                                comm)
         dead = int((act < DEAD_ACTIVATION).sum())
         h.update(dead_units=dead, mean_activation=float(act.mean()),
                  saturated_units=int((act > 1 - DEAD_ACTIVATION).sum()))
