@@ -5,21 +5,37 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 JOBS ?= 2
 
-.PHONY: setup test recipe dev clean
+.PHONY: setup setup-gpu test recipe dev clean
+
+# The CUDA build is an explicit choice: `make setup-gpu` (or NNET2_WITH_CUDA=ON make setup) compiles the
+# CUDA kernels and installs the GPU extra (CuPy + cuBLAS wheels, ~600 MB); `make setup` and `make recipe`
+# build for the CPU only and download no CUDA wheel, whether or not nvcc is installed.
+# `make test` (what CI runs) is also a test of the build: where nvcc is present it compiles and links every
+# CUDA source, fetching only the cuBLAS wheel for its headers when the toolkit has none (no CuPy: the GPU
+# tests then skip). On a GPU machine run `make setup-gpu test` to run them too.
+NNET2_WITH_CUDA ?= OFF
+GPU_WHEELS := "nvidia-cublas>=13,<14" "cupy-cuda13x>=13"
+EXTRA_WHEELS ?= $(if $(filter ON,$(NNET2_WITH_CUDA)),$(GPU_WHEELS))
+HAVE_NVCC := $(shell command -v nvcc >/dev/null 2>&1 && echo yes)
+# cublas_v2.h beside nvcc (the toolkit's cuBLAS), else the nvidia-cublas wheel is needed to compile.
+TOOLKIT_CUBLAS := $(shell d=$$(dirname "$$(readlink -f "$$(command -v nvcc 2>/dev/null || echo /nonexistent)")")/..; \
+                    ls $$d/include/cublas_v2.h $$d/targets/*/include/cublas_v2.h 2>/dev/null | head -1)
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 
-# nvcc present => also fetch cuBLAS (to compile and link the CUDA kernels) and CuPy (GPU tests run
-# where a GPU is present and skip through cupy.is_available() elsewhere). CI does this.
 setup: $(BIN)/python
-	if command -v nvcc >/dev/null 2>&1; then $(BIN)/python -m pip install "nvidia-cublas>=13,<14" "cupy-cuda13x>=13"; fi
 	$(BIN)/python -m pip install scikit-build-core pybind11 scipy-openblas32 cmake ninja
-	$(BIN)/python -m pip install --no-build-isolation ".[test]"
+	$(if $(strip $(EXTRA_WHEELS)),$(BIN)/python -m pip install $(EXTRA_WHEELS))
+	NNET2_WITH_CUDA=$(NNET2_WITH_CUDA) $(BIN)/python -m pip install --no-build-isolation ".[test]"
+
+setup-gpu:
+	$(MAKE) setup NNET2_WITH_CUDA=ON
 
 # Tests run against the installed package (not the source tree), with the venv's mpiexec/nnet2 on PATH.
-test: setup
+test:
+	$(MAKE) setup $(if $(HAVE_NVCC),NNET2_WITH_CUDA=ON EXTRA_WHEELS='$(if $(TOOLKIT_CUBLAS),,"nvidia-cublas>=13,<14")')
 	cd tests && PATH="$(abspath $(BIN)):$$PATH" ../$(BIN)/python -m pytest -p no:cacheprovider --rootdir=.. -c ../pyproject.toml $(PYTEST_ARGS) .
 
 recipe: setup
