@@ -35,9 +35,6 @@ def fvec(v):           # Vector<float>::Write: "FV " int32 dim, raw float32
     return b"FV " + i32(len(v)) + b"".join(struct.pack("<f", float(x)) for x in v)
 
 
-def dvec(v):           # Vector<double>::Write: "DV " int32 dim, raw float64
-    return b"DV " + i32(len(v)) + b"".join(struct.pack("<d", float(x)) for x in v)
-
 
 def fmat(rows):        # Matrix<float>::Write: "FM " int32 rows, int32 cols, row-major float32
     nc = len(rows[0]) if rows else 0
@@ -75,8 +72,11 @@ def transition_model():
 
 
 def nonlinear(name, dim, vs, ds, count):
-    return (tok(f"<{name}>") + tok("<Dim>") + i32(dim) + tok("<ValueSum>") + dvec(vs)
-            + tok("<DerivSum>") + dvec(ds) + tok("<Count>") + f64(count) + tok(f"</{name}>"))
+    # value_sum_/deriv_sum_ are CuVector<double>, but CuVector<Real>::Write copies into a
+    # Vector<BaseFloat> before writing (src/cudamatrix/cu-vector.cc): "FV" in binary. count_ is a
+    # plain double (size byte 8).
+    return (tok(f"<{name}>") + tok("<Dim>") + i32(dim) + tok("<ValueSum>") + fvec(vs)
+            + tok("<DerivSum>") + fvec(ds) + tok("<Count>") + f64(count) + tok(f"</{name}>"))
 
 
 def online(lr, W, b):

@@ -335,13 +335,16 @@ def write_component(w: KaldiWriter, type_name: str, fields: dict) -> None:
     elif t == "FixedBiasComponent":
         w.token("<Bias>")
         w.vector(g("bias"))
-    else:  # NonlinearComponent: statistics are CuVector<double> and a double count.
+    else:
+        # NonlinearComponent: the statistics are CuVector<double>, but CuVector<Real>::Write
+        # (src/cudamatrix/cu-vector.cc) copies into a Vector<BaseFloat> before writing, so they
+        # are float ("FV" in binary, float-rounded in text); the count is a double.
         w.token("<Dim>")
         w.int32(g("dim"))
         w.token("<ValueSum>")
-        w.vector(g("value_sum"), dtype=np.float64)
+        w.vector(g("value_sum"), dtype=np.float32)
         w.token("<DerivSum>")
-        w.vector(g("deriv_sum"), dtype=np.float64)
+        w.vector(g("deriv_sum"), dtype=np.float32)
         w.token("<Count>")
         w.double(g("count"))
     w.token(f"</{t}>")
