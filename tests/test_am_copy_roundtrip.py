@@ -24,9 +24,12 @@ DATA = os.path.join(os.path.dirname(__file__), "data")
 def _all_types_model() -> nf.Mdl:
     tm = nf.read_mdl(os.path.join(DATA, "tiny_pnorm.mdl.txt")).transition_model
     rng = np.random.default_rng(0)
-    f32 = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
-    stats = lambda d, ds=True: {"dim": d, "value_sum": rng.random(d) * 10,  # noqa: E731
-                                "deriv_sum": rng.random(d) * 3 if ds else np.zeros(0), "count": 128.0}
+    # Values with few binary digits (k/16): their 7-digit text form reads back to the same float,
+    # so text and binary forms of the same model convert into each other exactly (as the golden
+    # files in tests/data are made).
+    f32 = lambda *s: (rng.integers(-64, 64, s) / 16).astype(np.float32)  # noqa: E731
+    stats = lambda d, ds=True: {"dim": d, "value_sum": rng.integers(0, 999, d) / 8,  # noqa: E731
+                                "deriv_sum": rng.integers(0, 99, d) / 4 if ds else np.zeros(0), "count": 128.0}
     comps = [
         ("SpliceComponent", {"input_dim": 2, "context": [-1, 0, 1], "const_component_dim": 0}),
         ("FixedAffineComponent", {"linear_params": f32(6, 6), "bias_params": f32(6)}),
@@ -53,8 +56,8 @@ def _all_types_model() -> nf.Mdl:
         ("SoftmaxComponent", stats(5, ds=False)),
     ]
     assert {t for t, _ in comps} == set(nf.COMPONENT_FIELDS), "every supported type is covered"
-    priors = rng.random(5).astype(np.float32)
-    return nf.Mdl(tm, comps, priors / priors.sum())
+    priors = np.array([0.5, 0.25, 0.125, 0.0625, 0.0625], np.float32)
+    return nf.Mdl(tm, comps, priors)
 
 
 @pytest.fixture(scope="module")

@@ -55,7 +55,7 @@ def test_am_init_and_compute(tmp_path):
                    "AffineComponent input-dim=4 output-dim=NUM_PDFS param-stddev=0.5 bias-stddev=0\n"
                    "SoftmaxComponent dim=NUM_PDFS\n")
     out = tmp_path / "0.mdl"
-    assert cli(["am-init", "--srand=3", str(cfg), os.path.join(DATA, "tiny_pnorm.mdl.txt"), str(out)]) == 0
+    assert cli(["am-init", "--srand=3", os.path.join(DATA, "tiny_pnorm.mdl.txt"), str(cfg), str(out)]) == 0
     m = load_model(out)
     assert m.nnet.output_dim == 5 and isinstance(m.nnet.components[1], C.AffineComponentPreconditionedOnline)
     m.am.priors = np.array([0.1, 0.2, 0.3, 0.2, 0.2], np.float32)
@@ -93,7 +93,7 @@ def test_bad_inputs_give_one_clear_error(tmp_path, capsys):
     assert "not found" in capsys.readouterr().err
     cfg = tmp_path / "c.config"
     cfg.write_text("AffineComponent input-dim=6 output-dim=3 bogus=1\n")
-    assert cli(["am-init", str(cfg), os.path.join(DATA, "tiny_pnorm.mdl.txt"), str(tmp_path / "o.mdl")]) == 1
+    assert cli(["am-init", os.path.join(DATA, "tiny_pnorm.mdl.txt"), str(cfg), str(tmp_path / "o.mdl")]) == 1
     assert "bogus" in capsys.readouterr().err and not (tmp_path / "o.mdl").exists()
     # features of the wrong dimension name the utterance, and no output is left behind
     import kaldiio

@@ -77,8 +77,8 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   log "Stage 1: MFCC (conf/mfcc.conf) and per-speaker CMVN; dev = every 10th training utterance"
   for s in train test; do
     if [ ! -f $data/$s/feats.scp ]; then
-      nnet2 compute-mfcc-feats --config conf/mfcc.conf --nj 2 $data/$s mfcc_$data
-      nnet2 compute-cmvn-stats $data/$s mfcc_$data
+      nnet2 make-mfcc --nj 2 --mfcc-config conf/mfcc.conf $data/$s $exp/make_mfcc/$s mfcc_$data
+      nnet2 make-cmvn $data/$s $exp/make_mfcc/$s mfcc_$data
     fi
   done
   if [ ! -f $data/dev/feats.scp ]; then
@@ -86,8 +86,9 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
     nnet2 subset-data-dir --every 10 --exclude true $data/train $data/train_nodev
   fi
   if [ ! -f $exp/feats/train_nodev_cmvn.scp ]; then
-    nnet2 apply-cmvn --utt2spk $data/train_nodev/utt2spk scp:$data/train_nodev/cmvn.scp \
-      scp:$data/train_nodev/feats.scp $exp/feats/train_nodev_cmvn.ark $exp/feats/train_nodev_cmvn.scp
+    mkdir -p $exp/feats
+    nnet2 apply-cmvn --utt2spk=ark:$data/train_nodev/utt2spk scp:$data/train_nodev/cmvn.scp \
+      scp:$data/train_nodev/feats.scp ark,scp:$exp/feats/train_nodev_cmvn.ark,$exp/feats/train_nodev_cmvn.scp
   fi
 fi
 
@@ -143,7 +144,7 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
         echo "AffineComponent input-dim=$d output-dim=NUM_PDFS learning-rate=0.001 param-stddev=0 bias-stddev=0"
         echo "SoftmaxComponent dim=NUM_PDFS"
       } > $cfg
-      nnet2 am-init --srand $seed $cfg $exp/mono/final.mdl $exp/dnn_$m/init.mdl
+      nnet2 am-init --srand $seed $exp/mono/final.mdl $cfg $exp/dnn_$m/init.mdl
     fi
   done
 fi

@@ -71,8 +71,9 @@ if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   done
   # Kaldi scp paths that are relative are relative to the s5c directory.
   if $cmvn; then
-    (cd "$swbd_kaldi_dir" && nnet2 apply-cmvn --utt2spk "$src_data/utt2spk" "scp:$src_data/cmvn.scp" \
-       "scp:$feats_scp" "$dir/feats/feats_cmvn.ark" "$data/$train_set/feats.scp")
+    mkdir -p "$dir/feats"
+    (cd "$swbd_kaldi_dir" && nnet2 apply-cmvn --utt2spk="ark:$src_data/utt2spk" "scp:$src_data/cmvn.scp" \
+       "scp:$feats_scp" "ark,scp:$dir/feats/feats_cmvn.ark,$data/$train_set/feats.scp")
   else
     awk -v root="$swbd_kaldi_dir" 'NF == 2 && $2 !~ /^\// { $2 = root "/" $2 } { print }' \
       "$feats_scp" > "$data/$train_set/feats.scp"

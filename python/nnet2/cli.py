@@ -14,6 +14,7 @@ import pkgutil
 import sys
 
 from nnet2.utils.errors import UserError
+from nnet2.utils.options import parse_bool, read_conf
 
 
 def _commands():
@@ -49,10 +50,53 @@ def build_parser() -> argparse.ArgumentParser:
             help=mod.HELP,
             description=(mod.__doc__ or mod.HELP).strip(),
             formatter_class=_HelpFormatter,
+            # A verb named after a Kaldi binary shows that binary's usage line first.
+            usage=getattr(mod, "USAGE", None),
         )
         mod.add_arguments(p)
+        if not any("--config" in a.option_strings for a in p._actions):
+            p.add_argument("--config", metavar="FILE", default=None,
+                           help="read options from FILE (Kaldi conf: one --name=value per line, "
+                                "'#' comments); options on the command line win")
+        _kaldi_bools(p)
         p.set_defaults(_run=mod.run)
     return parser
+
+
+def _kaldi_bools(p: argparse.ArgumentParser) -> None:
+    """Kaldi's ParseOptions: a bare boolean flag (`--binary`) means true; `--binary=false` too."""
+    for a in p._actions:
+        if a.type is parse_bool and a.option_strings and a.nargs is None:
+            a.nargs, a.const = "?", True
+
+
+def expand_config(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
+    """Kaldi's `--config=FILE` (ParseOptions::ReadConfigFile) for verbs that have no --config of
+    their own: the file's options go before the command line's, so the command line wins."""
+    if not argv or argv[0].startswith("-"):
+        return argv
+    sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+    verb = sub.choices.get(argv[0]) if sub else None
+    if verb is None:
+        return argv
+    cfg = next((a for a in verb._actions if "--config" in a.option_strings), None)
+    if cfg is None or cfg.help is None or not cfg.help.startswith("read options from FILE"):
+        return argv  # the verb reads its own --config
+    out, conf, i = [], [], 1
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            out.extend(argv[i:])
+            break
+        if a.startswith("--config="):
+            conf.extend(read_conf(a.split("=", 1)[1]))
+        elif a == "--config" and i + 1 < len(argv):
+            conf.extend(read_conf(argv[i + 1]))
+            i += 1
+        else:
+            out.append(a)
+        i += 1
+    return [argv[0]] + conf + out
 
 
 def _core_missing() -> str | None:
@@ -71,6 +115,12 @@ def main(argv: list[str] | None = None) -> int:
               "run 'make setup' (or 'pip install .'; 'make dev' for this source tree)", file=sys.stderr)
         return 1
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        argv = expand_config(argv, parser)
+    except UserError as e:
+        print(f"nnet2: error: {e}", file=sys.stderr)
+        return 1
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help()

@@ -8,6 +8,8 @@ Example:  nnet2 am-average 1.1.mdl 1.2.mdl 1.3.mdl 1.mdl
 from nnet2.utils.options import parse_bool
 
 NAME = "am-average"
+KALDI = "nnet-am-average"
+USAGE = "nnet2 am-average [options] <model1> <model2> ... <modelN> <model-out>"
 HELP = "average the parameters of several models"
 
 

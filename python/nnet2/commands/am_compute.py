@@ -10,6 +10,8 @@ Examples:
 from nnet2.utils.options import parse_bool
 
 NAME = "am-compute"
+KALDI = "nnet-am-compute"
+USAGE = "nnet2 am-compute [options] <model-in> <feature-rspecifier> <feature-or-loglikes-wspecifier>"
 HELP = "per-frame network outputs for each utterance (Kaldi rspecifier -> wspecifier)"
 
 
@@ -17,6 +19,11 @@ def add_arguments(p):
     p.add_argument("--apply-log", type=parse_bool, default=False, metavar="true|false", help="output log of the values")
     p.add_argument("--divide-by-priors", type=parse_bool, default=False, metavar="true|false",
                    help="divide by the priors and renormalize each row (Kaldi semantics)")
+    p.add_argument("--pad-input", type=parse_bool, default=True, metavar="true|false",
+                   help="If true, duplicate the first and last frames of input features as required for "
+                        "temporal context, to prevent reduction in output dimension (only true is supported)")
+    p.add_argument("--use-gpu", default="no", choices=["yes", "no", "optional", "wait"],
+                   help="accepted for compatibility with Kaldi; the computation runs on the CPU")
     p.add_argument("--threads", type=int, default=0, help="BLAS/OpenMP threads (0 = library default)")
     p.add_argument("model", help="nnet2 .mdl")
     p.add_argument("feats_rspecifier", help="features, e.g. scp:feats.scp or ark:-")
@@ -25,6 +32,10 @@ def add_arguments(p):
 
 def run(args) -> int:
     from nnet2.nnet.compute import compute_outputs
+    from nnet2.utils.errors import UserError
+
+    if not args.pad_input:
+        raise UserError("--pad-input=false is not supported")
 
     compute_outputs(args.model, args.feats_rspecifier, args.out_wspecifier, apply_log=args.apply_log,
                     divide_by_priors=args.divide_by_priors, threads=args.threads)

@@ -5,6 +5,8 @@ Example:  nnet2 am-info exp/nnet/final.mdl
 """
 
 NAME = "am-info"
+KALDI = "nnet-am-info"
+USAGE = "nnet2 am-info [options] <nnet-in>"
 HELP = "print dims, components, parameter count and priors of a .mdl"
 
 

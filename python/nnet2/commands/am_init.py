@@ -1,7 +1,12 @@
-"""Initialize an nnet2 acoustic model from a Kaldi nnet-init style config and a transition model
-(a GMM final.mdl, a transition-model file, or an nnet2 .mdl) -- like `nnet-init` + `nnet-am-init`.
+"""Initialize the neural network acoustic model and its associated transition-model -- Kaldi's
+`nnet-am-init` (src/nnet2bin/nnet-am-init.cc), three-argument form: the transition model is read
+from the start of <transition-model-in> (a GMM final.mdl, a transition-model file, or an nnet2 .mdl),
+the network from <raw-nnet-in>, and the .mdl is written with empty priors.
 
-Config lines (one component each, spec §3/§4.4), e.g.
+<raw-nnet-in> is a raw nnet2 network (text or binary, as `nnet-init` writes it) or, as an
+nnet2 convenience that does `nnet-init` in the same step, an nnet-init config file (one component
+per line; the token NUM_PDFS stands for the transition model's number of pdfs; --srand seeds the
+random initialization), e.g.
   SpliceComponent input-dim=40 left-context=4 right-context=4
   FixedAffineComponent matrix=exp/nnet/lda.mat
   AffineComponentPreconditionedOnline input-dim=360 output-dim=2000 learning-rate=0.02 param-stddev=0.022 bias-stddev=0.5 rank-in=20 rank-out=80 update-period=4 max-change-per-sample=0.075
@@ -10,25 +15,47 @@ Config lines (one component each, spec §3/§4.4), e.g.
   AffineComponentPreconditionedOnline input-dim=200 output-dim=NUM_PDFS learning-rate=0.02 param-stddev=0 bias-stddev=0
   SoftmaxComponent dim=NUM_PDFS
 
-Example:  nnet2 am-init --srand=1 nnet.config exp/mono/final.mdl exp/nnet/0.mdl
+e.g.:
+  nnet2 am-init exp/mono/final.mdl exp/nnet/nnet.raw exp/nnet/0.mdl
+  nnet2 am-init --srand=1 exp/mono/final.mdl exp/nnet/nnet.config exp/nnet/0.mdl
 """
 
 from nnet2.utils.options import parse_bool
 
 NAME = "am-init"
-HELP = "initialize a .mdl from an nnet-init config and a transition model"
+KALDI = "nnet-am-init"
+USAGE = "nnet2 am-init [options] <transition-model-in> <raw-nnet-in> <nnet-am-out>"
+HELP = "nnet-am-init: transition model + raw nnet (or nnet-init config) -> .mdl"
 
 
 def add_arguments(p):
-    p.add_argument("--srand", type=int, default=0, help="seed for the random initialization")
-    p.add_argument("--binary", type=parse_bool, default=True, metavar="true|false", help="write in binary mode")
-    p.add_argument("config", help="nnet-init config file")
-    p.add_argument("transition_model", help="GMM final.mdl, transition model, or nnet2 .mdl to take it from")
-    p.add_argument("model_out", help="output .mdl")
+    p.add_argument("--binary", type=parse_bool, default=True, metavar="true|false", help="Write output in binary mode")
+    p.add_argument("--srand", type=int, default=0,
+                   help="Seed for the random initialization when <raw-nnet-in> is an nnet-init config")
+    p.add_argument("transition_model", metavar="<transition-model-in>",
+                   help="GMM final.mdl, transition model, or nnet2 .mdl to take it from")
+    p.add_argument("raw_nnet", metavar="<raw-nnet-in>", help="raw nnet2 network, or an nnet-init config")
+    p.add_argument("model_out", metavar="<nnet-am-out>")
 
 
 def run(args) -> int:
-    from nnet2.nnet.model import init_model, save_model
+    import numpy as np
 
-    save_model(init_model(args.config, args.transition_model, seed=args.srand), args.model_out, binary=args.binary)
+    from nnet2.io.nnet_format import (Mdl, component_dims, mdl_to_bytes, read_raw_nnet,
+                                      read_transition_model_from_gmm_mdl)
+    from nnet2.io.table import read_input_bytes, write_output_bytes
+    from nnet2.nnet.model import init_model, save_model
+    from nnet2.utils.errors import UserError
+
+    raw = read_input_bytes(args.raw_nnet, what="raw nnet")
+    if raw.lstrip()[:6] == b"<Nnet>" or raw[:2] == b"\0B":
+        comps = read_raw_nnet(raw)
+        tm = read_transition_model_from_gmm_mdl(read_input_bytes(args.transition_model, what="transition model"))
+        if component_dims(*comps[-1])[1] != tm.num_pdfs:
+            raise UserError(f"{args.raw_nnet}: the network outputs {component_dims(*comps[-1])[1]} values but "
+                            f"the transition model {args.transition_model} has {tm.num_pdfs} pdfs")
+        write_output_bytes(args.model_out, mdl_to_bytes(Mdl(tm, comps, np.zeros(0, np.float32)), args.binary))
+        return 0
+    save_model(init_model(args.raw_nnet, args.transition_model, seed=args.srand), args.model_out,
+               binary=args.binary)
     return 0

@@ -1,8 +1,11 @@
-"""Compute log mel filterbank features for a data dir, like Kaldi's `compute-fbank-feats`
-(`steps/make_fbank.sh`). Same arguments as `nnet2 compute-mfcc-feats`:
+"""Create Mel-filter-bank feature files -- Kaldi's `compute-fbank-feats`
+(src/featbin/compute-fbank-feats.cc): same arguments, option names and defaults (FbankOptions from
+src/feat/feature-fbank.h). Reads the wav table, writes the feature table and nothing else.
 
-    nnet2 compute-fbank-feats --config=conf/fbank.conf scp:data/train/wav.scp \\
-        ark,scp:fbank/raw_fbank_train.ark,data/train/feats.scp
+e.g.:
+  nnet2 compute-fbank-feats --config=conf/fbank.conf scp:data/train/wav.scp ark,scp:fbank/raw.ark,fbank/raw.scp
+
+For a whole data dir use `nnet2 make-fbank` (steps/make_fbank.sh).
 """
 
 from __future__ import annotations
@@ -10,7 +13,9 @@ from __future__ import annotations
 from nnet2.commands.compute_mfcc_feats import add_arguments as _add
 
 NAME = "compute-fbank-feats"
-HELP = "log mel filterbank features of a data dir (Kaldi options) -> feats.scp"
+KALDI = "compute-fbank-feats"
+USAGE = "nnet2 compute-fbank-feats [options...] <wav-rspecifier> <feats-wspecifier>"
+HELP = "compute-fbank-feats: log mel filterbanks of a wav table -> feature table (Kaldi options)"
 
 
 def add_arguments(p):

@@ -1,68 +1,124 @@
-"""Compute MFCC features for a data dir, like Kaldi's `compute-mfcc-feats` / `steps/make_mfcc.sh`.
+"""Create MFCC feature files -- Kaldi's `compute-mfcc-feats` (src/featbin/compute-mfcc-feats.cc):
+same arguments, option names and defaults (MfccOptions from src/feat/feature-mfcc.h), features by
+kaldi-native-fbank. It reads the wav table and writes the feature table, and nothing else.
 
-Kaldi-like form (the data dir is the one holding wav.scp):
+e.g.:
+  nnet2 compute-mfcc-feats --config=conf/mfcc.conf scp:data/train/wav.scp ark,scp:mfcc/raw.ark,mfcc/raw.scp
+  nnet2 compute-mfcc-feats --dither=0 scp:wav.scp ark,t:mfcc.txt
+  nnet2 compute-mfcc-feats scp:wav.scp ark:- | nnet2 copy-feats --compress=true ark:- ark:feats.ark
 
-    nnet2 compute-mfcc-feats --config=conf/mfcc.conf scp:data/train/wav.scp \\
-        ark,scp:mfcc/raw_mfcc_train.ark,data/train/feats.scp
-
-or simply `nnet2 compute-mfcc-feats --config=conf/mfcc.conf data/train mfcc`. Archives are written
-to the feature dir under a temporary name and renamed; feats.scp goes into the data dir. Any MFCC
-option (Kaldi names: --sample-frequency, --use-energy, --dither, ...) may follow and overrides the
-config file.
+As in Kaldi, an utterance shorter than --min-duration, or that cannot be read or computed, is
+skipped with a warning; the exit status is 1 when no utterance succeeded. Dither noise is seeded
+(--seed and the utterance id) so runs are reproducible. For a whole data dir (feats.scp written
+into it, parallel jobs) use `nnet2 make-mfcc`, the counterpart of steps/make_mfcc.sh.
 """
 
 from __future__ import annotations
 
-import os
-
 NAME = "compute-mfcc-feats"
-HELP = "MFCC features of a data dir (kaldi-native-fbank, Kaldi options) -> feats.scp"
+KALDI = "compute-mfcc-feats"
+USAGE = "nnet2 compute-mfcc-feats [options...] <wav-rspecifier> <feats-wspecifier>"
+HELP = "compute-mfcc-feats: MFCCs of a wav table -> feature table (Kaldi options)"
 KIND = "mfcc"
 
 
-def add_arguments(p, kind: str = KIND):
+def add_feature_options(p, kind: str) -> None:
+    """The MfccOptions/FbankOptions flags, collected without defaults so that a --config file can
+    be overridden by the command line (defaults live in nnet2.feat.features)."""
     import argparse
     import dataclasses
 
     from nnet2.feat.features import FbankOptions, MfccOptions
 
-    p.add_argument("--config", default=None, help="Kaldi conf file of feature options (--name=value lines)")
-    p.add_argument("--nj", type=int, default=1, help="number of parallel jobs")
-    p.add_argument("input", help="data dir, or scp:<datadir>/wav.scp")
-    p.add_argument("output", help="feature dir, or ark,scp:<featdir>/<name>.ark,<datadir>/feats.scp")
-    # Feature options are only collected here (no defaults), so they override the config file;
-    # their types, defaults and validation live in the options class.
     cls = MfccOptions if kind == "mfcc" else FbankOptions
-    g = p.add_argument_group(f"{kind} options (override --config)")
+    g = p.add_argument_group(f"{kind} options (Kaldi names; override --config)")
     for f in dataclasses.fields(cls):
         default = f.default if f.default is not dataclasses.MISSING else None
         g.add_argument("--" + f.name.replace("_", "-"), dest="feat_" + f.name, default=argparse.SUPPRESS,
                        help=f"{f.metadata.get('help', '')} (default: {default})")
 
 
-def parse_io(inp: str, out: str) -> tuple[str, str]:
-    from nnet2.utils.errors import UserError
-
-    datadir = inp[4:] if inp.startswith("scp:") else inp
-    if datadir.endswith("wav.scp"):
-        datadir = os.path.dirname(datadir) or "."
-    if out.startswith("ark,scp:") or out.startswith("ark:"):
-        spec = out.split(":", 1)[1].split(",")
-        feat_dir = os.path.dirname(spec[0]) or "."
-        if len(spec) > 1 and os.path.normpath(os.path.dirname(spec[1]) or ".") != os.path.normpath(datadir):
-            raise UserError(f"the scp must be <datadir>/feats.scp ({datadir}), got {spec[1]}")
-    else:
-        feat_dir = out
-    return datadir, feat_dir
-
-
-def run(args, kind: str = KIND) -> int:
+def feature_options(args, kind: str):
     from nnet2.feat.features import FbankOptions, MfccOptions
-    from nnet2.feat.make_feats import make_feats
 
     cls = MfccOptions if kind == "mfcc" else FbankOptions
     extra = [f"--{k[5:].replace('_', '-')}={v}" for k, v in vars(args).items() if k.startswith("feat_")]
-    opts = cls.from_conf(args.config, extra=extra)
-    datadir, feat_dir = parse_io(args.input, args.output)
-    make_feats(datadir, opts, feat_dir, nj=args.nj)
-    return 0
+    return cls.from_conf(getattr(args, "config", None), extra=extra)
+
+
+def add_arguments(p, kind: str = KIND):
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="Kaldi conf file of options (--name=value lines); the command line wins")
+    p.add_argument("--output-format", default="kaldi", choices=["kaldi"],
+                   help="Format of the output files (Kaldi's 'htk' is not supported)")
+    p.add_argument("--subtract-mean", type=_bool, default=False, metavar="true|false",
+                   help="Subtract mean of each feature file [CMS]; not recommended to do it this way.")
+    p.add_argument("--vtln-warp", type=float, default=1.0, help="Vtln warp factor (only 1.0 is supported)")
+    p.add_argument("--channel", type=int, default=-1,
+                   help="Channel to extract (-1 -> expect mono, 0 -> left, 1 -> right)")
+    p.add_argument("--min-duration", type=float, default=0.0,
+                   help="Minimum duration of segments to process (in seconds).")
+    add_feature_options(p, kind)
+    p.add_argument("wav_rspecifier", metavar="<wav-rspecifier>", help="e.g. scp:data/train/wav.scp")
+    p.add_argument("feats_wspecifier", metavar="<feats-wspecifier>",
+                   help="e.g. ark:feats.ark, ark,t:feats.txt, ark,scp:feats.ark,feats.scp, ark:-")
+
+
+def _bool(s):
+    from nnet2.utils.options import parse_bool
+
+    return parse_bool(s)
+
+
+def run(args, kind: str = KIND) -> int:
+    import numpy as np
+
+    from nnet2.feat.features import compute_fbank, compute_mfcc
+    from nnet2.io.table import TableWriter, parse_rspecifier, read_table
+    from nnet2.utils.errors import DataError, UserError
+    from nnet2.utils.log import get_logger
+
+    log = get_logger(NAME if kind == "mfcc" else "compute-fbank-feats")
+    if args.vtln_warp != 1.0:
+        raise UserError("--vtln-warp other than 1.0 is not supported")
+    opts = feature_options(args, kind)
+    compute = compute_mfcc if kind == "mfcc" else compute_fbank
+    parse_rspecifier(args.wav_rspecifier, "wav rspecifier")
+    n_utts = n_ok = 0
+    with TableWriter(args.feats_wspecifier, "matrix", what="feature wspecifier") as out:
+        it = read_table(args.wav_rspecifier, "wave", what="wav rspecifier")
+        while True:
+            try:
+                utt, (rate, x) = next(it)
+            except StopIteration:
+                break
+            n_utts += 1
+            dur = x.shape[1] / rate
+            if dur < args.min_duration:
+                log.warning(f"File: {utt} is too short ({dur:g} sec): producing no output.")
+                continue
+            chan = args.channel
+            if chan == -1:
+                chan = 0
+                if x.shape[0] != 1:
+                    log.warning(f"Channel not specified but you have data with {x.shape[0]} channels; "
+                                f"defaulting to zero")
+            elif chan >= x.shape[0]:
+                log.warning(f"File with id {utt} has {x.shape[0]} channels but you specified channel "
+                            f"{chan}, producing no output.")
+                continue
+            x = x[chan]
+            if rate != opts.sample_frequency:
+                raise DataError(f"Sample frequency mismatch: you specified {opts.sample_frequency:g} but data "
+                                f"has {rate} (use --sample-frequency option).  Utterance is {utt}")
+            try:
+                feats = compute(x, opts, rate=rate, utt=utt)
+            except DataError as e:
+                log.warning(f"Failed to compute features for utterance {utt}: {e}")
+                continue
+            if args.subtract_mean and feats.shape[0]:
+                feats = (feats - feats.mean(axis=0, dtype=np.float64)).astype(np.float32)
+            out.write(utt, feats)
+            n_ok += 1
+    log.info(f"Done {n_ok} out of {n_utts} utterances.")
+    return 0 if n_ok else 1

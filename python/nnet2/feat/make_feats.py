@@ -43,10 +43,10 @@ class ArkWriter:
         self.final = final_path
         self.entries: list[tuple[str, str]] = []
 
-    def write(self, key: str, mat: np.ndarray) -> None:
+    def write(self, key: str, mat: np.ndarray, compress: int | None = None) -> None:
         pos = self.fh.tell()
         head = key.encode("utf-8") + b" "
-        self.fh.write(head + object_bytes(mat, "matrix", binary=True,
+        self.fh.write(head + object_bytes(mat, "matrix", binary=True, compress=compress,
                                           double=np.asarray(mat).dtype == np.float64))
         # scp offsets point just past "key " (at the binary marker "\0B"), as Kaldi's.
         self.entries.append((key, f"{self.final}:{pos + len(head)}"))
@@ -55,8 +55,9 @@ class ArkWriter:
         self.fh.close()
 
 
-def _job(args) -> list[tuple[str, str]]:
+def _job(args) -> tuple[list[tuple[str, str]], dict[str, int]]:
     d, utts, kind, opts, ark_path, compress = args
+    frames = {}
     compute = compute_mfcc if kind == "mfcc" else compute_fbank
     with atomic_path(ark_path) as tmp:
         w = ArkWriter(tmp, ark_path)
@@ -67,16 +68,21 @@ def _job(args) -> list[tuple[str, str]]:
                 if feats.shape[0] == 0:
                     raise DataError(f"utterance '{u}': too short for one frame "
                                     f"({len(x)} samples)")
-                w.write(u, feats)
+                # copy-feats --compress=true (--compression-method=1, Kaldi's default) as in
+                # steps/make_mfcc.sh
+                w.write(u, feats, compress=1 if compress else None)
+                frames[u] = feats.shape[0]
         finally:
             w.close()
-    return w.entries
+    return w.entries, frames
 
 
-def make_feats(datadir: str, opts: MfccOptions | FbankOptions, feat_dir: str, nj: int = 1) -> int:
+def make_feats(datadir: str, opts: MfccOptions | FbankOptions, feat_dir: str, nj: int = 1,
+               compress: bool = False, write_utt2num_frames: bool = False) -> int:
     """Compute features for every utterance of `datadir`, write `feat_dir/raw_<kind>_<set>.<j>.ark`
-    and `datadir/feats.scp`. Returns the number of utterances. Any bad utterance raises DataError
-    naming it, and nothing is left behind (no partial ark, feats.scp unchanged)."""
+    and `datadir/feats.scp` (and `datadir/utt2num_frames` if asked). Returns the number of
+    utterances. Any bad utterance raises DataError naming it, and nothing is left behind (no
+    partial ark, feats.scp unchanged)."""
     d = validate_data_dir(datadir)
     kind = "mfcc" if isinstance(opts, MfccOptions) else "fbank"
     name = os.path.basename(os.path.normpath(datadir))
@@ -85,7 +91,7 @@ def make_feats(datadir: str, opts: MfccOptions | FbankOptions, feat_dir: str, nj
     nj = max(1, min(nj, len(utts)))
     chunks = [utts[i * len(utts) // nj:(i + 1) * len(utts) // nj] for i in range(nj)]
     arks = [os.path.abspath(os.path.join(feat_dir, f"raw_{kind}_{name}.{j + 1}.ark")) for j in range(nj)]
-    jobs = [(d, c, kind, opts, a, False) for c, a in zip(chunks, arks)]
+    jobs = [(d, c, kind, opts, a, compress) for c, a in zip(chunks, arks)]
     try:
         if nj == 1:
             results = [_job(jobs[0])]
@@ -97,8 +103,11 @@ def make_feats(datadir: str, opts: MfccOptions | FbankOptions, feat_dir: str, nj
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(a)
         raise
-    entries = [e for r in results for e in r]
+    entries = [e for r, _ in results for e in r]
     write_table(os.path.join(datadir, "feats.scp"), entries)
+    if write_utt2num_frames:
+        write_table(os.path.join(datadir, "utt2num_frames"),
+                    [(u, str(n)) for _, fr in results for u, n in fr.items()])
     log.info(f"computed {kind} features for {len(entries)} utterances of {datadir} "
              f"({nj} job(s)) into {feat_dir}")
     return len(entries)
@@ -118,9 +127,7 @@ def compute_cmvn_stats(datadir: str, feat_dir: str | None = None) -> int:
             for spk, utts in d.spk2utt.items():
                 st = None
                 for u in utts:
-                    m = read_feats(feats, u, d)
-                    s = cmvn_stats(m)
-                    st = s if st is None else st + s
+                    st = cmvn_stats(read_feats(feats, u, d), into=st)
                 w.write(spk, st)
         finally:
             w.close()

@@ -23,7 +23,9 @@ Archive entry: ``key`` + ' ' + the object as its holder writes it (binary object
   with a size byte 4; text ``1 2 3 \\n``
 * ``posterior``: PosteriorHolder (`src/hmm/posterior.cc`): binary int32 frames, per frame int32
   count and (int32 id, float weight) pairs; text ``[ id w id w ] [ ... ] \\n``
-* ``wave``: WaveHolder (a RIFF/WAV file) -> (rate, int16-scale float32 samples)
+* ``wave``: WaveHolder (a RIFF/WAV file) -> (rate, int16-scale float32 samples (channels, S))
+* ``int32``: BasicHolder<int32> (binary size byte 4 + int32; text ``123 \\n``)
+* ``token`` / ``token_vector``: TokenHolder / TokenVectorHolder (text lines: ``utt2spk``, ``spk2utt``)
 
 Outputs that are files are written to a temporary name and renamed when the table is closed
 without error (nothing half-written is left under the user's name); stdout and pipes are streamed.
@@ -497,20 +499,54 @@ def _read_posterior(s: _Stream, where: str) -> list[list[tuple[int, float]]]:
 
 
 def _read_wave(s: _Stream, where: str):
+    """WaveHolder: a RIFF/WAVE file; in an archive the RIFF size says where it ends."""
     import soundfile as sf
 
-    data = s.buf + s.f.read()
+    head = s.peek(8)
+    if head[:4] == b"RIFF" and len(head) == 8:
+        size = struct.unpack("<I", head[4:8])[0]
+        data = s.read(8 + size, f"the WAV data of {where}") if size < 0xFFFFFFF0 else \
+            s.read(8, where) + s.buf + s.f.read()
+    else:
+        data = s.buf + s.f.read()
     s.buf = b""
     try:
         x, rate = sf.read(io.BytesIO(data), dtype="int16", always_2d=True)
     except Exception as e:  # soundfile raises several types
         raise DataError(f"{where}: not a readable WAV file: {e}") from None
-    return int(rate), x[:, 0].astype(np.float32)
+    return int(rate), np.ascontiguousarray(x.T, dtype=np.float32)  # (channels, samples)
+
+
+def _read_tokens(s: _Stream, where: str) -> list[str]:
+    """TokenHolder / TokenVectorHolder: the rest of the line, split on whitespace (text only)."""
+    line = s.read_until(b"\n", where) if not s.at_eof() else b""
+    if s.at_eof() and not line:
+        raise DataError(f"{where}: no value after the key")
+    return line.decode("utf-8").split()
 
 
 def read_object(s: _Stream, kind: str, where: str):
+    if kind == "token":
+        t = _read_tokens(s, where)
+        if len(t) != 1:
+            raise DataError(f"{where}: expected one token after the key, found {len(t)}")
+        return t[0]
+    if kind == "token_vector":
+        return _read_tokens(s, where)
     if kind in ("matrix", "vector"):
         return _read_matrix_or_vector(s, kind, where)
+    if kind == "int32":
+        if s.peek(2) == b"\0B":
+            b = s.read(7, where)
+            if b[2] != 4:
+                raise DataError(f"{where}: expected an int32 (size byte 4)")
+            return _I32.unpack_from(b, 3)[0]
+        t = _read_tokens(s, where)
+        try:
+            (v,) = t
+            return int(v)
+        except ValueError:
+            raise DataError(f"{where}: expected one integer, found {' '.join(t)[:40]!r}") from None
     if kind == "int_vector":
         return _read_int_vector(s, where)
     if kind == "posterior":
@@ -541,16 +577,33 @@ def read_rxfilename_object(rx: str, kind: str, where: str):
 
 
 # ------------------------------------------------------------------------------- sequential reading
+def _read_key(s: _Stream, name: str, kind: str):
+    """The key of the next entry and its separating space (None if the line has no object)."""
+    start = 0
+    while True:
+        sp, nl = s.buf.find(b" ", start), s.buf.find(b"\n", start)
+        if sp >= 0 and (nl < 0 or sp < nl):
+            return s.read(sp + 1, "a key")[:-1]
+        if nl >= 0:
+            if kind == "token_vector":
+                return s.read(nl, "a key")
+            return None
+        start = len(s.buf)
+        s._fill(len(s.buf) + 65536)
+        if len(s.buf) == start:
+            return None
+
+
 def iter_archive(f, name: str, kind: str):
     s = _Stream(f, name)
     while True:
         s.skip_ws()
         if s.at_eof():
             return
-        key = s.read_until(b" ", f"a key in {name}")[:-1]
-        if b"\n" in key:
-            raise DataError(f"{name}: byte offset {s.pos - len(key) - 1}: key "
-                            f"{key.split(chr(10).encode())[0][:40]!r} has no object after it")
+        key = _read_key(s, name, kind)
+        if key is None:
+            rest = s.buf.split(b"\n", 1)[0][:40]
+            raise DataError(f"{name}: byte offset {s.pos}: entry {rest!r} has a key but no object")
         key = key.decode("utf-8", errors="replace")
         yield key, read_object(s, kind, f"{name}: utterance '{key}'")
 
@@ -647,6 +700,12 @@ def object_bytes(obj, kind: str, binary: bool, compress: int | None = None, doub
         else:
             w.vector(np.ravel(a), dt)
         return w.getvalue()
+    if kind == "int32":  # BasicHolder<int32>: WriteBasicType, then '\n' in text mode
+        return (b"\0B\x04" + _I32.pack(int(obj))) if binary else b"%d \n" % int(obj)
+    if kind == "token":
+        return str(obj).encode("utf-8") + b"\n"
+    if kind == "token_vector":
+        return "".join(f" {t}" for t in obj).encode("utf-8")[1:] + b"\n"
     if kind == "int_vector":
         v = np.asarray(obj, dtype=np.int64).ravel()
         if v.size and (v.min() < -2**31 or v.max() >= 2**31):
