@@ -58,27 +58,25 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--config", metavar="FILE", default=None,
                            help="read options from FILE (Kaldi conf: one --name=value per line, "
                                 "'#' comments); options on the command line win")
-        _kaldi_bools(p)
         p.set_defaults(_run=mod.run)
     return parser
 
 
-def _kaldi_bools(p: argparse.ArgumentParser) -> None:
-    """Kaldi's ParseOptions: a bare boolean flag (`--binary`) means true; `--binary=false` too."""
-    for a in p._actions:
-        if a.type is parse_bool and a.option_strings and a.nargs is None:
-            a.nargs, a.const = "?", True
 
 
 def expand_config(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
-    """Kaldi's `--config=FILE` (ParseOptions::ReadConfigFile) for verbs that have no --config of
-    their own: the file's options go before the command line's, so the command line wins."""
+    """Kaldi's ParseOptions forms: a bare boolean flag (`--binary`) means `--binary=true` (the next
+    word stays a positional argument, as in Kaldi), and `--config=FILE` (ReadConfigFile) for verbs
+    that have no --config of their own: the file's options go before the command line's, so the
+    command line wins."""
     if not argv or argv[0].startswith("-"):
         return argv
     sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
     verb = sub.choices.get(argv[0]) if sub else None
     if verb is None:
         return argv
+    bools = {o for a in verb._actions if a.type is parse_bool for o in a.option_strings}
+    argv = [argv[0]] + [f"{a}=true" if a in bools else a for a in argv[1:]]
     cfg = next((a for a in verb._actions if "--config" in a.option_strings), None)
     if cfg is None or cfg.help is None or not cfg.help.startswith("read options from FILE"):
         return argv  # the verb reads its own --config
