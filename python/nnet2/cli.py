@@ -66,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def expand_config(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
     """Kaldi's ParseOptions forms: a bare boolean flag (`--binary`) means `--binary=true` (the next
-    word stays a positional argument, as in Kaldi), and `--config=FILE` (ReadConfigFile) for verbs
+    word stays a positional argument, as in Kaldi, unless it is true/false: `--binary false` is
+    the `--opt value` form), and `--config=FILE` (ReadConfigFile) for verbs
     that have no --config of their own: the file's options go before the command line's, so the
     command line wins."""
     if not argv or argv[0].startswith("-"):
@@ -76,7 +77,9 @@ def expand_config(argv: list[str], parser: argparse.ArgumentParser) -> list[str]
     if verb is None:
         return argv
     bools = {o for a in verb._actions if a.type is parse_bool for o in a.option_strings}
-    argv = [argv[0]] + [f"{a}=true" if a in bools else a for a in argv[1:]]
+    words = {"true", "false", "t", "f", "1", "0", "yes", "no"}
+    argv = [argv[0]] + [f"{a}=true" if a in bools and (i + 1 >= len(argv) or argv[i + 1].lower() not in words)
+                        else a for i, a in enumerate(argv[1:], start=1)]
     cfg = next((a for a in verb._actions if "--config" in a.option_strings), None)
     if cfg is None or cfg.help is None or not cfg.help.startswith("read options from FILE"):
         return argv  # the verb reads its own --config
