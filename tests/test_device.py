@@ -102,3 +102,18 @@ def test_cuda_build_finds_cublas_without_a_gpu():
             _core.cublas_library()
         return
     assert "libcublas.so" in os.path.basename(_core.cublas_library())
+
+
+@pytest.mark.skipif(_cuda_usable(), reason="a GPU is present: the no-GPU message cannot be checked")
+def test_train_device_cuda_without_gpu_is_one_line_and_writes_nothing(tmp_path):
+    from train_fixtures import make_egs_dir, make_init_model
+
+    egs, init = make_egs_dir(str(tmp_path / "d")), make_init_model(str(tmp_path / "0.mdl"))
+    out = tmp_path / "out"
+    env = dict(os.environ, PYTHONPATH=subprocess_pythonpath(), OMP_NUM_THREADS="1")
+    p = subprocess.run([sys.executable, "-m", "nnet2", "train", "--device", "cuda", "--progress", "false", egs,
+                        init, str(out)], env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 1
+    err = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    assert len(err) == 1 and "--device cuda" in err[0] and "Traceback" not in p.stderr, p.stderr
+    assert not out.exists()

@@ -74,6 +74,10 @@ def run(args) -> int:
         from mpi4py import MPI
 
         comm = MPI.COMM_WORLD
+    from nnet2.device import activate
+    from nnet2.parallel.comm import local_rank
+
+    activate(args.device, local_rank(comm) if comm is not None else 0, args.gpu)  # no GPU: fail before writing
     os.makedirs(os.path.join(args.dir, "log"), exist_ok=True)
     log = "pretrain_dbn.log" if world == 1 else f"pretrain_dbn.{rank}.log"
     setup_logging(log_file=os.path.join(args.dir, "log", log))

@@ -115,6 +115,8 @@ class Trainer:
         self.opts = opts
         self.comm = comm if comm is not None else world()
         self.rank, self.nw = self.comm.Get_rank(), self.comm.Get_size()
+        # The device first: a missing GPU is reported before anything is written.
+        self.where = activate(opts.device, local_rank(self.comm), opts.gpu)
         self.out_dir = os.path.abspath(out_dir)
         self.egs_dir = os.path.abspath(egs_dir)
         self.init_model = init_model
@@ -277,8 +279,7 @@ class Trainer:
         nnet = model.nnet
         set_update_type(nnet, o.update)
         self._check_model(nnet)
-        where = activate(o.device, local_rank(self.comm), o.gpu)
-        self.log.info(f"Rank {self.rank} computes on {where}")
+        self.log.info(f"Rank {self.rank} computes on {self.where}")
         nnet.to(o.device)
         averager = make_averager(o.averaging, self.comm, self.block_momentum, o.block_lr)
         if self.rank == 0:
