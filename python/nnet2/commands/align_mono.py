@@ -24,11 +24,8 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    import json
-
     from nnet2.gmm.mono import MonoOptions, train_mono_and_align
     from nnet2.utils.options import from_args
 
-    summary = train_mono_and_align(args.data_dir, args.lang_dir, args.out_dir, from_args(MonoOptions, args))
-    print(json.dumps(summary))
+    train_mono_and_align(args.data_dir, args.lang_dir, args.out_dir, from_args(MonoOptions, args))
     return 0

@@ -33,7 +33,6 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    import json
     import os
 
     from nnet2.decode.decoder import DecodeOptions, decode_dir, load_scores
@@ -42,10 +41,9 @@ def run(args) -> int:
     ref = args.ref
     if ref is None and args.data and os.path.exists(os.path.join(args.data, "text")):
         ref = os.path.join(args.data, "text")
-    stats = decode_dir(args.graph_dir, load_scores(args.source, args.data), args.out_dir,
+    decode_dir(args.graph_dir, load_scores(args.source, args.data), args.out_dir,
                        from_args(DecodeOptions, args), ref_text=ref, priors=args.priors)
-    if ref is not None:
+    if ref is not None:  # the WER once, as Kaldi's compute-wer prints it
         with open(os.path.join(args.out_dir, "wer")) as f:
             print(f.read(), end="")
-    print(json.dumps(stats))
     return 0

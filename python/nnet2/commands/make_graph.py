@@ -23,11 +23,8 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    import json
-
     from nnet2.decode.graph import GraphOptions, make_graph
     from nnet2.utils.options import from_args
 
-    print(json.dumps(make_graph(args.lang_dir, args.model_dir, args.graph_dir,
-                                from_args(GraphOptions, args))))
+    make_graph(args.lang_dir, args.model_dir, args.graph_dir, from_args(GraphOptions, args))
     return 0

@@ -54,6 +54,4 @@ def run(args) -> int:
     write_bytes_atomic(os.path.join(args.out_dir, "tune.json"), (json.dumps(best, indent=1) + "\n").encode())
     write_bytes_atomic(os.path.join(args.out_dir, "best.conf"),
                        f"--acwt={best['acwt']}\n--word-ins-penalty={best['word_ins_penalty']}\n".encode())
-    print(f"best: --acwt={best['acwt']} --word-ins-penalty={best['word_ins_penalty']} "
-          f"(dev WER {best['wer']:.2f}%)")
     return 0

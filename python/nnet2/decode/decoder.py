@@ -308,6 +308,5 @@ def decode_dir(graph_dir: str, loglikes: dict[str, np.ndarray] | str, out_dir: s
     if ref_text is not None:
         res = score_texts(ref_text, os.path.join(out_dir, "hyp.txt"))
         res.write(out_dir)
-        stats["wer"] = res.wer
-        log.info(res.kaldi_lines().splitlines()[0])
+        stats["wer"] = res.wer  # printed by `nnet2 decode` (stdout), not logged a second time
     return stats

@@ -312,6 +312,9 @@ def train_mono_and_align(data_dir: str, lang_dir: str, out_dir: str, o: MonoOpti
                "frames": int(sum(len(a) for a in alis.values())), "num_pdfs": sysm.am.num_pdfs,
                "num_gauss": sysm.am.num_gauss,
                "avg_loglike": float(like / max(1, sum(len(a) for a in alis.values())))}
+    log.info(f"aligned {summary['aligned']} of {summary['utterances']} utterances ({summary['frames']} frames; "
+             f"{summary['num_pdfs']} pdfs, {summary['num_gauss']} Gaussians, avg log-like per frame "
+             f"{summary['avg_loglike']:.4f}) -> {out_dir}/ali.1.gz")
     if os.path.exists(os.path.join(data_dir, "word_boundaries.json")):
         summary["frame_accuracy"] = alignment_accuracy(sysm, data_dir, alis, wids)
         log.info(f"alignment frame accuracy vs true word boundaries: {summary['frame_accuracy']:.4f}")
