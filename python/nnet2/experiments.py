@@ -166,8 +166,10 @@ def write_tables(root: str, ref_text: str, out_dir: str) -> str:
                    os.path.join(out_dir, "wer_vs_workers.png"))
     from nnet2.report import plot_learning_curves
 
-    plot_learning_curves([res(dataclasses.replace(BASE, workers=n)) for n in (1, 2, 4, 8, 16)],
-                         os.path.join(out_dir, "learning_curves_workers.png"), "Validation accuracy vs workers")
+    plot_learning_curves([dataclasses.replace(res(dataclasses.replace(BASE, workers=n)),
+                                              name=f"{n} worker{'s' if n > 1 else ''}") for n in (1, 2, 4, 8, 16)],
+                         os.path.join(out_dir, "learning_curves_workers.png"),
+                         "Sigmoid DNN (RBM init, NG-SGD, averaging every 10) on 1-16 workers")
     text += "\n![WER vs workers](wer_vs_workers.png)\n\n![learning curves](learning_curves_workers.png)\n"
     from nnet2.utils.fileio import write_bytes_atomic
 

@@ -98,23 +98,33 @@ def markdown_table(rows: list[SystemResult], title: str = "") -> str:
     return "\n".join(x for x in out if x) + "\n"
 
 
+def _iters_per_epoch(history: list[dict]) -> int:
+    return max(1, sum(1 for h in history if h["epoch"] == history[0]["epoch"])) if history else 1
+
+
 def plot_learning_curves(rows: list[SystemResult], png: str, title: str = "") -> None:
+    """Two panels over epochs (integer ticks): the training objective after each iteration and the
+    validation frame accuracy after each epoch; one line per system, labelled with its name."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for r in rows:
-        it = [h["iter"] + 1 for h in r.history]
-        axes[0].plot(it, [h["train_objf"] for h in r.history], label=r.name)
+        ipe = _iters_per_epoch(r.history)
+        x = [(h["iter"] + 1) / ipe for h in r.history]
+        axes[0].plot(x, [h["train_objf"] for h in r.history], label=r.name)
         ep = [h["epoch"] + 1 for h in r.history if "valid_acc" in h]
         axes[1].plot(ep, [100 * h["valid_acc"] for h in r.history if "valid_acc" in h], marker="o", label=r.name)
-    axes[0].set_xlabel("iteration")
-    axes[0].set_ylabel("training objective (log-prob per frame)")
-    axes[1].set_xlabel("epoch")
-    axes[1].set_ylabel("validation frame accuracy (%)")
+    axes[0].set_title("Training objective")
+    axes[0].set_ylabel("log-prob per frame (training minibatches)")
+    axes[1].set_title("Validation frame accuracy")
+    axes[1].set_ylabel("frame accuracy (%)")
     for a in axes:
+        a.set_xlabel("epoch")
+        a.xaxis.set_major_locator(MaxNLocator(integer=True))
         a.grid(alpha=0.3)
         a.legend(fontsize=8)
     if title:

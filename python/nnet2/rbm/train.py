@@ -413,7 +413,14 @@ def train_rbm(data, rbm: Rbm, opts: RbmTrainOptions, *, lower_layers=(), seed: i
     sse_epoch = [0.0] * (opts.num_iters + 1)
     frames_epoch = [0] * (opts.num_iters + 1)
     guard_hits = 0
-    bar = _progress(total, name, progress)
+    # one progress bar per epoch: minibatch k belongs to epoch min(k*mb // N, num_iters - 1)
+    ep_start = [min(total, -(-e * N // mb)) for e in range(opts.num_iters)] + [total]
+    ep_start[-1] = total
+
+    def epoch_bar(e: int):
+        return _progress(ep_start[e + 1] - ep_start[e], f"{name} epoch {e + 1}/{opts.num_iters}", progress)
+
+    bar = epoch_bar(0)
     logger.info(f"{name}: {V} -> {H} ({'Gaussian' if gaussian else 'Bernoulli'} visible), {N} frames, "
                 f"{opts.num_iters} epochs, {total} minibatches of {mb}, learn rate {opts.learn_rate}")
 
@@ -430,8 +437,11 @@ def train_rbm(data, rbm: Rbm, opts: RbmTrainOptions, *, lower_layers=(), seed: i
             break
         e = min((k * mb) // N, opts.num_iters - 1)
         if e != epoch:
+            if bar is not None:
+                bar.close()
             log_epoch(epoch)
             epoch = e
+            bar = epoch_bar(e)
         vis = to_device(np.ascontiguousarray(vis), device)
         r = _core.rbm_cd1_step(vis, W, b_vis, b_hid, dW, db_vis, db_hid, sched.lr, sched.momentum,
                                opts.l2_penalty, gaussian, sample_seed, counter, pos_hid, neg_vis, neg_hid)
