@@ -194,20 +194,17 @@ def test_write_component_rejects_bad_fields(binary):
 
 
 @pytest.mark.slow
-def test_big_text_model_speed():
-    import time
+def test_big_text_model_round_trip():
+    """A large text model (6 x 2048 x 2048, the paper's hidden layers) writes and reads back intact.
+    Consistency check of our own writer and reader (no timing: tests never time)."""
     rng = np.random.default_rng(0)
-    m = read_mdl(golden("tiny_pnorm", "bin"))
     big = [("AffineComponent", {"learning_rate": 0.001, "is_gradient": False,
                                 "linear_params": rng.standard_normal((2048, 2048), np.float32),
                                 "bias_params": rng.standard_normal(2048).astype(np.float32)})
            for _ in range(6)]
-    t0 = time.time()
-    data = raw_nnet_to_bytes(big, False)
-    t1 = time.time()
-    comps = read_raw_nnet(data)
-    t2 = time.time()
+    comps = read_raw_nnet(raw_nnet_to_bytes(big, False))
     assert len(comps) == 6
-    print(f"write {t1 - t0:.1f}s read {t2 - t1:.1f}s for {len(data) / 1e6:.0f} MB")
-    assert t2 - t0 < 60
-    del m
+    for (kind, want), (got_kind, got) in zip(big, comps):  # text keeps 7 significant digits
+        assert got_kind == kind
+        np.testing.assert_allclose(np.asarray(got["linear_params"]), want["linear_params"], rtol=1e-6)
+        np.testing.assert_allclose(np.asarray(got["bias_params"]), want["bias_params"], rtol=1e-6)
