@@ -1,5 +1,5 @@
-"""Float64 NumPy reference of Kaldi's online NG-SGD preconditioner, written from kaldi-nnet2-spec.md §1
-(HEAD: delta = 5e-4, three init passes) and the component update of §1.9. Used only by the tests.
+"""Float64 NumPy reference of Kaldi's online NG-SGD preconditioner, written from docs/ngd.md
+(Kaldi HEAD: delta = 5e-4, three init passes) and the component update (docs/ngd.md §8). Used only by the tests.
 
 Shapes: X [N, D] minibatch, W [R, D], d [R], rho scalar.
 """
@@ -21,7 +21,7 @@ class RefNgd:
         self.num_reorth = 0
         self.num_gram_schmidt = 0
 
-    # -- §1.4 --------------------------------------------------------------------------------------
+    # -- docs/ngd.md §3 --------------------------------------------------------------------------------------
     def eta(self, N):
         return min(1.0 - np.exp(-N / self.S), 0.9)
 
@@ -29,7 +29,7 @@ class RefNgd:
         beta = rho * (1 + self.alpha) + self.alpha / D * d.sum()
         return 1.0 / (beta / d + 1.0)
 
-    # -- §1.7 --------------------------------------------------------------------------------------
+    # -- docs/ngd.md §7 --------------------------------------------------------------------------------------
     def init_default(self, D):
         R = min(self.rank, D - 1)
         self.R = R
@@ -66,7 +66,7 @@ class RefNgd:
             self.skipped = 0
         return self._step(X)
 
-    # -- §1.5 --------------------------------------------------------------------------------------
+    # -- docs/ngd.md §5 --------------------------------------------------------------------------------------
     def _step(self, X):
         N, D = X.shape
         R, W, d, rho = self.R, self.W, self.d, self.rho
@@ -119,7 +119,7 @@ class RefNgd:
         self.W, self.d, self.rho = W1, d1, rho1
         return Xhat, row_prod, gamma
 
-    # -- §1.6 --------------------------------------------------------------------------------------
+    # -- docs/ngd.md §6 --------------------------------------------------------------------------------------
     def _reorth(self, W1, d1, rho1, D):
         e = self.e_of(d1, rho1, D)
         O = (W1 @ W1.T) / np.sqrt(np.outer(e, e))
@@ -156,7 +156,7 @@ class RefNgd:
 
 
 def affine_update_ref(x, dy, lr, W, b, ngd_in, ngd_out, max_change_per_sample):
-    """§1.9 in float64: returns (W_new, b_new, info dict). x [N, I], dy [N, O], W [O, I], b [O]."""
+    """docs/ngd.md §8 in float64: returns (W_new, b_new, info dict). x [N, I], dy [N, O], W [O, I], b [O]."""
     x = np.asarray(x, np.float64)
     N = x.shape[0]
     X_in = np.hstack([x, np.ones((N, 1))])

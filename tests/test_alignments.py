@@ -11,7 +11,7 @@ from nnet2.utils.errors import DataError
 
 
 def kaldi_bytes(key, vals):
-    """Kaldi's BasicVectorHolder<int32> binary entry, built by hand from spec §7.5."""
+    """Kaldi's BasicVectorHolder<int32> binary entry, built by hand from src/util/kaldi-holder-inl.h."""
     out = key.encode() + b" " + b"\0B" + b"\x04" + struct.pack("<i", len(vals))
     for v in vals:
         out += b"\x04" + struct.pack("<i", v)

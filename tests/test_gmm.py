@@ -34,7 +34,7 @@ def test_align_quick_subset(quick):
     s = train_mono_and_align(str(quick / "data" / "train"), str(quick / "data" / "lang"), out, o)
     assert s["failed"] == 0 and s["aligned"] == s["utterances"]
     assert s["frame_accuracy"] > 0.7
-    # Alignment archive: gzipped, binary int32 vectors as Kaldi's BasicVectorHolder (spec §7.5).
+    # Alignment archive: gzipped, binary int32 vectors as Kaldi's BasicVectorHolder (src/util/kaldi-holder-inl.h).
     raw = gzip.open(os.path.join(out, "ali.1.gz")).read()
     key, rest = raw.split(b" ", 1)
     assert rest[:2] == b"\0B" and rest[2] == 4

@@ -19,7 +19,7 @@ def strided(a: np.ndarray, pad: int = 3) -> np.ndarray:
     return v
 
 
-# ------------------------------------------------------------------ float64 references (spec §3)
+# ------------------------------------------------------------------ float64 references (src/nnet2/nnet-component.cc)
 def ref_sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 

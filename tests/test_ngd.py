@@ -1,4 +1,4 @@
-"""Online NG-SGD (kaldi-nnet2-spec.md §1, §1.9): the C++ core against the float64 reference in
+"""Online NG-SGD (docs/ngd.md): the C++ core against the float64 reference in
 ngd_reference.py, plus properties of the Fisher estimate and the preconditioned update.
 
 Tolerances: the core does the D-sized products in float32 (unit roundoff u = 6e-8). Sums of length D or N
@@ -250,7 +250,7 @@ def test_bad_inputs():
         _core.OnlineNaturalGradient(rank=4).precondition(bad)
 
 
-# -- §1.9: the preconditioned affine update -------------------------------------------------------------
+# -- docs/ngd.md §8: the preconditioned affine update -------------------------------------------------------------
 
 
 def affine_problem(rng, N=96, I=30, O=20):

@@ -2,7 +2,7 @@
 """Training throughput of the nnet2 core vs PyTorch (CPU) and vs the machine's sgemm ceiling, in one run.
 
 Networks:
-  pnorm  : tooling.md reference network, 360 -> 4 x [affine 2000 -> p-norm 200 (groups of 10) -> normalize]
+  pnorm  : a Kaldi-sized p-norm network, 360 -> 4 x [affine 2000 -> p-norm 200 (groups of 10) -> normalize]
            -> affine 3000 -> softmax  (2.69 M parameters)
   sigmoid: the paper's network, 440 -> 6 x [affine 2048 -> sigmoid] -> affine 8806 -> softmax (~43 M parameters)
 

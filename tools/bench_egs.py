@@ -2,7 +2,7 @@
 """Throughput of the egs minibatch reader (frames/s): shuffled ±context gathers from memory-mapped archives.
 
 Builds a synthetic egs directory (random 40-dim features, --frames frames) in a temp dir, then times
-one epoch of `EgsReader.iter_minibatches` for one worker. The training network of docs/tooling.md runs
+one epoch of `EgsReader.iter_minibatches` for one worker. The p-norm network of bench_core.py runs
 at ≈8,000 frames/s, so the reader must exceed 160,000 frames/s (20x).
 
     PYTHONPATH=python python tools/bench_egs.py --frames 2000000 --minibatch-size 128

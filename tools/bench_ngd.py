@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Step time (forward + backward + update) with online NG-SGD vs plain SGD, on the network of tooling.md
+"""Step time (forward + backward + update) with online NG-SGD vs plain SGD, on the Kaldi-sized p-norm network of bench_core.py
 "Reference points for speed": 360 -> 4 x [affine 2000 -> p-norm 200 (groups of 10) -> normalize] -> affine
 3000 -> softmax, float32, CPU, using the _core kernels directly.
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Speed-up of data-parallel training with periodic model averaging: an alpha-beta cost model, fitted to
-this machine and to the paper's timing table (paper.md §A.3), checked against short measured runs.
+this machine and to the paper's timing table (Su & Chen 2015, arXiv:1507.01239), checked against short measured runs.
 
 The model (all times in seconds; N workers; one epoch = M minibatches of the whole data set)
 -------------------------------------------------------------------------------------------
@@ -69,12 +69,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _paths import child_pythonpath as _child_pythonpath  # noqa: E402
 from _paths import use_source_tree_if_built as _use_source_tree  # noqa: E402
 
-# paper.md §A.3, all-reduce columns: GPUs -> (train time, comm time), probably minutes per epoch.
+# Su & Chen 2015's timing table, all-reduce columns: GPUs -> (train time, comm time), probably minutes per epoch.
 PAPER_AR = {1: (254.5, 0.0), 2: (183.4, 19.9), 4: (96.0, 12.9), 8: (51.0, 7.62), 16: (27.3, 4.31),
             32: (15.24, 2.31)}
 PAPER_NET = (440, [2048] * 6, 8806)
 PAPER_MINIBATCH, PAPER_K = 1024, 10
-PAPER_HOURS, FRAMES_PER_HOUR = 300.0, 360000.0  # 100 frames/s (paper.md A.2)
+PAPER_HOURS, FRAMES_PER_HOUR = 300.0, 360000.0  # 100 frames/s, 300 h of Switchboard (the paper's setup)
 FSDD_NET = (143, [512] * 4, 62)  # 13 MFCC x 11 spliced frames -> 4 x 512 sigmoid -> 62 monophone pdfs
 FSDD_MINIBATCH, FSDD_K = 256, 10
 DEFAULT_ALPHA, DEFAULT_BETA = 5e-6, 1.0 / 10e9  # 5 us per step, 10 GB/s
@@ -288,7 +288,7 @@ def _gbs(beta):
 
 
 def paper_section(fit: dict) -> list[str]:
-    out = [f"## Fit to the paper's timing table (paper.md §A.3, all-reduce)", "",
+    out = [f"## Fit to the paper's timing table (Su & Chen 2015, arXiv:1507.01239: all-reduce timings)", "",
            f"Network 440 → 6 × 2048 sigmoid → 8806: {fit['params']:,} parameters = {fit['nbytes'] / 1e6:.1f} MB "
            f"float32; minibatch {PAPER_MINIBATCH}, K = {fit['k']:g}. Assumed: times are minutes per epoch, an epoch "
            f"is {PAPER_HOURS:g} h × 360k frames/h = {fit['minibatches']:,.0f} minibatches (only the absolute α, β "

@@ -1,5 +1,5 @@
 // The parameter update of Kaldi's AffineComponentPreconditionedOnline (src/nnet2/nnet-component.cc,
-// AffineComponentPreconditionedOnline::Update; kaldi-nnet2-spec.md §1.9): both sides of the gradient are
+// AffineComponentPreconditionedOnline::Update; docs/ngd.md §8): both sides of the gradient are
 // preconditioned by their own OnlineNaturalGradient, the product of the two gammas is folded into the learning
 // rate, and a per-sample max-change bound limits the step.
 #pragma once

@@ -1,5 +1,5 @@
 // Online natural-gradient preconditioner (Kaldi's OnlinePreconditioner, src/nnet2/nnet-precondition-online.cc,
-// HEAD semantics; kaldi-nnet2-spec.md §1). Paper: Povey, Zhang, Khudanpur, "Parallel training of DNNs with
+// HEAD semantics; docs/ngd.md). Paper: Povey, Zhang, Khudanpur, "Parallel training of DNNs with
 // Natural Gradient and Parameter Averaging", ICLR 2015 workshop, arXiv:1410.7455.
 //
 // It keeps an online, smoothed "rank R + scaled identity" estimate of the scatter of the rows it sees,
@@ -8,7 +8,7 @@
 // X_hat = X (I - W_t^T W_t) = beta_t X G_t^{-1} with G_t = F_t + (alpha/D) tr(F_t) I. The caller multiplies by
 // the returned gamma = ||X||_F / ||X_hat||_F itself. The D-sized products go through Gemm (GPU for device
 // data); the R x R algebra (double precision) runs on the host. One object per process and per matrix
-// side: no locking (Kaldi's try-lock Hogwild scheme, §1.8, is not needed here).
+// side: no locking (Kaldi's try-lock Hogwild scheme is not needed here).
 #pragma once
 
 #include <vector>

@@ -1,4 +1,4 @@
-// Component kernels (Kaldi nnet2 semantics, kaldi-nnet2-spec.md §3). Each function takes views on one
+// Component kernels (Kaldi nnet2 semantics, src/nnet2/nnet-component.cc). Each function takes views on one
 // device and dispatches to the CPU loop here or the CUDA launcher in csrc/cuda/nnet_kernels.cu.
 // Shapes: N = rows (frames in the minibatch); the matrices are row-major, rows may be strided.
 #pragma once

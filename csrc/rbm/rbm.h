@@ -1,5 +1,5 @@
 // One contrastive-divergence (CD-1) step of a Bernoulli-Bernoulli or Gaussian-Bernoulli RBM, as Kaldi
-// nnet1 runs it (src/nnet/nnet-rbm.h, src/nnetbin/rbm-train-cd1-frmshuff.cc; kaldi-nnet2-spec.md §6.3-6.5).
+// nnet1 runs it (src/nnet/nnet-rbm.h, src/nnetbin/rbm-train-cd1-frmshuff.cc).
 // Hinton, "A practical guide to training restricted Boltzmann machines" (UTML TR 2010-003).
 //
 // Shapes: N frames in the minibatch, V visible units, H hidden units. W is [H, V] (hidden x visible,

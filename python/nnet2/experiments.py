@@ -1,4 +1,4 @@
-"""The paper's comparisons in miniature (Su & Chen 2015, `docs/paper.md` §A.4), run on the FSDD task.
+"""The paper's comparisons in miniature (H. Su, H. Chen, arXiv:1507.01239, 2015: its WER tables), run on the FSDD task.
 
 Each experiment is one `nnet2 train` run (its own output dir, resumable), decoded with the acoustic
 scale / insertion penalty tuned on dev; the tables put the paper's Hub5'00 SWB numbers beside ours

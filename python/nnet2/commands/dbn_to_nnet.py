@@ -1,5 +1,5 @@
 """Turn an nnet1 RBM-pretrained DBN into an nnet2 acoustic model (.mdl), as Kaldi's
-steps/nnet2/convert_nnet1_to_nnet2.sh + nnet-am-init do (kaldi-nnet2-spec.md §6.6–6.7).
+steps/nnet2/convert_nnet1_to_nnet2.sh + nnet-am-init do (`src/nnet2bin/nnet1-to-raw-nnet.cc`).
 
 The network is: SpliceComponent (the feature transform's <Splice>, e.g. ±5) -> FixedBiasComponent
 (<AddShift>, −mean) -> FixedScaleComponent (<Rescale>, 1/std) -> per DBN layer AffineComponent +

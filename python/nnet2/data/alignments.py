@@ -1,6 +1,6 @@
 """Kaldi alignments: reading transition-id / pdf-id archives, ali-to-pdf, writing, pdf counts and priors.
 
-Kaldi stores an alignment as one int32 per 10 ms frame (spec §7.5). An archive entry in binary form is
+Kaldi stores an alignment as one int32 per 10 ms frame (transition-ids, `src/hmm/transition-model.h`). An archive entry in binary form is
 
     b"<key> " + b"\\0B" + b"\\x04" + int32 length + length * (b"\\x04" + int32 value)   (little endian)
 
@@ -31,7 +31,7 @@ from nnet2.utils.fileio import atomic_path
 
 
 _SPEC_RE = re.compile(r"^(ark|scp)((?:,[a-z]+)*):(.*)$", re.S)
-PRIOR_FLOOR = 5e-6  # nnet-train-transitions --prior-floor (spec §4.9)
+PRIOR_FLOOR = 5e-6  # nnet-train-transitions --prior-floor (src/nnet2bin/nnet-train-transitions.cc)
 
 
 def _natural_key(s: str):

@@ -1,4 +1,4 @@
-"""Kaldi data directories (`data/<set>/`): read, validate, fix, subset (spec §7.1).
+"""Kaldi data directories (`data/<set>/`): read, validate, fix, subset (Kaldi `utils/validate_data_dir.sh`, `utils/fix_data_dir.sh`).
 
 A data dir holds text tables keyed by the first whitespace-separated field:
 

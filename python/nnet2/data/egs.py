@@ -1,4 +1,4 @@
-"""Training examples ("egs", spec §4.3): storage, sharding across workers, minibatch reading.
+"""Training examples ("egs"; Kaldi `steps/nnet2/get_egs.sh`, `src/nnet2/nnet-example.h`): storage, sharding across workers, minibatch reading.
 
 Storage (an egs directory, written atomically: built in a temporary sibling directory, then renamed):
 

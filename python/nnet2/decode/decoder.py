@@ -6,11 +6,11 @@ score matrix is `DecodableCtc(M)`, which returns `M[t, index - 1]` for the 1-bas
 decoder asks for — here a transition-id (HCLG's input labels). So the per-pdf scores are expanded
 to one column per transition-id, `M[:, tid - 1] = acwt * loglike[:, pdf(tid)]`, and that matrix is
 the decodable: the same scores Kaldi's `DecodableAmNnet` gives (`src/nnet2/decodable-am-nnet.h`,
-spec §4.9). (kaldi-decoder's decoders cannot take kaldi-hmm-gmm's decodables; tooling.md.)
+Kaldi `src/nnet2/decodable-am-nnet.h`). (kaldi-decoder's decoders cannot take kaldi-hmm-gmm's decodables: the two packages' Python objects are not interchangeable.)
 
-DNN pseudo-log-likelihoods are `log max(posterior, 1e-20) - log prior` (spec §4.9), computed here
+DNN pseudo-log-likelihoods are `log max(posterior, 1e-20) - log prior` (`DecodableAmNnet`, `src/nnet2/decodable-am-nnet.h`), computed here
 from posteriors and priors (`pseudo_loglikes`) rather than with `nnet-am-compute
---divide-by-priors=true --apply-log=true`, which renormalises each row (spec §4.10).
+--divide-by-priors=true --apply-log=true`, which renormalises each row (`src/nnet2bin/nnet-am-compute.cc`).
 """
 
 from __future__ import annotations

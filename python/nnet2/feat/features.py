@@ -1,6 +1,6 @@
 """MFCC and log-mel filterbank features, computed by kaldi-native-fbank with Kaldi's option names
 and defaults (`src/feat/feature-window.h`, `feature-mfcc.h`, `feature-fbank.h`,
-`mel-computations.h`; spec §7.2).
+`mel-computations.h`).
 
 Options are dataclasses whose flags are Kaldi's (`--sample-frequency`, `--use-energy`, ...), so a
 Kaldi `conf/mfcc.conf` reads unchanged: `MfccOptions.from_conf("conf/mfcc.conf")`.

@@ -1,4 +1,4 @@
-"""Splicing, the LDA-like fixed input transform (spec §4.2) and global mean/variance normalization.
+"""Splicing, the LDA-like fixed input transform (Kaldi `src/nnet2/get-feature-transform.cc`, `steps/nnet2/get_lda.sh`) and global mean/variance normalization.
 
 The transform follows Kaldi's `nnet-get-feature-transform` (`src/nnet2/get-feature-transform.cc`):
 with total covariance T, between-class covariance B and within-class W = T − B (all float64),
@@ -142,7 +142,7 @@ def apply_affine(x: np.ndarray, mat: np.ndarray) -> np.ndarray:
 class GlobalCmvnStats:
     """Global mean/variance stats (Kaldi `compute-cmvn-stats` without utt2spk, then `cmvn-to-nnet`).
 
-    Used for the RBM path (spec §6.1): splice ±5, then shift = −mean, scale = std_dev / sqrt(max(var, floor)).
+    Used for the RBM path (nnet1's `steps/nnet/pretrain_dbn.sh`): splice ±5, then shift = −mean, scale = std_dev / sqrt(max(var, floor)).
     """
 
     def __init__(self, dim: int):
@@ -175,7 +175,7 @@ class GlobalCmvnStats:
 
 def lda_stats_from_egs(egs_dir: str, silence_pdfs=(), max_frames: int | None = None,
                        block: int = 20000) -> LdaStats:
-    """Accumulate LdaStats over the spliced training examples of an egs directory (spec §4.2).
+    """Accumulate LdaStats over the spliced training examples of an egs directory (as `nnet-get-feature-transform`, `src/nnet2bin/nnet-get-feature-transform.cc`).
 
     Frames whose label is in `silence_pdfs` get weight 0 (`weight-silence-post 0.0`). With
     `max_frames`, stops after roughly that many frames (archives are already shuffled).

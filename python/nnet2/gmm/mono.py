@@ -1,5 +1,5 @@
 """Flat-start monophone GMM-HMM training and forced alignment with kaldi-hmm-gmm (Kaldi
-`steps/train_mono.sh` + `steps/align_si.sh`, monophone only; spec §7.5).
+`steps/train_mono.sh` + `steps/align_si.sh`, monophone only).
 
 Flow: features = per-speaker CMN'd MFCC + deltas (Kaldi's `apply-cmvn | add-deltas`);
 `gmm-init-mono` (every pdf = one Gaussian with the global mean/variance) -> training graphs from
@@ -352,7 +352,7 @@ def alignment_accuracy(sysm: MonoSystem, data_dir: str, alis: dict, wids: dict,
 
 
 def write_alignments(path: str, alis: dict[str, list[int]]) -> None:
-    """Gzipped binary Kaldi archive of int32 vectors (spec §7.5), keys in C order, atomically."""
+    """Gzipped binary Kaldi archive of int32 vectors (`BasicVectorHolder`, `src/util/kaldi-holder-inl.h`), keys in C order, atomically."""
     write_ali(path, {u: np.asarray(alis[u], dtype=np.int32)
                      for u in sorted(alis, key=lambda k: k.encode("utf-8"))}, gz=True)
 

@@ -1,7 +1,7 @@
 """Kaldi nnet1 model files: RBMs (`k.rbm`), DBNs (`k.dbn`) and feature transforms
 (`final.feature_transform`), text and binary, written byte-for-byte as nnet1 writes them.
 
-Layout (Kaldi `src/nnet/nnet-nnet.cc`, `nnet-component.cc`; basic I/O rules of kaldi-nnet2-spec.md §3.10):
+Layout (Kaldi `src/nnet/nnet-nnet.cc`, `nnet-component.cc`; basic I/O rules of `src/base/io-funcs.h`):
 binary files start with ``\\0B``; then ``<Nnet>`` and per component ``<Type> out_dim in_dim`` + data +
 ``<!EndOfComponent>``, then ``</Nnet>``. Component data:
 

@@ -1,4 +1,4 @@
-"""Kaldi nnet2 components (kaldi-nnet2-spec.md §3) over the C++ core.
+"""Kaldi nnet2 components (Kaldi `src/nnet2/nnet-component.{h,cc}`) over the C++ core.
 
 Arrays are numpy (CPU) or cupy (GPU) float32; the core kernels take either without copying.
 Shapes: N = frames in the minibatch, I = input dim, O = output dim.
@@ -291,7 +291,7 @@ class AffineComponent(Component):
 
 
 class AffineComponentPreconditionedOnline(AffineComponent):
-    """Affine layer trained with online natural-gradient SGD (spec §1.9): two preconditioners, one for
+    """Affine layer trained with online natural-gradient SGD (docs/ngd.md §8): two preconditioners, one for
     the input [x | 1] (rank_in) and one for the output derivatives (rank_out); step scaled by
     gamma_in*gamma_out and limited by max-change per sample. Preconditioner state is not saved (as in
     Kaldi): it restarts from the first minibatch of every training run/iteration."""
@@ -352,7 +352,7 @@ class AffineComponentPreconditionedOnline(AffineComponent):
 
 
 class AffineComponentPreconditioned(AffineComponent):
-    """Kaldi's older "simple" preconditioned affine layer (spec §2). Read, written, evaluated and
+    """Kaldi's older "simple" preconditioned affine layer (docs/ngd.md §9). Read, written, evaluated and
     averaged; training it is not supported (convert with `nnet2 am-copy --remove-preconditioning`
     or train with `--update ngd`)."""
 

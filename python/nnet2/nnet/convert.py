@@ -9,7 +9,7 @@ from nnet2.nnet import components as C
 from nnet2.nnet.nnet import Nnet
 from nnet2.utils.errors import ModelFormatError, UserError
 
-# Kaldi's training-script values for the online preconditioner (spec §1.2, §4.4).
+# Kaldi's training-script values for the online preconditioner (docs/ngd.md §2; `egs/wsj/s5/steps/nnet2/train_pnorm_fast.sh`).
 NGD_DEFAULTS = dict(rank_in=20, rank_out=80, update_period=4, num_samples_history=2000.0, alpha=4.0,
                     max_change_per_sample=0.075)
 
@@ -89,7 +89,7 @@ def _output_layer(in_dim: int, num_pdfs: int, rng: np.random.Generator, output_i
 
 def dbn_to_nnet(feature_transform, dbn, num_pdfs: int, *, seed: int = 0, learning_rate: float = 0.008,
                 output_init: str = "nnet1") -> Nnet:
-    """An nnet1 feature transform + DBN -> nnet2 sigmoid DNN (kaldi-nnet2-spec.md §6.6–6.7):
+    """An nnet1 feature transform + DBN -> nnet2 sigmoid DNN (Kaldi `egs/wsj/s5/steps/nnet2/convert_nnet1_to_nnet2.sh`, `src/nnet2bin/nnet1-to-raw-nnet.cc`):
 
         SpliceComponent (the transform's offsets, e.g. ±5: D -> C·D)
         FixedBiasComponent (<AddShift> = −mean)  FixedScaleComponent (<Rescale> = 1/std)

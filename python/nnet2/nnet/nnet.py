@@ -311,7 +311,7 @@ def _read_matrix_file(path: str, where: str) -> np.ndarray:
 
 
 def init_component(line: str, rng: np.random.Generator, where: str = "") -> C.Component:
-    """Build one component from a Kaldi `nnet-init` config line (spec §3.2–3.9, §4.4 defaults)."""
+    """Build one component from a Kaldi `nnet-init` config line (Kaldi `src/nnet2/nnet-component.cc`, each component's `InitFromString`)."""
     toks = shlex.split(line)
     name, kv = toks[0], {}
     for t in toks[1:]:

@@ -1,5 +1,5 @@
 """RBM pretraining of a DBN as Kaldi nnet1 runs it (`steps/nnet/pretrain_dbn.sh`,
-`rbm-train-cd1-frmshuff`; kaldi-nnet2-spec.md §6): a Gaussian-Bernoulli first RBM on globally normalized
+`rbm-train-cd1-frmshuff`; Kaldi `egs/wsj/s5/steps/nnet/pretrain_dbn.sh`, `src/nnet/nnet-rbm.h`): a Gaussian-Bernoulli first RBM on globally normalized
 spliced features, Bernoulli-Bernoulli RBMs above on the sigmoid outputs of the layers below, CD-1 with
 nnet1's momentum/learning-rate schedule, frame-shuffled minibatches of 100.
 
@@ -97,7 +97,7 @@ class DbnOptions:
 
 # --------------------------------------------------------------------------------------------- schedule
 class MomentumSchedule:
-    """nnet1's momentum / learning-rate schedule (spec §6.4), stepped after each minibatch.
+    """nnet1's momentum / learning-rate schedule (`src/nnetbin/rbm-train-cd1-frmshuff.cc`), stepped after each minibatch.
 
     Before the first minibatch: momentum m_0, rate learn_rate*(1-m_0). After every minibatch (frames
     counted over all epochs of the layer): k = frames // momentum_step_period, m_k = m_0 + k*(m_max-m_0)/steps

@@ -1,6 +1,6 @@
 """Learning-rate schedules (tested Python, never shell arithmetic; style rule 11).
 
-* exponential (Kaldi nnet2 `train_*_simple.sh`, the paper's default; spec §4.6): iteration x of X in total
+* exponential (Kaldi nnet2 `train_*_simple.sh`, the paper's default; `egs/wsj/s5/steps/nnet2/train_pnorm_simple.sh`): iteration x of X in total
   uses lr(x) = lr0 * (lrF / lr0) ** (x / X) for x < X, and lrF for x >= X. So iteration 0 uses lr0 and the
   last one (x = X-1) lr0 * (lrF/lr0)**((X-1)/X); lrF itself is the rate Kaldi stores in final.mdl.
 * newbob (nnet1 `train_scheduler.sh`, the paper's alternative): the validation frame accuracy of the

@@ -1,4 +1,5 @@
-"""Data-parallel training with model averaging over MPI (Su & Chen 2015; Kaldi nnet2, spec §4.6).
+"""Data-parallel training with model averaging over MPI (H. Su, H. Chen, "Experiments on Parallel Training of Deep Neural Network using Model
+Averaging", arXiv:1507.01239, 2015; Kaldi nnet2's `steps/nnet2/train_pnorm_simple.sh` + `nnet-am-average`).
 
 N ranks each train on their own shard of the egs (the shard depends only on seed, N and the epoch) and
 average their flat parameter buffers every `average_every` minibatches with one in-place Allreduce
@@ -477,7 +478,7 @@ class Trainer:
                                             "newbob": newbob.to_dict(), "num_params": nnet.num_params()})
 
     def _finish(self, model) -> str:
-        """Priors from the model's average posterior over training frames (spec §4.9), then final.mdl."""
+        """Priors from the model's average posterior over training frames (Kaldi `nnet-adjust-priors`, `src/nnet2bin/nnet-adjust-priors.cc`), then final.mdl."""
         from nnet2.nnet.model import save_model
 
         o = self.opts
