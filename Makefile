@@ -21,6 +21,11 @@ HAVE_NVCC := $(shell command -v nvcc >/dev/null 2>&1 && echo yes)
 TOOLKIT_CUBLAS := $(shell d=$$(dirname "$$(readlink -f "$$(command -v nvcc 2>/dev/null || echo /nonexistent)")")/..; \
                     ls $$d/include/cublas_v2.h $$d/targets/*/include/cublas_v2.h 2>/dev/null | head -1)
 
+# Build folders, one per kind of build so that none rebuilds another's: `make setup` builds in
+# build/venv-cpu or build/venv-cuda (reused by the next `make setup`, `make test`, `make recipe`), a
+# plain `pip install .` in build/pip (pyproject.toml), `make dev` in build/dev.
+SETUP_BUILD_DIR := build/venv-$(if $(filter ON,$(NNET2_WITH_CUDA)),cuda,cpu)/{wheel_tag}
+
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
@@ -28,7 +33,8 @@ $(BIN)/python:
 setup: $(BIN)/python
 	$(BIN)/python -m pip install scikit-build-core pybind11 scipy-openblas32 cmake ninja
 	$(if $(strip $(EXTRA_WHEELS)),$(BIN)/python -m pip install $(EXTRA_WHEELS))
-	NNET2_WITH_CUDA=$(NNET2_WITH_CUDA) $(BIN)/python -m pip install --no-build-isolation ".[test]"
+	NNET2_WITH_CUDA=$(NNET2_WITH_CUDA) $(BIN)/python -m pip install --no-build-isolation \
+	  --config-settings=build-dir=$(SETUP_BUILD_DIR) ".[test]"
 
 setup-gpu:
 	$(MAKE) setup NNET2_WITH_CUDA=ON
