@@ -1,7 +1,8 @@
 """Model averaging strategies for data-parallel training (Su & Chen 2015; Kaldi nnet2; Chen & Huo 2016).
 
 Every `average_every` minibatches ("a block") each worker's flat parameter buffer is replaced by the
-mean over workers (`PlainAverager`). Beyond the paper:
+mean over workers (`PlainAverager`). `Averager` is the interface the trainer calls; a new averaging
+rule is a subclass of it passed to `nnet2.api.train(..., averager=...)` (docs/python.md). Beyond the paper:
 
 * `BmufAverager` -- blockwise model-update filtering (Chen & Huo, ICASSP 2016). A global model W and a
   block-momentum buffer Delta are kept (identical on every rank). All workers start a block from the
@@ -42,6 +43,7 @@ returns numpy arrays (for the checkpoint) and `load_state` puts them back on the
 
 from __future__ import annotations
 
+import abc
 import time
 
 import numpy as np
@@ -49,8 +51,27 @@ import numpy as np
 from nnet2.device import asarray_like, to_host, xp_of
 
 
-class PlainAverager:
-    kind = "plain"
+class Averager(abc.ABC):
+    """The averaging hook of data-parallel training (`nnet2.train.trainer.Trainer`, `nnet2.api.train`).
+
+    Every rank of `comm` holds one; the trainer calls, on every rank in the same order:
+    * `start(params)` at the start of every iteration (after any resume);
+    * `block_end(params)` every `average_every` minibatches (not after an iteration's last one);
+    * `finish(params)` at the end of every iteration, which must leave *every rank with identical
+      parameters* (the trainer then evaluates and checkpoints them);
+    * `poll()` between minibatches (to progress nonblocking communication);
+    * `reset(params)` when the model was replaced (a rejected newbob epoch);
+    * `state()` / `load_state(state, params)` to checkpoint arrays (state/<iter>.npz) for --resume.
+
+    `params` is the network's flat float32 parameter buffer (`Nnet.params`, numpy or cupy), to be
+    modified in place. A subclass implements `average_block(params)` (and `average_final(params)` if
+    the end of an iteration differs); `block_end` / `finish` time those calls and count them
+    (`seconds`, `rounds`, reset by the trainer every iteration). `allreduce_mean(buf)` replaces `buf` by
+    its mean over the ranks (one in-place Allreduce, staged through the host for GPU buffers when MPI is
+    not CUDA-aware).
+    """
+
+    kind: str = "custom"
 
     def __init__(self, comm):
         self.comm = comm
@@ -58,37 +79,65 @@ class PlainAverager:
         self.seconds = 0.0
         self.rounds = 0
 
-    def _allreduce_mean(self, buf):
+    def allreduce_mean(self, buf) -> None:
+        """Replace the contiguous 1-D array `buf` (numpy or cupy) by its mean over the ranks, in place."""
         from nnet2.parallel.average import average_flat_
 
         average_flat_(self.comm, buf)
 
+    @abc.abstractmethod
+    def average_block(self, params) -> None:
+        """The averaging rule at the end of a block of `average_every` minibatches (in place)."""
+
+    def average_final(self, params) -> None:
+        """The end of an iteration: must leave identical parameters on every rank (default: a block end,
+        which is right for rules that end every block with an exact average)."""
+        self.average_block(params)
+
     def block_end(self, params) -> None:
         """Called every `average_every` minibatches with the flat parameter buffer (modified in place)."""
         t = time.perf_counter()
-        self._allreduce_mean(params)
+        self.average_block(params)
         self.seconds += time.perf_counter() - t
         self.rounds += 1
 
     def finish(self, params) -> None:
-        """End of an iteration: make every rank hold the same parameters."""
-        self.block_end(params)
+        """End of an iteration: afterwards every rank holds the same parameters."""
+        t = time.perf_counter()
+        self.average_final(params)
+        self.seconds += time.perf_counter() - t
+        self.rounds += 1
 
-    # checkpointed state
-    def state(self) -> dict:
-        return {}
-
-    def load_state(self, st: dict, params) -> None:
-        pass
+    def poll(self) -> None:
+        """Between minibatches: let MPI progress communication in flight (nothing by default)."""
 
     def start(self, params) -> None:
-        """Start of an iteration (after loading/averaging): no state for plain averaging."""
+        """Start of an iteration (after loading/averaging)."""
 
     def reset(self, params) -> None:
         """The model was replaced (e.g. a rejected newbob epoch): forget any history."""
 
+    # checkpointed state
+    def state(self) -> dict:
+        """Arrays (numpy, or None) to checkpoint with the model; {} when there is nothing to keep."""
+        return {}
 
-class BmufAverager(PlainAverager):
+    def load_state(self, st: dict, params) -> None:
+        """Restore what `state()` returned (onto the device of `params`)."""
+
+
+class PlainAverager(Averager):
+    """Su & Chen's model averaging: every block end is an exact mean over the workers."""
+
+    kind = "plain"
+
+    def average_block(self, params) -> None:
+        self.allreduce_mean(params)
+
+
+class BmufAverager(Averager):
+    """Blockwise model-update filtering (Chen & Huo 2016; module docstring)."""
+
     kind = "bmuf"
 
     def __init__(self, comm, block_momentum: float, block_lr: float = 1.0, nesterov: bool = True):
@@ -115,9 +164,8 @@ class BmufAverager(PlainAverager):
         self.global_params = xp_of(params).array(params, dtype=np.float32)  # a copy, on params' device
         self.delta = xp_of(params).zeros_like(self.global_params)
 
-    def block_end(self, params) -> None:
-        t = time.perf_counter()
-        self._allreduce_mean(params)  # params = W_avg
+    def average_block(self, params) -> None:
+        self.allreduce_mean(params)  # params = W_avg
         bm, blr = np.float32(self.block_momentum), np.float32(self.block_lr)
         g = params - self._start_point()
         # W_new = W_old + Delta_new, written as W_avg + correction (exactly W_avg for bm = 0, block_lr = 1)
@@ -128,12 +176,10 @@ class BmufAverager(PlainAverager):
         self.delta += blr * g
         np.add(params, corr, out=self.global_params)
         params[...] = self._start_point()
-        self.seconds += time.perf_counter() - t
-        self.rounds += 1
 
-    def finish(self, params) -> None:
+    def average_final(self, params) -> None:
         # The model to evaluate/save is W; the momentum carries over to the next iteration.
-        self.block_end(params)
+        self.average_block(params)
         params[...] = self.global_params
 
     def state(self) -> dict:
@@ -148,7 +194,9 @@ class BmufAverager(PlainAverager):
             self.reset(params)
 
 
-class OverlapAverager(PlainAverager):
+class OverlapAverager(Averager):
+    """Plain averaging one block late, its Iallreduce hidden behind the next block (module docstring)."""
+
     kind = "overlap"
 
     def __init__(self, comm):
@@ -162,10 +210,8 @@ class OverlapAverager(PlainAverager):
         if self.req is not None:
             self.req.Test()
 
-    def block_end(self, params) -> None:
-        t = time.perf_counter()
+    def average_block(self, params) -> None:
         if self.n == 1:
-            self.rounds += 1
             return
         from mpi4py import MPI
 
@@ -186,22 +232,17 @@ class OverlapAverager(PlainAverager):
 
             synchronize(params)  # the copy into the snapshot is queued on the GPU
         self.req = self.comm.Iallreduce(self.snapshot, self.recv, op=MPI.SUM)
-        self.seconds += time.perf_counter() - t
-        self.rounds += 1
 
     def _apply_pending(self, params) -> None:
         """theta <- mean(S_k) + (theta - S_k), computed where the MPI buffers live."""
         params += asarray_like(self.recv * np.float32(1.0 / self.n) - self.snapshot, params)
 
-    def finish(self, params) -> None:
-        t = time.perf_counter()
+    def average_final(self, params) -> None:
         if self.req is not None:
             self.req.Wait()
             self._apply_pending(params)
             self.req = None
-        self._allreduce_mean(params)
-        self.seconds += time.perf_counter() - t
-        self.rounds += 1
+        self.allreduce_mean(params)
 
 
 def default_block_momentum(num_workers: int) -> float:
@@ -209,7 +250,8 @@ def default_block_momentum(num_workers: int) -> float:
     return 1.0 - 1.0 / max(1, int(num_workers))
 
 
-def make_averager(kind: str, comm, block_momentum: float = 0.0, block_lr: float = 1.0):
+def make_averager(kind: str, comm, block_momentum: float = 0.0, block_lr: float = 1.0) -> Averager:
+    """The averager `nnet2 train --averaging KIND` uses."""
     if kind == "plain":
         return PlainAverager(comm)
     if kind == "bmuf":

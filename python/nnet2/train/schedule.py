@@ -24,6 +24,7 @@ under BMUF, whose block momentum already scales the step): `worker_lr`.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 
 
@@ -72,3 +73,103 @@ class NewbobState:
     @classmethod
     def from_dict(cls, d: dict) -> "NewbobState":
         return cls(**d)
+
+
+class LearningRateSchedule(abc.ABC):
+    """The learning-rate schedule hook of `nnet2.train.trainer.Trainer` (and `nnet2.api.train`).
+
+    The trainer calls, on every rank with the same arguments (so every rank holds the same schedule):
+    * `start(initial_valid_acc)` once, before the first iteration of a fresh run: the validation frame
+      accuracy of the initial model when `needs_initial_validation` is true, else None;
+    * `learning_rate(iteration, num_iters)` at the start of every iteration: the rate per frame for a
+      single worker (the trainer multiplies it by N under plain averaging, `worker_lr`);
+    * `end_epoch(epoch, valid_acc)` after the validation at the end of every epoch; returning False
+      rejects the epoch (the trainer goes back to the model it started the epoch from);
+    * `stop` after every epoch: True ends training early;
+    * `state()` / `load_state(d)` to checkpoint it (JSON-serializable) for `--resume`.
+
+    Subclass it and override `learning_rate` (and what else the rule needs). `name` identifies the
+    schedule in checkpoints: a run cannot resume under a different schedule.
+    """
+
+    name: str = "custom"
+    needs_initial_validation: bool = False
+
+    def start(self, initial_valid_acc: float | None) -> None:
+        """Called once before the first iteration of a fresh (not resumed) run."""
+
+    @abc.abstractmethod
+    def learning_rate(self, iteration: int, num_iters: int) -> float:
+        """The learning rate of iteration `iteration` (0-based) of `num_iters`."""
+
+    def end_epoch(self, epoch: int, valid_acc: float) -> bool:
+        """Called after epoch `epoch` (0-based) with its validation frame accuracy; False rejects the epoch."""
+        return True
+
+    @property
+    def stop(self) -> bool:
+        """True once the schedule wants training to end (checked after every epoch)."""
+        return False
+
+    def state(self) -> dict:
+        """What must be checkpointed to resume (JSON-serializable)."""
+        return {}
+
+    def load_state(self, state: dict) -> None:
+        """Restore what `state()` returned."""
+
+
+class ExponentialSchedule(LearningRateSchedule):
+    """Kaldi nnet2's exponentially decreasing rate from `initial` to `final` (`exponential_lr`)."""
+
+    name = "exponential"
+
+    def __init__(self, initial: float, final: float):
+        if not (initial > 0 and final > 0):
+            raise ValueError(f"exponential schedule: learning rates must be > 0, got {initial} and {final}")
+        self.initial, self.final = float(initial), float(final)
+
+    def learning_rate(self, iteration: int, num_iters: int) -> float:
+        return exponential_lr(iteration, num_iters, self.initial, self.final)
+
+
+class NewbobSchedule(LearningRateSchedule):
+    """nnet1's newbob (`NewbobState`): constant `initial` until an epoch gains less than
+    `start_halving_impr` validation accuracy, then x `halving_factor` per epoch; stop when halving and
+    the gain is below `end_halving_impr`; an epoch that lowers validation accuracy is rejected."""
+
+    name = "newbob"
+    needs_initial_validation = True
+
+    def __init__(self, initial: float, start_halving_impr: float = 0.005, end_halving_impr: float = 0.001,
+                 halving_factor: float = 0.5):
+        self.newbob = NewbobState(lr=float(initial))
+        self.start_halving_impr = float(start_halving_impr)
+        self.end_halving_impr = float(end_halving_impr)
+        self.halving_factor = float(halving_factor)
+
+    def start(self, initial_valid_acc: float | None) -> None:
+        # nnet1's "CROSSVAL PRERUN": the first epoch's gain is measured against the initial model.
+        if initial_valid_acc is not None:
+            self.newbob.best_acc = float(initial_valid_acc)
+
+    def learning_rate(self, iteration: int, num_iters: int) -> float:
+        return self.newbob.lr
+
+    def end_epoch(self, epoch: int, valid_acc: float) -> bool:
+        return self.newbob.end_epoch(valid_acc, self.start_halving_impr, self.end_halving_impr, self.halving_factor)
+
+    @property
+    def stop(self) -> bool:
+        return self.newbob.stop
+
+    @property
+    def best_acc(self) -> float | None:
+        """Validation accuracy of the last accepted model."""
+        return self.newbob.best_acc
+
+    def state(self) -> dict:
+        return self.newbob.to_dict()
+
+    def load_state(self, state: dict) -> None:
+        self.newbob = NewbobState.from_dict(state)
