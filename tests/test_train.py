@@ -239,7 +239,7 @@ def test_newbob_run_resumes_identically(setup, tmp_path_factory, tmp_path):
     extra = ("--lr-schedule", "newbob", "--newbob-start-halving-impr", "0.05")
     ref = reference(1, setup, tmp_path_factory, *extra)
     st = json.load(open(os.path.join(ref, "state", "0.json")))
-    assert st["newbob"]["best_acc"] is not None  # the initial model's validation accuracy
+    assert st["schedule"]["best_acc"] is not None  # the initial model's validation accuracy
     out = tmp_path / "run"
     killed_run(1, setup, out, 3, *extra)
     p = run(1, setup, out, *extra, "--resume", "true")

@@ -16,7 +16,8 @@ What makes a resumed run end with the same bytes as an uninterrupted one (CPU):
   per epoch) -- and at a resume, so with `epoch` a resume in mid-epoch is *not* bitwise-identical to an
   uninterrupted run (the state is not checkpointed);
 * the softmax statistics are zeroed at the start of an iteration and averaged at its end;
-* the learning rate depends only on the iteration (exponential) or on the checkpointed newbob state;
+* the learning rate depends only on the iteration (exponential) or on the checkpointed schedule state
+  (newbob; any `LearningRateSchedule.state()`);
 * BMUF state (global model and block momentum) is checkpointed with the model (state/<iter>.npz);
   the overlap averager has nothing in flight at an iteration end, so it has no state to save.
 
@@ -48,11 +49,14 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from nnet2.device import activate, to_host
+from nnet2.parallel.averager import Averager, BmufAverager
 from nnet2.parallel.comm import local_rank
+from nnet2.train.schedule import ExponentialSchedule, LearningRateSchedule, NewbobSchedule
 from nnet2.utils.errors import UserError
 from nnet2.utils.log import get_logger, setup_logging
 from nnet2.utils.options import opt
@@ -60,6 +64,8 @@ from nnet2.utils.options import opt
 
 @dataclasses.dataclass
 class TrainOptions:
+    """Options of `nnet2 train` / `nnet2.api.train` (one default and help text each)."""
+
     num_epochs: int = opt(15, "epochs (passes over the training egs)")
     iters_per_epoch: int = opt(1, "iterations (checkpoints) per epoch")
     minibatch_size: int = opt(1024, "frames per minibatch per worker (Kaldi uses 128 for p-norm nets)")
@@ -102,6 +108,79 @@ class TrainOptions:
 _IDENTITY_ADDED = {"max_norm": 0.0, "preconditioner_lifetime": "iteration"}
 
 
+@dataclasses.dataclass
+class IterationStats:
+    """What the per-iteration callbacks of `Trainer` receive on every rank (the same values but `rank`),
+    and what the history in state/<iter>.json records (`to_record`)."""
+
+    iteration: int                  # 0-based iteration just finished
+    num_iters: int                  # iterations in the whole run
+    epoch: int                      # 0-based epoch it belongs to
+    learning_rate: float            # the rate each worker used (schedule rate x N when scaled)
+    train_objf: float               # training objective (log-probability) per frame, all workers
+    train_acc: float                # training frame accuracy, all workers
+    frames: int                     # frames trained on, all workers
+    seconds: float                  # wall time of the iteration
+    avg_seconds: float              # of which in the averager
+    avg_rounds: int                 # averager calls (block ends + the final one)
+    model_path: str                 # the checkpoint <out_dir>/<iteration + 1>.mdl (written before the call)
+    rank: int = 0                   # this process's rank (the only field that differs between ranks)
+    num_workers: int = 1            # N
+    valid_objf: float | None = None       # at the end of an epoch: validation objective per frame,
+    valid_acc: float | None = None        # validation frame accuracy,
+    train_diag_objf: float | None = None  # objective and accuracy on the training-diagnostic subset,
+    train_diag_acc: float | None = None
+    valid_acc_lo: float | None = None     # 95% bootstrap interval of valid_acc over the held-out utterances,
+    valid_acc_hi: float | None = None
+    valid_frames: int | None = None       # held-out frames and utterances scored
+    valid_utterances: int | None = None
+    accepted: bool | None = None          # and whether the schedule accepted the epoch
+
+    @property
+    def epoch_end(self) -> bool:
+        """True after the last iteration of an epoch (the validation fields are set)."""
+        return self.valid_acc is not None
+
+    def to_record(self) -> dict:
+        """The history entry of state/<iter>.json (key names as `nnet2 report` reads them)."""
+        r = {"iter": self.iteration, "epoch": self.epoch, "lr": self.learning_rate, "train_objf": self.train_objf,
+             "train_acc": self.train_acc, "frames": self.frames, "seconds": self.seconds,
+             "avg_seconds": self.avg_seconds, "avg_rounds": self.avg_rounds}
+        if self.epoch_end:
+            r.update(valid_objf=self.valid_objf, valid_acc=self.valid_acc, train_diag_objf=self.train_diag_objf,
+                     train_diag_acc=self.train_diag_acc)
+        if self.valid_acc_lo is not None:
+            r.update(valid_acc_lo=self.valid_acc_lo, valid_acc_hi=self.valid_acc_hi)
+        if self.accepted is not None:
+            r["accepted"] = self.accepted
+        return r
+
+
+IterationCallback = Callable[[IterationStats], None]
+
+
+def make_schedule(opts: TrainOptions) -> LearningRateSchedule:
+    """The schedule `--lr-schedule` names, with its options."""
+    if opts.lr_schedule == "newbob":
+        return NewbobSchedule(opts.initial_lr, opts.newbob_start_halving_impr, opts.newbob_end_halving_impr,
+                              opts.newbob_halving_factor)
+    if opts.lr_schedule == "exponential":
+        return ExponentialSchedule(opts.initial_lr, opts.final_lr)
+    raise UserError(f"unknown --lr-schedule '{opts.lr_schedule}' (exponential, newbob)")
+
+
+def log_iteration(stats: IterationStats) -> None:
+    """The default per-iteration callback: the epoch's validation line in the training log (rank 0)."""
+    if not stats.epoch_end or stats.rank != 0:
+        return
+    ci = "" if stats.valid_acc_lo is None else \
+        f" [95% CI {stats.valid_acc_lo:.4f}, {stats.valid_acc_hi:.4f} over {stats.valid_utterances} utterances]"
+    get_logger("train").info(
+        f"Epoch {stats.epoch}: validation objf {stats.valid_objf:.4f} accuracy {stats.valid_acc:.4f}{ci} "
+        f"({stats.valid_frames} frames); train-diagnostic objf {stats.train_diag_objf:.4f} accuracy "
+        f"{stats.train_diag_acc:.4f}")
+
+
 def _atomic_json(path: str, obj: dict) -> None:
     from nnet2.utils.fileio import write_bytes_atomic
 
@@ -109,7 +188,18 @@ def _atomic_json(path: str, obj: dict) -> None:
 
 
 class Trainer:
-    def __init__(self, egs_dir: str, init_model: str, out_dir: str, opts: TrainOptions, comm=None):
+    """Data-parallel training of one model on one egs directory (module docstring).
+
+    comm: the MPI communicator of the workers (default COMM_WORLD: size 1 without mpiexec).
+    schedule: the learning-rate schedule (default: the one `opts.lr_schedule` names, `make_schedule`).
+    averager: the averaging rule, built on `comm` (default: `opts.averaging`, `make_averager`).
+    callbacks: called after every iteration's checkpoint with its `IterationStats`, on every rank (after
+    the trainer's own `log_iteration`, which writes the epoch's validation line to the log).
+    """
+
+    def __init__(self, egs_dir: str, init_model: str, out_dir: str, opts: TrainOptions, comm=None,
+                 schedule: LearningRateSchedule | None = None, averager: Averager | None = None,
+                 callbacks: Sequence[IterationCallback] = ()):
         from nnet2.data.egs import EgsReader
         from nnet2.parallel.comm import world
 
@@ -118,6 +208,12 @@ class Trainer:
         self.rank, self.nw = self.comm.Get_rank(), self.comm.Get_size()
         # The device first: a missing GPU is reported before anything is written.
         self.where = activate(opts.device, local_rank(self.comm), opts.gpu)
+        self.schedule = schedule if schedule is not None else make_schedule(opts)
+        if averager is not None and averager.comm.Get_size() != self.nw:
+            raise UserError(f"the averager's communicator has {averager.comm.Get_size()} ranks, training has {self.nw}")
+        self.averager = averager
+        self.averaging = averager.kind if averager is not None else opts.averaging  # what identifies the rule
+        self.callbacks = [log_iteration, *callbacks]
         self.out_dir = os.path.abspath(out_dir)
         self.egs_dir = os.path.abspath(egs_dir)
         self.init_model = init_model
@@ -136,7 +232,7 @@ class Trainer:
 
         _core.set_num_threads(threads)
         self.threads = threads
-        if opts.averaging == "bmuf":
+        if averager is None and opts.averaging == "bmuf":
             self.block_momentum  # noqa: B018 -- a bad --block-momentum fails here, before any training
 
     # ------------------------------------------------------------------ bookkeeping
@@ -151,7 +247,7 @@ class Trainer:
         return {"seed": o.seed, "num_workers": self.nw, "egs_dir": self.egs_dir, "minibatch_size": o.minibatch_size,
                 "iters_per_epoch": o.iters_per_epoch, "num_epochs": o.num_epochs, "update": o.update,
                 "max_norm": o.max_norm, "preconditioner_lifetime": o.preconditioner_lifetime,
-                "averaging": o.averaging, "average_every": o.average_every, "lr_schedule": o.lr_schedule}
+                "averaging": self.averaging, "average_every": o.average_every, "lr_schedule": self.schedule.name}
 
     def _last_checkpoint(self) -> int | None:
         d = os.path.join(self.out_dir, "state")
@@ -165,21 +261,17 @@ class Trainer:
         k = self.opts.iters_per_epoch
         return e, j * self.num_mb // k, (j + 1) * self.num_mb // k
 
-    def learning_rate(self, it: int, newbob) -> float:
-        from nnet2.train.schedule import exponential_lr, worker_lr
+    def learning_rate(self, it: int) -> float:
+        """The rate every worker uses in iteration `it`: the schedule's, x N when scaled by workers."""
+        from nnet2.train.schedule import worker_lr
 
-        o = self.opts
-        if o.lr_schedule == "newbob":
-            lr = newbob.lr
-        else:
-            lr = exponential_lr(it, self.num_iters, o.initial_lr, o.final_lr)
-        return worker_lr(lr, self.nw, self.scale_lr)
+        return worker_lr(self.schedule.learning_rate(it, self.num_iters), self.nw, self.scale_lr)
 
     @property
     def scale_lr(self) -> bool:
         """--scale-lr-by-workers resolved: auto is on except under BMUF (see nnet2.parallel.averager)."""
         s = str(self.opts.scale_lr_by_workers).lower()
-        return self.opts.averaging != "bmuf" if s == "auto" else s == "true"
+        return self.averaging != "bmuf" if s == "auto" else s == "true"
 
     @property
     def block_momentum(self) -> float:
@@ -242,11 +334,11 @@ class Trainer:
         from nnet2.nnet.convert import set_update_type
         from nnet2.nnet.model import load_model
         from nnet2.parallel.averager import make_averager
-        from nnet2.train.schedule import NewbobState
 
         o = self.opts
         ident = self._identity()
-        start_it, newbob, history, avg_state = 0, NewbobState(lr=o.initial_lr), [], None
+        schedule = self.schedule
+        start_it, history, avg_state = 0, [], None
         last = None
         if self.rank == 0:
             self._remove_temp_files()
@@ -266,7 +358,7 @@ class Trainer:
                     raise UserError(f"cannot resume {self.out_dir}: it was trained with {k}={st['identity'].get(k)!r}, "
                                     f"this run has {k}={v!r}")
             start_it, history = last, st["history"]
-            newbob = NewbobState.from_dict(st["newbob"])
+            schedule.load_state(st.get("schedule", st.get("newbob", {})))  # "newbob": checkpoints before the hook
             model = load_model(self._mdl(last))
             npz = os.path.join(self.out_dir, "state", f"{last}.npz")
             avg_state = dict(np.load(npz)) if os.path.exists(npz) else None
@@ -282,32 +374,33 @@ class Trainer:
         self._check_model(nnet)
         self.log.info(f"Rank {self.rank} computes on {self.where}")
         nnet.to(o.device)
-        averager = make_averager(o.averaging, self.comm, self.block_momentum, o.block_lr)
+        averager = self.averager or make_averager(o.averaging, self.comm, self.block_momentum, o.block_lr)
         if self.rank == 0:
-            self.log.info(f"Averaging: {o.averaging} every {o.average_every or 'iteration'} minibatches"
-                          + (f", block momentum {self.block_momentum:g}, block lr {o.block_lr:g}"
-                             if o.averaging == "bmuf" else "")
+            self.log.info(f"Averaging: {averager.kind} every {o.average_every or 'iteration'} minibatches"
+                          + (f", block momentum {averager.block_momentum:g}, block lr {averager.block_lr:g}"
+                             if isinstance(averager, BmufAverager) else "")
                           + f"; worker learning rate = schedule rate x {self.nw if self.scale_lr else 1}")
         if avg_state is not None:
             averager.load_state({k: avg_state[k] for k in avg_state}, nnet.params)
         valid, train_diag = self.egs.valid_set(), self.egs.train_diag_set()
         valid_units = self.egs.valid_utterances()
         if last is None:
-            if o.lr_schedule == "newbob":
-                # nnet1's "CROSSVAL PRERUN": the first epoch's gain is measured against the initial model.
+            acc0 = None
+            if schedule.needs_initial_validation:
+                # nnet1 newbob's "CROSSVAL PRERUN": the first epoch's gain is measured against the initial model.
                 (_, acc0, nv), ci0 = self.evaluate_units(nnet, *valid, valid_units)
-                newbob.best_acc = float(acc0)
                 half = (ci0.hi - ci0.lo) / 2 if ci0 is not None else 0.0
-                if self.rank == 0 and half > o.newbob_start_halving_impr:
+                if self.rank == 0 and isinstance(schedule, NewbobSchedule) and half > schedule.start_halving_impr:
                     self.log.warning(f"newbob: the validation accuracy's 95% interval is +-{100 * half:.2f}% "
                                      f"({nv} frames of {len(np.unique(valid_units))} held-out utterances), wider "
-                                     f"than --newbob-start-halving-impr {100 * o.newbob_start_halving_impr:g}%: "
+                                     f"than --newbob-start-halving-impr {100 * schedule.start_halving_impr:g}%: "
                                      f"halving and stopping will follow noise (hold out more utterances with "
                                      f"get-egs --valid-split, or raise the thresholds)")
+            schedule.start(None if acc0 is None else float(acc0))
             if self.rank == 0:
-                self._save(model, 0, ident, history, newbob, averager)
+                self._save(model, 0, ident, history, schedule, averager)
         self.comm.Barrier()
-        stop = newbob.stop  # a resumed run whose newbob schedule had already stopped only writes final.mdl
+        stop = schedule.stop  # a resumed run whose schedule had already stopped only writes final.mdl
         for it in range(start_it, self.num_iters):
             if stop:
                 break
@@ -315,43 +408,40 @@ class Trainer:
             setup_logging(os.path.join(self.out_dir, "log", f"train.{it}.{self.rank}.log"), self.rank, self.nw,
                           stderr=self.rank == 0)
             self.log = get_logger("train")
-            lr = self.learning_rate(it, newbob)
+            lr = self.learning_rate(it)
             nnet.set_learning_rate(lr)
             if o.preconditioner_lifetime == "iteration" or it % o.iters_per_epoch == 0 or it == start_it:
                 nnet.reset_preconditioners()
             nnet.zero_stats()
             stats, t_compute = self._train_iteration(nnet, averager, epoch, mb0, mb1, it, lr)
-            rec = {"iter": it, "epoch": epoch, "lr": lr, "train_objf": stats[0], "train_acc": stats[1],
-                   "frames": stats[2], "seconds": stats[3], "avg_seconds": stats[4], "avg_rounds": stats[5]}
+            rec = IterationStats(iteration=it, num_iters=self.num_iters, epoch=epoch, learning_rate=lr,
+                                 train_objf=stats[0], train_acc=stats[1], frames=stats[2], seconds=stats[3],
+                                 avg_seconds=stats[4], avg_rounds=stats[5], model_path=self._mdl(it + 1),
+                                 rank=self.rank, num_workers=self.nw)
             epoch_end = (it + 1) % o.iters_per_epoch == 0
             if epoch_end:
-                (vo, va, vn), vci = self.evaluate_units(nnet, *valid, valid_units)
-                to, ta, tn = self.evaluate(nnet, *train_diag)
-                rec.update(valid_objf=vo, valid_acc=va, train_diag_objf=to, train_diag_acc=ta)
-                ci_txt = ""
+                (rec.valid_objf, rec.valid_acc, rec.valid_frames), vci = self.evaluate_units(nnet, *valid, valid_units)
+                rec.train_diag_objf, rec.train_diag_acc, _ = self.evaluate(nnet, *train_diag)
                 if vci is not None:
-                    rec.update(valid_acc_lo=vci.lo, valid_acc_hi=vci.hi)
-                    ci_txt = f" [95% CI {vci.lo:.4f}, {vci.hi:.4f} over {len(np.unique(valid_units))} utterances]"
-                if self.rank == 0:
-                    self.log.info(f"Epoch {epoch}: validation objf {vo:.4f} accuracy {va:.4f}{ci_txt} ({vn} frames); "
-                                  f"train-diagnostic objf {to:.4f} accuracy {ta:.4f}")
-                if o.lr_schedule == "newbob":
-                    accepted = newbob.end_epoch(va, o.newbob_start_halving_impr, o.newbob_end_halving_impr,
-                                                o.newbob_halving_factor)
-                    rec["newbob_accepted"] = accepted
-                    if not accepted:
-                        # Reject the epoch (nnet1 newbob): go back to the model from the start of this epoch.
-                        prev = load_model(self._mdl(it + 1 - o.iters_per_epoch)).nnet
-                        nnet.set_params(prev.params)
-                        averager.reset(nnet.params)
-                        if self.rank == 0:
-                            self.log.info(f"Epoch {epoch} rejected (accuracy {va:.4f} < {newbob.best_acc:.4f}); "
-                                          f"learning rate now {newbob.lr:g}")
-                    stop = newbob.stop
-            history.append(rec)
+                    rec.valid_acc_lo, rec.valid_acc_hi = vci.lo, vci.hi
+                    rec.valid_utterances = len(np.unique(valid_units))
+                rec.accepted = schedule.end_epoch(epoch, rec.valid_acc)
+                if not rec.accepted:
+                    # Reject the epoch (nnet1 newbob): go back to the model from the start of this epoch.
+                    prev = load_model(self._mdl(it + 1 - o.iters_per_epoch)).nnet
+                    nnet.set_params(prev.params)
+                    averager.reset(nnet.params)
+                    if self.rank == 0:
+                        self.log.info(f"Epoch {epoch} rejected by the {schedule.name} schedule (accuracy "
+                                      f"{rec.valid_acc:.4f}); learning rate now "
+                                      f"{schedule.learning_rate(it + 1, self.num_iters):g}")
+                stop = schedule.stop
+            history.append(rec.to_record())
             if self.rank == 0:
-                self._save(model, it + 1, ident, history, newbob, averager)
+                self._save(model, it + 1, ident, history, schedule, averager)
             self.comm.Barrier()
+            for callback in self.callbacks:
+                callback(rec)
         self._log_best_epoch(history)
         final = self._finish(model)
         return final
@@ -463,7 +553,7 @@ class Trainer:
                 buf = self._reduce_stats(np.concatenate([c.value_sum, [c.count]])) / self.nw
                 c.value_sum, c.count = buf[:-1], float(buf[-1])
 
-    def _save(self, model, it, ident, history, newbob, averager) -> None:
+    def _save(self, model, it, ident, history, schedule, averager) -> None:
         from nnet2.nnet.model import save_model
 
         nnet = model.nnet
@@ -475,7 +565,7 @@ class Trainer:
             with atomic_path(os.path.join(self.out_dir, "state", f"{it}.npz"), suffix=".npz") as tmp:
                 np.savez(tmp, **{k: v for k, v in st.items() if v is not None})
         _atomic_json(self._state_path(it), {"iter": it, "identity": ident, "history": history,
-                                            "newbob": newbob.to_dict(), "num_params": nnet.num_params()})
+                                            "schedule": schedule.state(), "num_params": nnet.num_params()})
 
     def _finish(self, model) -> str:
         """Priors from the model's average posterior over training frames (Kaldi `nnet-adjust-priors`, `src/nnet2bin/nnet-adjust-priors.cc`), then final.mdl."""
@@ -529,5 +619,9 @@ def _injected_failure(rank: int, it: int) -> None:
     raise RuntimeError(f"injected failure on rank {rank} in iteration {it} (NNET2_TEST_FAIL_RANK/ITER)")
 
 
-def train(egs_dir: str, init_model: str, out_dir: str, opts: TrainOptions, comm=None) -> str:
-    return Trainer(egs_dir, init_model, out_dir, opts, comm).run()
+def train(egs_dir: str, init_model: str, out_dir: str, opts: TrainOptions, comm=None, *,
+          schedule: LearningRateSchedule | None = None, averager: Averager | None = None,
+          callbacks: Sequence[IterationCallback] = ()) -> str:
+    """Train `init_model` on `egs_dir` into `out_dir` with the workers of `comm`; returns final.mdl's path."""
+    return Trainer(egs_dir, init_model, out_dir, opts, comm, schedule=schedule, averager=averager,
+                   callbacks=callbacks).run()
