@@ -1,4 +1,7 @@
-"""nnet2: parallel DNN-HMM acoustic model training (Kaldi nnet2 / Su & Chen 2015), Kaldi-compatible."""
+"""nnet2: parallel DNN-HMM acoustic model training (Kaldi nnet2 / Su & Chen 2015), Kaldi-compatible.
+
+The Python API is `nnet2.api` (docs/python.md); the command line is `nnet2` (`nnet2.cli`).
+"""
 
 from importlib.metadata import PackageNotFoundError, version as _version
 

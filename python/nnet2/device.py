@@ -11,11 +11,19 @@ CUDA_VISIBLE_DEVICES restricts and renumbers the GPUs as usual.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, TypeAlias
+
 import numpy as np
 
 from nnet2.utils.errors import UserError
 
+if TYPE_CHECKING:
+    import cupy
+
 DEVICES = ("cpu", "cuda")
+
+Array: TypeAlias = "np.ndarray | cupy.ndarray"
+"""An array on either device: numpy on the CPU, cupy on a GPU (parameters, activations, labels)."""
 
 
 def is_device_array(a) -> bool:

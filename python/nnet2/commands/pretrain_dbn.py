@@ -33,39 +33,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("dir", metavar="DIR", help="output directory")
 
 
-def read_features(rspecifier: str):
-    """The utterances of a Kaldi rspecifier: for `scp:` a random-access table that reads each one from disk
-    when asked (nnet2.io.table.RandomAccessTable), else all of them as a list of float32 arrays [T, D]."""
-    import numpy as np
-
-    from nnet2.io.table import RandomAccessTable, parse_rspecifier, read_table
-    from nnet2.utils.errors import DataError
-
-    if parse_rspecifier(rspecifier, "features rspecifier").kind == "scp":
-        m = RandomAccessTable(rspecifier, "matrix", what="features rspecifier")
-        if not len(m.keys()):
-            raise DataError(f"{rspecifier}: no utterances")
-        return m
-
-    feats = []
-    for key, mat in read_table(rspecifier, "matrix", what="features rspecifier"):
-        mat = np.asarray(mat)
-        if mat.ndim != 2:
-            raise DataError(f"{rspecifier}: utterance {key}: expected a matrix, got shape {mat.shape}")
-        if not np.all(np.isfinite(mat)):
-            raise DataError(f"{rspecifier}: utterance {key}: NaN or Inf in the features")
-        if feats and mat.shape[1] != feats[0].shape[1]:
-            raise DataError(f"{rspecifier}: utterance {key}: feature dim {mat.shape[1]} differs from "
-                            f"{feats[0].shape[1]}")
-        feats.append(np.ascontiguousarray(mat, dtype=np.float32))
-    if not feats:
-        raise DataError(f"{rspecifier}: no utterances")
-    return feats
-
-
 def run(args) -> int:
     from nnet2 import _core
-    from nnet2.rbm.train import pretrain_dbn
+    from nnet2.rbm.train import pretrain_dbn, read_features
     from nnet2.utils.log import env_rank_world, setup_logging
 
     rank, world = env_rank_world()

@@ -49,6 +49,8 @@ _NPY_HEADER_LEN = 128  # fixed so the shape can be written after the frames have
 
 @dataclass
 class EgsOptions:
+    """Options of `get_egs` (and `nnet2 get-egs`); the defaults follow Kaldi's steps/nnet2/get_egs.sh."""
+
     left_context: int = opt(4, "frames of left context per example (splice width)")
     right_context: int = opt(4, "frames of right context per example (splice width)")
     frames_per_archive: int = opt(200000, "approximate number of training frames per archive file")

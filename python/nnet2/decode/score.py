@@ -45,31 +45,37 @@ class WerResult:
 
     @property
     def ins(self) -> int:
+        """Inserted words."""
         return self._sum("ins")
 
     @property
     def dels(self) -> int:
+        """Deleted words."""
         return self._sum("del")
 
     @property
     def subs(self) -> int:
+        """Substituted words."""
         return self._sum("sub")
 
     @property
     def errors(self) -> int:
+        """Insertions + deletions + substitutions."""
         return self.ins + self.dels + self.subs
 
     @property
     def ref_words(self) -> int:
+        """Words in the scored references."""
         return self._sum("ref_len")
 
     @property
     def wer(self) -> float:
-        """Percent."""
+        """Word error rate in percent (0 without reference words)."""
         return 100.0 * self.errors / self.ref_words if self.ref_words else 0.0
 
     @property
     def sentence_errors(self) -> int:
+        """Utterances with at least one error."""
         return sum(1 for v in self.per_utt.values() if v["total"] > 0)
 
     def kaldi_lines(self) -> str:

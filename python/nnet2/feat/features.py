@@ -17,11 +17,15 @@ import argparse
 import dataclasses
 import zlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Self
 
 import numpy as np
 
 from nnet2.utils.errors import DataError, UserError
 from nnet2.utils.options import add_options, opt, read_conf
+
+if TYPE_CHECKING:
+    import kaldi_native_fbank as knf
 
 
 @dataclass
@@ -49,13 +53,15 @@ class FrameMelOptions:
     seed: int = opt(0, "seed of the dither noise (nnet2 addition; Kaldi's dither is unseeded)")
 
     @classmethod
-    def from_conf(cls, path: str | None, extra: list[str] | None = None):
+    def from_conf(cls, path: str | None, extra: list[str] | None = None) -> Self:
         """Read a Kaldi conf file (`--name=value` lines). An unknown option is an error naming it."""
         args = (read_conf(path) if path else []) + list(extra or [])
         return cls.from_argv(args, source=path or "command line")
 
     @classmethod
-    def from_argv(cls, argv: list[str], source: str = "command line"):
+    def from_argv(cls, argv: list[str], source: str = "command line") -> Self:
+        """The options from `--name=value` arguments (Kaldi names); an unknown or bad one is an error
+        naming `source`."""
         p = argparse.ArgumentParser(add_help=False, exit_on_error=False, allow_abbrev=False)
         add_options(p, cls)
         try:
@@ -95,7 +101,8 @@ class MfccOptions(FrameMelOptions):
     use_energy: bool = opt(True, "use log energy instead of C0")
     cepstral_lifter: float = opt(22.0, "cepstral liftering coefficient (0 = none)")
 
-    def to_knf(self):
+    def to_knf(self) -> knf.MfccOptions:
+        """These options as kaldi-native-fbank's MfccOptions."""
         import kaldi_native_fbank as knf
 
         o = knf.MfccOptions()
@@ -107,6 +114,7 @@ class MfccOptions(FrameMelOptions):
 
     @property
     def dim(self) -> int:
+        """Dimension of the features."""
         return self.num_ceps
 
 
@@ -118,7 +126,8 @@ class FbankOptions(FrameMelOptions):
     use_log_fbank: bool = opt(True, "output log filterbank energies (else linear)")
     use_power: bool = opt(True, "use power spectrum (else magnitude)")
 
-    def to_knf(self):
+    def to_knf(self) -> knf.FbankOptions:
+        """These options as kaldi-native-fbank's FbankOptions."""
         import kaldi_native_fbank as knf
 
         o = knf.FbankOptions()
@@ -130,6 +139,7 @@ class FbankOptions(FrameMelOptions):
 
     @property
     def dim(self) -> int:
+        """Dimension of the features."""
         return self.num_mel_bins + int(self.use_energy)
 
 

@@ -13,10 +13,13 @@ output i equal `wcf + s_i`, so directions with little between-class variance are
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from nnet2.utils.errors import DataError, UserError
 from nnet2.utils.log import get_logger
+from nnet2.utils.options import opt
 
 logger = get_logger(__name__)
 
@@ -196,3 +199,15 @@ def lda_stats_from_egs(egs_dir: str, silence_pdfs=(), max_frames: int | None = N
             if max_frames is not None and done >= max_frames:
                 return st
     return st
+
+
+@dataclasses.dataclass
+class LdaOptions:
+    """Options of `nnet2.api.get_lda` (Kaldi's steps/nnet2/get_lda.sh + nnet-get-feature-transform)."""
+
+    dim: int = opt(0, "output dimension of the transform (0 = the spliced input dimension, as get_lda.sh)")
+    within_class_factor: float = opt(0.0001, "within-class variance factor (get_lda.sh's value; the binary's "
+                                             "default is 0.001)")
+    max_singular_value: float = opt(5.0, "clamp the transform's singular values at this (0 = no limit)")
+    max_frames: int = opt(0, "accumulate statistics over at most about this many training examples (0 = all)")
+    binary: bool = opt(True, "write the matrix in Kaldi binary format")

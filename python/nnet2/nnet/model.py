@@ -32,6 +32,8 @@ def nnet_from_fields(comps: list[tuple[str, dict]], where: str = "") -> Nnet:
 
 @dataclasses.dataclass
 class AmNnet:
+    """Kaldi's AmNnet: the network and the pdf priors that turn its posteriors into likelihoods."""
+
     nnet: Nnet
     priors: np.ndarray  # [num_pdfs] float32, may be empty
 
@@ -43,6 +45,7 @@ class AmNnet:
 
     @property
     def num_pdfs(self) -> int:
+        """The number of pdfs (the network's output dimension)."""
         return self.nnet.output_dim
 
 
@@ -55,10 +58,12 @@ class Model:
 
     @property
     def nnet(self) -> Nnet:
+        """The network."""
         return self.am.nnet
 
     @property
     def priors(self) -> np.ndarray:
+        """Prior of every pdf, float32 [num_pdfs] (empty until training has estimated them)."""
         return self.am.priors
 
 

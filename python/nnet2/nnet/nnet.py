@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
+from types import ModuleType
 
 import numpy as np
 
-from nnet2.device import asarray_like, copy_into, device_of, to_host, xp_for
+from nnet2.device import Array, asarray_like, copy_into, device_of, to_host, xp_for
 from nnet2.io.table import read_matrix_file, read_vector_file
 from nnet2.nnet import components as C
 from nnet2.utils.errors import UserError
@@ -28,6 +29,7 @@ class StepStats:
     correct: float = 0.0
 
     def add(self, other: "StepStats") -> "StepStats":
+        """Add `other`'s sums to these (in place); returns self."""
         self.objf += other.objf
         self.frames += other.frames
         self.correct += other.correct
@@ -35,14 +37,25 @@ class StepStats:
 
     @property
     def objf_per_frame(self) -> float:
+        """Average log-probability of the correct label per frame (NaN without frames)."""
         return self.objf / self.frames if self.frames else float("nan")
 
     @property
     def accuracy(self) -> float:
+        """Fraction of frames whose most probable output is the label (NaN without frames)."""
         return self.correct / self.frames if self.frames else float("nan")
 
 
 class Nnet:
+    """A Kaldi nnet2 network: `components` applied in order, every trainable parameter in `params`.
+
+    Shapes: N rows (frames) per call; a network starting with a SpliceComponent takes *spliced*
+    rows in `forward`/`train_step`/`evaluate` (the egs hold them so: [N, (L+1+R) x D]) and whole
+    utterances [T, D] in `compute_utterance`. Arrays are float32 numpy (CPU) or cupy (GPU, after
+    `to("cuda")`); inputs on the other device are copied to the network's. The objective is the
+    log-probability of the correct label, summed over the frames and maximized (Kaldi's convention).
+    """
+
     def __init__(self, components: list[C.Component]):
         if not components:
             raise UserError("a network needs at least one component")
@@ -59,21 +72,26 @@ class Nnet:
     # ------------------------------------------------------------------ structure
     @property
     def input_dim(self) -> int:
+        """Dimension of an input frame (before the splicing of a leading SpliceComponent)."""
         return self.components[0].input_dim
 
     @property
     def output_dim(self) -> int:
+        """Dimension of the output (the number of pdfs of an acoustic model)."""
         return self.components[-1].output_dim
 
     @property
     def left_context(self) -> int:
+        """Frames of left context the network's SpliceComponents need."""
         return sum(c.left_context for c in self.components if isinstance(c, C.SpliceComponent))
 
     @property
     def right_context(self) -> int:
+        """Frames of right context the network's SpliceComponents need."""
         return sum(c.right_context for c in self.components if isinstance(c, C.SpliceComponent))
 
     def splice_component(self) -> C.SpliceComponent | None:
+        """The leading SpliceComponent, or None."""
         c = self.components[0]
         return c if isinstance(c, C.SpliceComponent) else None
 
@@ -82,13 +100,15 @@ class Nnet:
         return 1 if self.splice_component() is not None else 0
 
     def updatable(self) -> list[C.AffineComponent]:
+        """The components with trainable parameters, in order."""
         return [c for c in self.components if c.updatable]
 
     def num_params(self) -> int:
+        """Number of trainable parameters (the size of `params`)."""
         return sum(c.num_params() for c in self.components)
 
     # ------------------------------------------------------------------ flat parameter buffer
-    def pack_params(self, xp=np) -> None:
+    def pack_params(self, xp: ModuleType = np) -> None:
         """Put all trainable parameters into one contiguous buffer; components keep views into it."""
         arrays = [a for c in self.components for a in c.param_arrays()]
         total = sum(int(a.size) for a in arrays)
@@ -123,7 +143,7 @@ class Nnet:
         self.pack_params(xp)
         return self
 
-    def asarray(self, a):
+    def asarray(self, a: Array) -> Array:
         """An input array (features, labels) on this network's device (no copy if it is already there)."""
         return asarray_like(a, self.params)
 
@@ -131,15 +151,17 @@ class Nnet:
         """The flat parameters as numpy: the buffer itself on the CPU, a copy from a GPU."""
         return to_host(self.params)
 
-    def set_params(self, values) -> None:
+    def set_params(self, values: Array) -> None:
         """Overwrite the flat parameters with `values` (any device, same size)."""
         copy_into(self.params, values)
 
     def set_learning_rate(self, lr: float) -> None:
+        """Set the learning rate (per frame) of every updatable component."""
         for c in self.updatable():
             c.learning_rate = float(lr)
 
     def reset_preconditioners(self) -> None:
+        """Forget the NG-SGD preconditioners' state (as every Kaldi training job starts)."""
         for c in self.updatable():
             c.reset_preconditioner()
 
@@ -165,11 +187,13 @@ class Nnet:
         return capped
 
     def zero_stats(self) -> None:
+        """Zero the nonlinear components' activation statistics."""
         for c in self.components:
             if isinstance(c, C.NonlinearComponent):
                 c.zero_stats()
 
     def copy(self) -> "Nnet":
+        """A deep copy (on the CPU)."""
         from nnet2.nnet.model import nnet_from_fields, nnet_to_fields
 
         return nnet_from_fields(nnet_to_fields(self))
@@ -182,8 +206,11 @@ class Nnet:
             self._buffers[key] = b
         return b
 
-    def forward(self, x, start: int | None = None, keep: bool = False):
-        """Propagate x through components[start:]; returns the output (and all activations if keep)."""
+    def forward(self, x: Array, start: int | None = None, keep: bool = False) -> Array | tuple[Array, list[Array]]:
+        """Propagate rows x through components[start:] (default: after a leading SpliceComponent, so x is
+        spliced, float32 [N, spliced input dim]). Returns the output float32 [N, output_dim] -- for an
+        acoustic model the pdf posteriors -- or, with keep, (output, the input and every component's
+        output); those are buffers the next call with keep reuses."""
         start = self.frame_input_start() if start is None else start
         x = self.asarray(x)
         xp = C.xp_of(x)
@@ -195,9 +222,10 @@ class Nnet:
             acts.append(c.propagate(acts[-1], y))
         return (acts[-1], acts) if keep else acts[-1]
 
-    def train_step(self, x, labels, update: bool = True) -> StepStats:
-        """One minibatch of SGD/NG-SGD on already-spliced input x [N, spliced_dim] with pdf labels [N]
-        (int32). Returns the summed objective, frames and correct frames (before the update)."""
+    def train_step(self, x: Array, labels: Array, update: bool = True) -> StepStats:
+        """One minibatch of SGD / NG-SGD (each component's update rule, at its learning rate) on spliced
+        rows x float32 [N, spliced input dim] with pdf labels int32 [N]. Returns the summed objective,
+        frames and correct frames, measured before the update. update=False: statistics only."""
         start = self.frame_input_start()
         comps = self.components
         x = self.asarray(x)
@@ -247,8 +275,9 @@ class Nnet:
             deriv = c.backprop(cin, cout, deriv, need_dx, dx_buf)
         return stats
 
-    def evaluate(self, x, labels) -> StepStats:
-        """Objective and accuracy without updating (validation / diagnostics)."""
+    def evaluate(self, x: Array, labels: Array) -> StepStats:
+        """Objective and accuracy of spliced rows x float32 [N, spliced input dim] against labels [N],
+        without updating (validation / diagnostics)."""
         out = self.forward(x)
         xp = C.xp_of(out)
         labels = xp.asarray(labels).astype(np.int64)
@@ -257,7 +286,7 @@ class Nnet:
         correct = float((out.argmax(axis=1) == labels).sum())
         return StepStats(objf, int(out.shape[0]), correct)
 
-    def evaluate_frames(self, x, labels) -> tuple[np.ndarray, np.ndarray]:
+    def evaluate_frames(self, x: Array, labels: Array) -> tuple[np.ndarray, np.ndarray]:
         """Per-frame (log-probability of the label float64 [n], correct 0/1 float64 [n]) as host arrays,
         for per-utterance statistics (bootstrap intervals of the validation accuracy)."""
         out = self.forward(x)
@@ -270,7 +299,7 @@ class Nnet:
 
         return to_host(logp), to_host(correct)
 
-    def compute_utterance(self, feats, chunk: int = 4096):
+    def compute_utterance(self, feats: Array, chunk: int = 4096) -> Array:
         """Per-frame outputs [T, output_dim] for one utterance's frames [T, input_dim] (edges padded
         by repeating the first/last frame, as nnet-am-compute --pad-input=true)."""
         xp = C.xp_of(feats)
@@ -287,6 +316,7 @@ class Nnet:
         return xp.concatenate(outs, axis=0) if outs else xp.zeros((0, self.output_dim), np.float32)
 
     def info(self) -> str:
+        """A description as Kaldi's nnet-am-info prints it (dimensions, contexts, components)."""
         lines = [f"num-components {len(self.components)}", f"num-updatable-components {len(self.updatable())}",
                  f"left-context {self.left_context}", f"right-context {self.right_context}",
                  f"input-dim {self.input_dim}", f"output-dim {self.output_dim}",

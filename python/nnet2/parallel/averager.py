@@ -45,10 +45,14 @@ from __future__ import annotations
 
 import abc
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from nnet2.device import asarray_like, to_host, xp_of
+from nnet2.device import Array, asarray_like, to_host, xp_of
+
+if TYPE_CHECKING:
+    from mpi4py import MPI
 
 
 class Averager(abc.ABC):
@@ -73,35 +77,35 @@ class Averager(abc.ABC):
 
     kind: str = "custom"
 
-    def __init__(self, comm):
+    def __init__(self, comm: MPI.Comm):
         self.comm = comm
         self.n = comm.Get_size()
         self.seconds = 0.0
         self.rounds = 0
 
-    def allreduce_mean(self, buf) -> None:
+    def allreduce_mean(self, buf: Array) -> None:
         """Replace the contiguous 1-D array `buf` (numpy or cupy) by its mean over the ranks, in place."""
         from nnet2.parallel.average import average_flat_
 
         average_flat_(self.comm, buf)
 
     @abc.abstractmethod
-    def average_block(self, params) -> None:
+    def average_block(self, params: Array) -> None:
         """The averaging rule at the end of a block of `average_every` minibatches (in place)."""
 
-    def average_final(self, params) -> None:
+    def average_final(self, params: Array) -> None:
         """The end of an iteration: must leave identical parameters on every rank (default: a block end,
         which is right for rules that end every block with an exact average)."""
         self.average_block(params)
 
-    def block_end(self, params) -> None:
+    def block_end(self, params: Array) -> None:
         """Called every `average_every` minibatches with the flat parameter buffer (modified in place)."""
         t = time.perf_counter()
         self.average_block(params)
         self.seconds += time.perf_counter() - t
         self.rounds += 1
 
-    def finish(self, params) -> None:
+    def finish(self, params: Array) -> None:
         """End of an iteration: afterwards every rank holds the same parameters."""
         t = time.perf_counter()
         self.average_final(params)
@@ -111,10 +115,10 @@ class Averager(abc.ABC):
     def poll(self) -> None:
         """Between minibatches: let MPI progress communication in flight (nothing by default)."""
 
-    def start(self, params) -> None:
+    def start(self, params: Array) -> None:
         """Start of an iteration (after loading/averaging)."""
 
-    def reset(self, params) -> None:
+    def reset(self, params: Array) -> None:
         """The model was replaced (e.g. a rejected newbob epoch): forget any history."""
 
     # checkpointed state
@@ -122,7 +126,7 @@ class Averager(abc.ABC):
         """Arrays (numpy, or None) to checkpoint with the model; {} when there is nothing to keep."""
         return {}
 
-    def load_state(self, st: dict, params) -> None:
+    def load_state(self, st: dict, params: Array) -> None:
         """Restore what `state()` returned (onto the device of `params`)."""
 
 
@@ -131,7 +135,7 @@ class PlainAverager(Averager):
 
     kind = "plain"
 
-    def average_block(self, params) -> None:
+    def average_block(self, params: Array) -> None:
         self.allreduce_mean(params)
 
 
@@ -140,7 +144,7 @@ class BmufAverager(Averager):
 
     kind = "bmuf"
 
-    def __init__(self, comm, block_momentum: float, block_lr: float = 1.0, nesterov: bool = True):
+    def __init__(self, comm: MPI.Comm, block_momentum: float, block_lr: float = 1.0, nesterov: bool = True):
         super().__init__(comm)
         self.block_momentum = float(block_momentum)
         self.block_lr = float(block_lr)
@@ -154,17 +158,17 @@ class BmufAverager(Averager):
             return self.global_params + np.float32(self.block_momentum) * self.delta
         return self.global_params.copy()
 
-    def start(self, params) -> None:
+    def start(self, params: Array) -> None:
         """Start of an iteration: `params` holds W (the checkpointed model); move the workers to W_g."""
         if self.global_params is None:
             self.reset(params)
         params[...] = self._start_point()
 
-    def reset(self, params) -> None:
+    def reset(self, params: Array) -> None:
         self.global_params = xp_of(params).array(params, dtype=np.float32)  # a copy, on params' device
         self.delta = xp_of(params).zeros_like(self.global_params)
 
-    def average_block(self, params) -> None:
+    def average_block(self, params: Array) -> None:
         self.allreduce_mean(params)  # params = W_avg
         bm, blr = np.float32(self.block_momentum), np.float32(self.block_lr)
         g = params - self._start_point()
@@ -177,7 +181,7 @@ class BmufAverager(Averager):
         np.add(params, corr, out=self.global_params)
         params[...] = self._start_point()
 
-    def average_final(self, params) -> None:
+    def average_final(self, params: Array) -> None:
         # The model to evaluate/save is W; the momentum carries over to the next iteration.
         self.average_block(params)
         params[...] = self.global_params
@@ -186,7 +190,7 @@ class BmufAverager(Averager):
         return {k: None if v is None else to_host(v) for k, v in
                 (("global_params", self.global_params), ("delta", self.delta))}
 
-    def load_state(self, st: dict, params) -> None:
+    def load_state(self, st: dict, params: Array) -> None:
         if st.get("global_params") is not None:
             self.global_params = asarray_like(np.array(st["global_params"], dtype=np.float32), params)
             self.delta = asarray_like(np.array(st["delta"], dtype=np.float32), params)
@@ -199,7 +203,7 @@ class OverlapAverager(Averager):
 
     kind = "overlap"
 
-    def __init__(self, comm):
+    def __init__(self, comm: MPI.Comm):
         super().__init__(comm)
         self.snapshot = None  # S_k, the parameters whose average is in flight
         self.recv = None
@@ -210,7 +214,7 @@ class OverlapAverager(Averager):
         if self.req is not None:
             self.req.Test()
 
-    def average_block(self, params) -> None:
+    def average_block(self, params: Array) -> None:
         if self.n == 1:
             return
         from mpi4py import MPI
@@ -233,11 +237,11 @@ class OverlapAverager(Averager):
             synchronize(params)  # the copy into the snapshot is queued on the GPU
         self.req = self.comm.Iallreduce(self.snapshot, self.recv, op=MPI.SUM)
 
-    def _apply_pending(self, params) -> None:
+    def _apply_pending(self, params: Array) -> None:
         """theta <- mean(S_k) + (theta - S_k), computed where the MPI buffers live."""
         params += asarray_like(self.recv * np.float32(1.0 / self.n) - self.snapshot, params)
 
-    def average_final(self, params) -> None:
+    def average_final(self, params: Array) -> None:
         if self.req is not None:
             self.req.Wait()
             self._apply_pending(params)
@@ -250,7 +254,7 @@ def default_block_momentum(num_workers: int) -> float:
     return 1.0 - 1.0 / max(1, int(num_workers))
 
 
-def make_averager(kind: str, comm, block_momentum: float = 0.0, block_lr: float = 1.0) -> Averager:
+def make_averager(kind: str, comm: MPI.Comm, block_momentum: float = 0.0, block_lr: float = 1.0) -> Averager:
     """The averager `nnet2 train --averaging KIND` uses."""
     if kind == "plain":
         return PlainAverager(comm)

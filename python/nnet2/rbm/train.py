@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -37,6 +38,9 @@ from nnet2.io.nnet1 import AddShift, Rbm, Rescale, Splice
 from nnet2.utils.errors import DataError, UserError
 from nnet2.utils.log import get_logger
 from nnet2.utils.options import opt
+
+if TYPE_CHECKING:
+    from nnet2.io.table import RandomAccessTable
 
 logger = get_logger("nnet2.rbm")
 
@@ -656,3 +660,30 @@ def pretrain_dbn(feats, opts: DbnOptions | None = None, out_dir: str | None = No
                     + ", ".join(f"{h['dead_units']}" if "dead_units" in h else "-" for h in history)
                     + f" (of {o.hid_dim})")
     return DbnResult(ft, rbms, history)
+
+
+def read_features(rspecifier: str) -> RandomAccessTable | list[np.ndarray]:
+    """The utterances of a Kaldi rspecifier: for `scp:` a random-access table that reads each one from disk
+    when asked (nnet2.io.table.RandomAccessTable), else all of them as a list of float32 arrays [T, D]."""
+    from nnet2.io.table import RandomAccessTable, parse_rspecifier, read_table
+
+    if parse_rspecifier(rspecifier, "features rspecifier").kind == "scp":
+        m = RandomAccessTable(rspecifier, "matrix", what="features rspecifier")
+        if not len(m.keys()):
+            raise DataError(f"{rspecifier}: no utterances")
+        return m
+
+    feats = []
+    for key, mat in read_table(rspecifier, "matrix", what="features rspecifier"):
+        mat = np.asarray(mat)
+        if mat.ndim != 2:
+            raise DataError(f"{rspecifier}: utterance {key}: expected a matrix, got shape {mat.shape}")
+        if not np.all(np.isfinite(mat)):
+            raise DataError(f"{rspecifier}: utterance {key}: NaN or Inf in the features")
+        if feats and mat.shape[1] != feats[0].shape[1]:
+            raise DataError(f"{rspecifier}: utterance {key}: feature dim {mat.shape[1]} differs from "
+                            f"{feats[0].shape[1]}")
+        feats.append(np.ascontiguousarray(mat, dtype=np.float32))
+    if not feats:
+        raise DataError(f"{rspecifier}: no utterances")
+    return feats

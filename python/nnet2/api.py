@@ -1,0 +1,470 @@
+"""The nnet2 Python API: one function per stage of a recipe, the models, and training with hooks.
+
+    import nnet2.api as nn
+
+Everything a script or a notebook needs is here, and only what is here is a stable contract (the
+modules behind it may move). Each stage function takes the same option dataclass as the CLI verb of
+the same name (`nnet2 <verb> --help` lists the options with their defaults), writes Kaldi-format
+files, and returns a small summary; the CLI verbs are thin layers over these functions. Bad input
+raises `nnet2.UserError` (a `ValueError`) with a message naming the file, utterance or field.
+
+MPI: a script launched as `mpiexec -n N python -m mpi4py script.py` runs on N ranks. `train` is
+data-parallel over all of them (or over the communicator passed as `comm`); every other stage is
+serial: it runs on rank 0 while the other ranks wait, and every rank gets rank 0's result (or the
+same exception). So a script calls every stage on every rank, without `if rank == 0`. Without
+mpiexec everything runs in-process (one worker).
+
+The walkthrough of the default recipe from Python, and a custom averaging rule, are in docs/python.md.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+
+from nnet2.corpora.fsdd import FsddOptions
+from nnet2.data.egs import EgsOptions
+from nnet2.decode.decoder import DecodeOptions
+from nnet2.decode.graph import GraphOptions
+from nnet2.decode.score import WerResult
+from nnet2.feat.features import FbankOptions, MfccOptions
+from nnet2.feat.lda import LdaOptions
+from nnet2.gmm.mono import MonoOptions
+from nnet2.nnet.model import Model
+from nnet2.nnet.nnet import Nnet, StepStats
+from nnet2.parallel.averager import Averager, BmufAverager, OverlapAverager, PlainAverager
+from nnet2.rbm.train import DbnOptions
+from nnet2.train.schedule import ExponentialSchedule, LearningRateSchedule, NewbobSchedule
+from nnet2.train.trainer import IterationStats, TrainOptions
+from nnet2.utils.errors import UserError
+
+if TYPE_CHECKING:
+    from mpi4py import MPI
+
+__all__ = [
+    # options (the CLI's dataclasses)
+    "FsddOptions", "MfccOptions", "FbankOptions", "MonoOptions", "GraphOptions", "EgsOptions", "LdaOptions",
+    "DbnOptions", "TrainOptions", "DecodeOptions",
+    # stages, in recipe order
+    "prepare_fsdd", "compute_features", "compute_cmvn", "apply_cmvn", "subset_data_dir", "align", "make_graph",
+    "get_egs", "get_lda", "pretrain_dbn", "init_model", "dbn_to_model", "train", "compute", "decode",
+    "tune_decode", "score",
+    # models
+    "Model", "Nnet", "StepStats", "load_model", "save_model",
+    # training hooks
+    "LearningRateSchedule", "ExponentialSchedule", "NewbobSchedule", "Averager", "PlainAverager", "BmufAverager",
+    "OverlapAverager", "IterationStats",
+    # MPI and errors
+    "world", "UserError", "WerResult",
+]
+
+_T = TypeVar("_T")
+
+
+# ------------------------------------------------------------------------------------------------ MPI
+def world() -> MPI.Comm:
+    """The MPI world communicator (mpi4py's `MPI.COMM_WORLD`): N ranks under `mpiexec -n N python -m
+    mpi4py script.py`, one without a launcher."""
+    from nnet2.parallel.comm import world as _world
+
+    return _world()
+
+
+def _launched_ranks() -> int:
+    """The number of ranks mpiexec started (from its environment, without initializing MPI)."""
+    from nnet2.utils.log import env_rank_world
+
+    return env_rank_world()[1]
+
+
+def _serial(fn: Callable[..., _T]) -> Callable[..., _T]:
+    """Make a stage that is not data-parallel run on rank 0 of COMM_WORLD under mpiexec; the other ranks
+    wait and return rank 0's result, or raise when rank 0 failed (so no rank runs on alone)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> _T:
+        if _launched_ranks() <= 1:
+            return fn(*args, **kwargs)
+        comm = world()
+        if comm.Get_size() == 1:
+            return fn(*args, **kwargs)
+        result, error = None, None
+        if comm.Get_rank() == 0:
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as e:  # noqa: BLE001 -- handed to the other ranks, then re-raised
+                error = e
+        failure = comm.bcast(None if error is None else f"{type(error).__name__}: {error}", root=0)
+        if error is not None:
+            raise error
+        if failure is not None:
+            raise UserError(f"{fn.__name__} failed on rank 0: {failure}")
+        return comm.bcast(result, root=0)
+
+    return wrapper
+
+
+# ------------------------------------------------------------------------------------------------ data
+@_serial
+def prepare_fsdd(out_dir: str, opts: FsddOptions | None = None) -> dict[str, dict]:
+    """Make the connected-digit corpus from the Free Spoken Digit Dataset (`nnet2 prepare-fsdd`).
+
+    Writes `out_dir/wav/` (the utterances' wavs), the Kaldi data dirs `out_dir/data/train` and
+    `out_dir/data/test` (text, wav.scp, utt2spk, spk2utt, word_boundaries.json, ref.ctm),
+    `out_dir/data/local/dict` and the lang dir `out_dir/data/lang`. The FSDD copy is
+    `opts.fsdd_dir`, else the default one (`nnet2.corpora.fsdd.default_fsdd_dir`). Same seed ->
+    identical files. Returns per-set statistics {set: {utterances, speakers, ...}}."""
+    from nnet2.corpora.fsdd import prepare_fsdd as _prepare
+
+    return _prepare(out_dir, opts or FsddOptions())
+
+
+@_serial
+def compute_features(data_dir: str, feat_dir: str, opts: MfccOptions | FbankOptions | None = None,
+                     nj: int = 1) -> int:
+    """MFCC (or, with `FbankOptions`, filterbank) features of every utterance of `data_dir`
+    (`nnet2 compute-mfcc-feats` / `compute-fbank-feats`, Kaldi's options and defaults).
+
+    Writes `feat_dir/raw_<kind>_<set>.<j>.ark` (j = 1..nj parallel jobs) and `data_dir/feats.scp`;
+    nothing is left behind when an utterance fails. `MfccOptions.from_conf("conf/mfcc.conf")` reads a
+    Kaldi conf file. Returns the number of utterances."""
+    from nnet2.feat.make_feats import make_feats
+
+    return make_feats(data_dir, opts if opts is not None else MfccOptions(), feat_dir, nj=nj)
+
+
+@_serial
+def compute_cmvn(data_dir: str, feat_dir: str | None = None) -> int:
+    """Per-speaker CMVN statistics of `data_dir`'s features (`nnet2 compute-cmvn-stats`): a float64
+    [2, D+1] matrix per speaker in `feat_dir/cmvn_<set>.ark` (default feat_dir: `data_dir/data`),
+    indexed by `data_dir/cmvn.scp`. Returns the number of speakers."""
+    from nnet2.feat.make_feats import compute_cmvn_stats
+
+    return compute_cmvn_stats(data_dir, feat_dir)
+
+
+@_serial
+def apply_cmvn(feats: str, cmvn: str, out_ark: str, out_scp: str, utt2spk: str | None = None,
+               norm_vars: bool = False) -> int:
+    """Normalize features with CMVN statistics and write them as a new archive (`nnet2 apply-cmvn`).
+
+    feats / cmvn: rspecifiers (`scp:data/train/feats.scp`, `scp:data/train/cmvn.scp`); utt2spk: the
+    stats are per speaker (without it, per utterance); norm_vars: variances too. Writes `out_ark`
+    and `out_scp` (pointing into it). Returns the number of utterances."""
+    from nnet2.feat.apply_cmvn import apply_cmvn_archive
+
+    return apply_cmvn_archive(feats, cmvn, out_ark, out_scp, utt2spk, norm_vars)
+
+
+@_serial
+def subset_data_dir(src: str, dst: str, *, first: int | None = None, every: int | None = None,
+                    utt_list: str | Sequence[str] | None = None, exclude: bool = False) -> int:
+    """Copy a subset of the data dir `src` to `dst` (`nnet2 subset-data-dir`, Kaldi's
+    utils/subset_data_dir.sh): the `first` N utterances, `every` K-th utterance (C order, starting
+    with the first), or those of `utt_list` (ids, or a file with one per line); exactly one of the
+    three. exclude: keep the complement instead. Returns the number of utterances in `dst`."""
+    from nnet2.data.datadir import subset_data_dir as _subset, validate_data_dir
+
+    if sum(x is not None for x in (first, every, utt_list)) != 1:
+        raise UserError("subset_data_dir: give exactly one of first, every, utt_list")
+    utts = validate_data_dir(src, need_wav=False).utts
+    if first is not None:
+        sel = utts[:first]
+    elif every is not None:
+        if every < 1:
+            raise UserError(f"every must be >= 1, got {every}")
+        sel = utts[::every]
+    elif isinstance(utt_list, str):
+        try:
+            with open(utt_list) as f:
+                sel = [ln.split()[0] for ln in f if ln.strip()]
+        except OSError as e:
+            raise UserError(f"cannot read the utterance list {utt_list}: {e.strerror}") from None
+    else:
+        sel = list(utt_list or [])
+    if exclude:
+        drop = set(sel)
+        sel = [u for u in utts if u not in drop]
+    if not sel:
+        raise UserError(f"the subset of {src} is empty")
+    return len(_subset(src, dst, utt_list=sel).utts)
+
+
+# ------------------------------------------------------------------------------------------------ GMM
+@_serial
+def align(data_dir: str, lang_dir: str, out_dir: str, opts: MonoOptions | None = None) -> dict:
+    """Flat-start monophone GMM-HMM training and forced alignment (`nnet2 align-mono`; Kaldi's
+    steps/train_mono.sh then align_si.sh), with kaldi-hmm-gmm.
+
+    Needs feats.scp, cmvn.scp and text in `data_dir`. Writes `out_dir/final.mdl` (Kaldi text),
+    tree, topo, `ali.1.gz` (transition-ids per frame) and the lang files. Returns a summary
+    (frames, utterances aligned/failed, log-likelihood, and the alignment's frame accuracy when the
+    data dir has word_boundaries.json)."""
+    from nnet2.gmm.mono import train_mono_and_align
+
+    return train_mono_and_align(data_dir, lang_dir, out_dir, opts or MonoOptions())
+
+
+@_serial
+def make_graph(lang_dir: str, model_dir: str, graph_dir: str, opts: GraphOptions | None = None) -> dict:
+    """The decoding graph HCLG.fst of the digit-loop grammar for a monophone model (`nnet2
+    make-graph`, Kaldi's utils/mkgraph.sh). Writes HCLG.fst, words.txt, phones.txt, tid2pdf.int,
+    num_pdfs and graph.json to `graph_dir`; returns the graph's statistics."""
+    from nnet2.decode.graph import make_graph as _make_graph
+
+    return _make_graph(lang_dir, model_dir, graph_dir, opts or GraphOptions())
+
+
+# ------------------------------------------------------------------------------------------------ egs, LDA
+@_serial
+def get_egs(feats: str, alignments: str | Sequence[str], egs_dir: str, *, transition_model: str | None = None,
+            ali_is_pdf: bool = False, num_pdfs: int | None = None, cmvn: str | None = None,
+            utt2spk: str | None = None, utt2uniq: str | None = None, opts: EgsOptions | None = None) -> str:
+    """Training examples from features and alignments (`nnet2 get-egs`, Kaldi's steps/nnet2/get_egs.sh).
+
+    feats: features rspecifier (`scp:data/train/feats.scp`); alignments: archive paths, globs
+    (`exp/mono/ali.*.gz`) or rspecifiers, of transition-ids (mapped to pdfs through
+    `transition_model`, a GMM or nnet2 .mdl) or of pdf-ids (`ali_is_pdf`, with `num_pdfs`).
+    cmvn / utt2spk: per-speaker CMVN applied on the fly; utt2uniq: utterances held out together.
+    Writes the egs directory atomically (shuffled archives plus validation, training-diagnostic and
+    combination subsets; usable by any number of workers). Returns `egs_dir`."""
+    from nnet2.data.egs import get_egs as _get_egs
+
+    _get_egs(feats, [alignments] if isinstance(alignments, str) else list(alignments), egs_dir,
+             transition_model=transition_model, ali_is_pdf=ali_is_pdf, num_pdfs=num_pdfs, cmvn=cmvn,
+             utt2spk=utt2spk, utt2uniq=utt2uniq, opts=opts or EgsOptions())
+    return egs_dir
+
+
+@_serial
+def get_lda(egs_dir: str, out_mat: str, opts: LdaOptions | None = None) -> np.ndarray:
+    """The LDA-like input transform of Kaldi's steps/nnet2/get_lda.sh (`nnet-get-feature-transform`)
+    from the spliced training examples of `egs_dir`, written to `out_mat` as a Kaldi matrix
+    [dim, D+1] (use it as `FixedAffineComponent matrix=<out_mat>` in an nnet-init config).
+    Returns the matrix (float32 [dim, D+1])."""
+    from nnet2.feat.lda import estimate_lda, lda_stats_from_egs
+    from nnet2.io.table import write_matrix_file
+
+    o = opts or LdaOptions()
+    stats = lda_stats_from_egs(egs_dir, max_frames=o.max_frames or None)
+    mat = estimate_lda(stats, dim=o.dim or None, within_class_factor=o.within_class_factor,
+                       max_singular_value=o.max_singular_value)
+    os.makedirs(os.path.dirname(os.path.abspath(out_mat)), exist_ok=True)
+    write_matrix_file(out_mat, mat, binary=o.binary)
+    return mat
+
+
+# ------------------------------------------------------------------------------------------------ models
+def pretrain_dbn(feats: str | Sequence[np.ndarray], out_dir: str, opts: DbnOptions | None = None, *,
+                 threads: int = 1, comm: MPI.Comm | None = None) -> str:
+    """RBM pretraining of a sigmoid DBN (`nnet2 pretrain-dbn`, Kaldi nnet1's pretrain_dbn.sh).
+
+    feats: a features rspecifier (`scp:...`, `ark:...`) or a list of float32 [T, D] arrays, one per
+    utterance. Writes `out_dir/final.feature_transform`, `out_dir/<k>.rbm` and `out_dir/<k>.dbn`
+    (Kaldi nnet1 format) and logs in `out_dir/log/`; existing k.rbm files are reused. Returns the
+    path of the full DBN, `out_dir/<nn_depth>.dbn`.
+
+    Under mpiexec this runs on rank 0 only, unless `comm` is given: then every rank of `comm` trains
+    on the features *it* passes and the RBMs are averaged every `opts.average_every` minibatches."""
+    o = opts or DbnOptions()
+    if comm is None:
+        return _serial(_pretrain_dbn)(feats, out_dir, o, threads, None)
+    return _pretrain_dbn(feats, out_dir, o, threads, comm)
+
+
+def _pretrain_dbn(feats: str | Sequence[np.ndarray], out_dir: str, o: DbnOptions, threads: int, comm: MPI.Comm | None) -> str:
+    from nnet2 import _core
+    from nnet2.rbm.train import pretrain_dbn as _pretrain
+    from nnet2.utils.log import setup_logging
+
+    rank = comm.Get_rank() if comm is not None else 0
+    multi = comm is not None and comm.Get_size() > 1
+    os.makedirs(os.path.join(out_dir, "log"), exist_ok=True)
+    setup_logging(log_file=os.path.join(out_dir, "log", f"pretrain_dbn.{rank}.log" if multi else "pretrain_dbn.log"),
+                  rank=rank, world=comm.Get_size() if comm is not None else 1)
+    try:
+        if isinstance(feats, str):
+            from nnet2.rbm.train import read_features
+
+            feats = read_features(feats)
+        _core.set_num_threads(threads)
+        _pretrain(feats, o, out_dir, comm=comm if multi else None)
+    finally:
+        setup_logging()  # later stages log to stderr only, not into this stage's log file
+    return os.path.join(out_dir, f"{o.nn_depth}.dbn")
+
+
+@_serial
+def init_model(config: str, transition_model: str, model_out: str, *, seed: int = 0, binary: bool = True) -> str:
+    """A new acoustic model from a Kaldi nnet-init config and a transition model (`nnet2 am-init`, Kaldi's
+    nnet-init + nnet-am-init). The token NUM_PDFS in the config is replaced by the transition model's
+    number of pdfs; `seed` draws the random weights. Writes `model_out`; returns it."""
+    from nnet2.nnet.model import init_model as _init, save_model as _save
+
+    _save(_init(config, transition_model, seed=seed), model_out, binary=binary)
+    return model_out
+
+
+@_serial
+def dbn_to_model(feature_transform: str, dbn: str | None, transition_model: str, model_out: str, *, seed: int = 0,
+                 random_init: bool = False, nn_depth: int = 6, hid_dim: int = 2048, ali: str | None = None,
+                 output_init: str = "nnet1", learning_rate: float = 0.008, binary: bool = True) -> str:
+    """An nnet2 sigmoid DNN from an nnet1 feature transform and DBN, with a new softmax layer of the
+    transition model's pdfs (`nnet2 dbn-to-nnet`, Kaldi's convert_nnet1_to_nnet2.sh + nnet-am-init).
+    random_init: random hidden layers (nn_depth x hid_dim; dbn must be None) instead of the DBN.
+    ali: alignments for the initial priors. Writes `model_out`; returns it."""
+    from nnet2.nnet.convert import dbn_to_model as _convert
+    from nnet2.nnet.model import save_model as _save
+
+    model = _convert(feature_transform, dbn, transition_model, seed=seed, random_init=random_init,
+                     nn_depth=nn_depth, hid_dim=hid_dim, ali=ali, output_init=output_init,
+                     learning_rate=learning_rate)
+    _save(model, model_out, binary=binary)
+    return model_out
+
+
+def load_model(path: str | os.PathLike) -> Model:
+    """Read a Kaldi nnet2 acoustic model (.mdl, text or binary): `Model` with `.nnet` (the network),
+    `.priors` (float32 [num_pdfs], empty before training ends) and `.transition_model`."""
+    from nnet2.nnet.model import load_model as _load
+
+    return _load(path)
+
+
+def save_model(model: Model, path: str | os.PathLike, binary: bool = True) -> None:
+    """Write `model` as a Kaldi nnet2 .mdl (binary or text), atomically (GPU parameters are copied to
+    the host; the model itself is not moved)."""
+    from nnet2.nnet.model import save_model as _save
+
+    _save(model, path, binary=binary)
+
+
+# ------------------------------------------------------------------------------------------------ training
+def train(egs_dir: str, init_model: str, out_dir: str, opts: TrainOptions | None = None, *, comm: MPI.Comm | None = None,
+          schedule: LearningRateSchedule | None = None, averager: Averager | None = None,
+          callbacks: Sequence[Callable[[IterationStats], None]] = ()) -> str:
+    """Data-parallel training with model averaging (`nnet2 train`; Su & Chen 2015, Kaldi nnet2).
+
+    Every rank of `comm` (default: the MPI world, i.e. N ranks under `mpiexec -n N python -m mpi4py
+    script.py` and one in-process otherwise) trains on its own shard of the egs and the ranks
+    average their parameters every `opts.average_every` minibatches and at the end of every
+    iteration. Writes `out_dir/<iter>.mdl` and `out_dir/state/<iter>.json` after every iteration
+    (rank 0), per-rank logs in `out_dir/log/`, and `out_dir/final.mdl` with priors; returns its path.
+    `opts.resume` continues an interrupted run from its last complete iteration.
+
+    Hooks (defaults: what `opts` names):
+    * schedule: the learning rate per iteration (`ExponentialSchedule`, `NewbobSchedule` or your own
+      `LearningRateSchedule`);
+    * averager: the averaging rule, constructed on the same communicator (`PlainAverager(comm)`,
+      `BmufAverager`, `OverlapAverager` or your own `Averager` subclass);
+    * callbacks: functions called on every rank after every iteration with its `IterationStats`
+      (after the checkpoint `stats.model_path` is written).
+    A failing rank logs its error and aborts the whole job rather than leaving the others waiting."""
+    from nnet2.train.trainer import train as _train
+    from nnet2.utils.log import get_logger
+
+    comm = comm if comm is not None else world()
+    try:
+        return _train(egs_dir, init_model, out_dir, opts or TrainOptions(), comm, schedule=schedule,
+                      averager=averager, callbacks=callbacks)
+    except BaseException as e:
+        if comm.Get_size() > 1:
+            # Make the whole job stop promptly instead of leaving the other ranks in a collective. A bad input
+            # is one clear line; anything else also gets its traceback in the rank's log.
+            msg = f"rank {comm.Get_rank()} failed: {type(e).__name__}: {e}; aborting the job"
+            get_logger("train").error(msg, exc_info=not isinstance(e, UserError))
+            if comm.Get_rank() != 0:  # only rank 0 logs to stderr: say it there too
+                print(f"nnet2 train: error: {msg}", file=sys.stderr)
+            sys.stderr.flush()
+            comm.Abort(1)
+        raise
+    finally:
+        from nnet2.utils.log import setup_logging
+
+        setup_logging(stderr=comm.Get_rank() == 0)  # later stages log to stderr only, not to the last iteration's file
+
+
+# ------------------------------------------------------------------------------------------------ use
+@_serial
+def compute(model: str, feats: str, out: str, *, apply_log: bool = False, divide_by_priors: bool = False,
+            threads: int = 0) -> int:
+    """The network's per-frame outputs for every utterance (`nnet2 am-compute`, Kaldi's nnet-am-compute
+    with --pad-input=true): features rspecifier `feats` -> wspecifier `out` (`ark:out.ark`,
+    `ark,scp:o.ark,o.scp`). divide_by_priors: posterior / prior renormalized per row (Kaldi's
+    semantics); apply_log: then the log. Returns the number of utterances."""
+    from nnet2.nnet.compute import compute_outputs
+
+    n = compute_outputs(model, feats, out, apply_log=apply_log, divide_by_priors=divide_by_priors, threads=threads)
+    return int(n or 0)
+
+
+def _reference(ref: str | None, data: str | None) -> str | None:
+    if ref is None and data and os.path.exists(os.path.join(data, "text")):
+        return os.path.join(data, "text")
+    return ref
+
+
+@_serial
+def decode(graph_dir: str, source: str, out_dir: str, opts: DecodeOptions | None = None, *, data: str | None = None,
+           ref: str | None = None, priors: str | None = None) -> dict:
+    """Decode a set over a graph from `make_graph` and write `out_dir/hyp.txt` (`nnet2 decode`).
+
+    source: an nnet2 .mdl or a GMM model dir (these score the features of the data dir `data`), or
+    an rspecifier of per-pdf scores [T, num_pdfs] per utterance: log-likelihoods, or posteriors
+    with `priors`. With a reference (`ref`, default `data/text`) also writes `out_dir/wer` and
+    `out_dir/per_utt`. Returns statistics (utterances, frames, frames_per_second, and wer in %)."""
+    from nnet2.decode.decoder import decode_dir, load_scores
+
+    return decode_dir(graph_dir, load_scores(source, data), out_dir, opts or DecodeOptions(),
+                      ref_text=_reference(ref, data), priors=priors)
+
+
+@_serial
+def tune_decode(graph_dir: str, source: str, out_dir: str, *, data: str | None = None, ref: str | None = None,
+                priors: str | None = None, acwts: Sequence[float] = (0.05, 0.075, 0.1, 0.125, 0.15, 0.2),
+                penalties: Sequence[float] = (-1.0, -0.5, 0.0, 0.5, 1.0, 2.0), beam: float = 15.0) -> dict:
+    """Grid-search the acoustic scale and word insertion penalty on a dev set, never the test set
+    (`nnet2 tune-decode`). `source`, `data`, `ref`, `priors` as for `decode`. Writes
+    `out_dir/tune.json` (the grid) and `out_dir/best.conf` (`--acwt=...`, `--word-ins-penalty=...`).
+    Returns {"acwt", "word_ins_penalty", "wer", "table"}: pass the first two to `DecodeOptions`."""
+    import json
+
+    from nnet2.decode.decoder import load_scores, read_priors
+    from nnet2.decode.graph import Graph
+    from nnet2.decode.score import read_text, tune
+    from nnet2.utils.fileio import write_bytes_atomic
+
+    ref = _reference(ref, data)
+    if ref is None:
+        raise UserError("tune-decode needs a reference text (ref, or a data dir with a text file)")
+    refs = read_text(ref)
+    scores = load_scores(source, data)
+    missing = [u for u in refs if u not in scores]
+    if missing:
+        raise UserError(f"utterance '{missing[0]}' of {ref} is missing from {source}")
+    best = tune(Graph(graph_dir), scores, refs, [float(a) for a in acwts], [float(p) for p in penalties], beam,
+                read_priors(priors) if priors else None)
+    os.makedirs(out_dir, exist_ok=True)
+    write_bytes_atomic(os.path.join(out_dir, "tune.json"), (json.dumps(best, indent=1) + "\n").encode())
+    write_bytes_atomic(os.path.join(out_dir, "best.conf"),
+                       f"--acwt={best['acwt']}\n--word-ins-penalty={best['word_ins_penalty']}\n".encode())
+    return best
+
+
+@_serial
+def score(ref_text: str, hyp_text: str, mode: str = "strict", out_dir: str | None = None) -> WerResult:
+    """Word error rate of Kaldi text `hyp_text` against `ref_text` (`nnet2 score`, Kaldi's compute-wer).
+    mode: a missing hypothesis is an error (strict), skipped (present) or empty (all). Returns a
+    `WerResult` (.wer in %, .kaldi_lines(), .bootstrap(replications, seed) for a 95% interval);
+    with `out_dir` also writes `out_dir/wer` and `out_dir/per_utt`."""
+    from nnet2.decode.score import score_texts
+
+    r = score_texts(ref_text, hyp_text, mode)
+    if out_dir:
+        r.write(out_dir)
+    return r
