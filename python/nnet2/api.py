@@ -460,7 +460,7 @@ def tune_decode(graph_dir: str, source: str, out_dir: str, *, data: str | None =
 def score(ref_text: str, hyp_text: str, mode: str = "strict", out_dir: str | None = None) -> WerResult:
     """Word error rate of Kaldi text `hyp_text` against `ref_text` (`nnet2 score`, Kaldi's compute-wer).
     mode: a missing hypothesis is an error (strict), skipped (present) or empty (all). Returns a
-    `WerResult` (.wer in %, .kaldi_lines(), .bootstrap(replications, seed) for a 95% interval);
+    `WerResult` (.wer in %, .kaldi_lines(), .interval() for its 95% bootstrap interval);
     with `out_dir` also writes `out_dir/wer` and `out_dir/per_utt`."""
     from nnet2.decode.score import score_texts
 

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from nnet2.utils.errors import DataError, UserError
 from nnet2.utils.fileio import atomic_path
 from nnet2.utils.log import get_logger
+
+if TYPE_CHECKING:
+    from nnet2.utils.intervals import Interval
 
 log = get_logger("score")
 
@@ -99,7 +103,7 @@ class WerResult:
                     f"{u} #csid {ops.count('C')} {c['sub']} {c['ins']} {c['del']}"]
         return "".join(line + "\n" for line in out)
 
-    def interval(self, replications: int | None = None, seed: int | None = None):
+    def interval(self, replications: int | None = None, seed: int | None = None) -> Interval:
         """The WER (percent) with its 95% bootstrap interval over utterances (`nnet2.utils.intervals`,
         the one implementation every report uses; never below 0)."""
         from nnet2.utils import intervals as I
