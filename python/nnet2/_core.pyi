@@ -55,6 +55,11 @@ class CoreError(ValueError):
 def cuda_compiled() -> bool:
     """True if this build includes the CUDA kernels (then cupy arrays are accepted everywhere)."""
 
+def cublas_library() -> str:
+    """Load cuBLAS as the first GPU GEMM does (no GPU needed) and return the path of the library loaded;
+    raises CoreError with one line naming the GPU extra when it is missing, or when nnet2 was built
+    without CUDA."""
+
 def set_num_threads(n: int) -> int:
     """Set the threads of OpenBLAS and of the OpenMP element-wise loops to `n` (n <= 0: unchanged).
     Returns the previous OpenBLAS setting. Set it before timing a kernel."""
