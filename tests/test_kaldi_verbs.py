@@ -235,7 +235,7 @@ def test_every_kaldi_named_verb_shows_the_kaldi_form_first():
     verbs = {m.NAME: m for m in _kaldi_verbs()}
     need = {"compute-mfcc-feats", "compute-fbank-feats", "compute-cmvn-stats", "apply-cmvn", "copy-feats",
             "copy-matrix", "ali-to-pdf", "ali-to-post", "am-compute", "am-copy", "am-info", "am-init",
-            "am-average"}
+            "am-average", "get-lda"}
     assert need <= set(verbs)
     sub = next(a for a in build_parser()._actions if a.__class__.__name__ == "_SubParsersAction")
     for name in verbs:

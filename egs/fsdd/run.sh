@@ -150,9 +150,15 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
       nnet2 dbn-to-nnet --seed $seed $exp/dbn/final.feature_transform $exp/dbn/$nn_depth.dbn \
         $exp/mono/final.mdl $exp/init_$m/init.mdl
     else
+      # As Kaldi's p-norm recipes (steps/nnet2/train_pnorm_fast.sh): splice -> LDA-like transform
+      # (steps/nnet2/get_lda.sh, here one process) -> hidden layers.
+      nnet2 get-lda --silence-phones=$(cat $data/lang/silence.csl) --left-context=4 --right-context=4 \
+        $exp/mono/final.mdl scp:$exp/feats/train_nodev_cmvn.scp "ark:gunzip -c $exp/mono/ali.*.gz |" \
+        $exp/init_$m/lda.mat
       cfg=$exp/init_$m/nnet.config
       {
         echo "SpliceComponent input-dim=13 left-context=4 right-context=4"
+        echo "FixedAffineComponent matrix=$exp/init_$m/lda.mat"
         d=117
         for _ in $(seq $pnorm_layers); do
           echo "AffineComponent input-dim=$d output-dim=$pnorm_input_dim learning-rate=0.001 param-stddev=$(python -c "print(1/$pnorm_input_dim**0.5)") bias-stddev=0.5"

@@ -122,18 +122,22 @@ def estimate_lda(stats: LdaStats, dim: int | None = None, within_class_factor: f
     order = np.argsort(-s, kind="stable")
     s, u = s[order], u[:, order]
     logger.info(f"LDA: data count {n:g}; sum of singular values {s.sum():g}, of selected {s[:dim].sum():g}")
-    m = (u.T @ linv)[:dim]
+    # From here on Kaldi works on M, a Matrix<BaseFloat>: the double product is rounded to float
+    # (CopyFromMat), and the row scales, the singular-value ceiling and the offset are float.
+    m = (u.T @ linv)[:dim].astype(np.float32)
     if within_class_factor != 1.0:
-        m *= np.sqrt((within_class_factor + s[:dim]) / (1.0 + s[:dim]))[:, None]
+        old_var = (1.0 + s[:dim]).astype(np.float32)  # BaseFloat old_var = 1.0 + svd_d(i)
+        new_var = (np.float64(np.float32(within_class_factor)) + s[:dim]).astype(np.float32)
+        m *= np.sqrt(new_var / old_var).astype(np.float32)[:, None]
     if max_singular_value > 0.0:
         uu, sv, vt = np.linalg.svd(m, full_matrices=False)
-        nclamp = int((sv > max_singular_value).sum())
+        nclamp = int((sv > np.float32(max_singular_value)).sum())
         if nclamp:
             logger.info(f"Applied ceiling to {nclamp} out of {sv.size} singular values of transform "
                         f"using ceiling {max_singular_value:g}, max is {sv.max():g}")
-            m = (uu * np.minimum(sv, max_singular_value)) @ vt
-    if remove_offset:
-        m = np.concatenate([m, -(m @ mu)[:, None]], axis=1)
+            m = (uu @ (np.minimum(sv, np.float32(max_singular_value))[:, None] * vt)).astype(np.float32)
+    if remove_offset:  # AddMeanOffset: -(M mean) with the mean as float
+        m = np.concatenate([m, -(m @ mu.astype(np.float32))[:, None]], axis=1)
     return m.astype(np.float32)
 
 
