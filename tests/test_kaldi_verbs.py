@@ -219,6 +219,9 @@ def test_bad_input_one_line_no_output(wavdir, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "nope.wav" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert not os.path.exists("o.ark")
+    # as Kaldi, outputs go into existing directories: nothing is created
+    assert cli(["compute-mfcc-feats", "scp:wav.scp", "ark:nodir/o.ark"]) == 1
+    assert "no directory 'nodir'" in capsys.readouterr().err and not os.path.exists("nodir")
     assert cli(["copy-feats", "ark:x.ark", "not-a-wspecifier"]) == 1
     assert "both arguments must be tables" in capsys.readouterr().err
 

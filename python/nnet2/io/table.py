@@ -282,6 +282,9 @@ class Output:
         else:
             if os.path.isdir(wxfilename):
                 raise UserError(f"{what} '{wxfilename}' is a directory")
+            parent = os.path.dirname(wxfilename) or "."
+            if not os.path.isdir(parent):  # as Kaldi: outputs go into existing directories
+                raise UserError(f"cannot write {what} '{wxfilename}': no directory '{parent}'")
             self._cm = atomic_path(wxfilename)
             try:
                 self.tmp = self._cm.__enter__()
