@@ -14,9 +14,11 @@ repeat=3
 egs_frames=2000000
 ar_opts=()
 scale_frames=24000
+train_frames=20000
+train_repeat=2
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --quick) seconds=0.5; repeat=1; egs_frames=200000; ar_opts=(--quick); scale_frames=8000; shift ;;
+    --quick) seconds=0.5; repeat=1; egs_frames=200000; ar_opts=(--quick); scale_frames=8000; train_frames=3000; train_repeat=1; shift ;;
     --out) out="$2"; shift 2 ;;
     -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) echo "bench_all.sh: unknown option '$1'" >&2; exit 1 ;;
@@ -28,10 +30,16 @@ py=${PYTHON:-python}
 mkdir -p "$out"
 log() { echo "$(date +%H:%M:%S) bench_all: $*" >&2; }
 
-log "core, p-norm network (SGD, NG-SGD, PyTorch)"
+uptime > "$out/load.txt"
+log "core, p-norm network (SGD, NG-SGD, PyTorch eager and compiled)"
 $py tools/bench_core.py --net pnorm --ngd --seconds "$seconds" --repeat "$repeat" --json "$out/core_pnorm.json"
-log "core, sigmoid network (SGD, NG-SGD, PyTorch)"
+uptime >> "$out/load.txt"
+log "core, sigmoid network (SGD, NG-SGD, PyTorch eager and compiled)"
 $py tools/bench_core.py --net sigmoid --ngd --seconds "$seconds" --repeat "$repeat" --json "$out/core_sigmoid.json"
+uptime >> "$out/load.txt"
+log "the trainer vs its step (nnet2 train, 1 worker, FSDD p-norm and sigmoid configurations)"
+$py tools/bench_train.py --net pnorm sigmoid --threads 1 --frames "$train_frames" --repeat "$train_repeat" \
+  --json "$out/train.json"
 log "NG-SGD overhead, kernels only"
 $py tools/bench_ngd.py --json "$out/ngd.json"
 log "egs reader"
@@ -43,6 +51,7 @@ $py tools/bench_allreduce.py "${ar_opts[@]}" --json "$out/allreduce.json" > "$ou
 log "scaling model (paper fit, our network) and measured 1/2/4-rank training"
 $py tools/scaling_model.py --allreduce-json "$out/allreduce.json" --run-ranks 1 2 4 --frames "$scale_frames" \
   --json "$out/scaling.json" --plot "$out/scaling.png" > "$out/scaling.md"
+uptime >> "$out/load.txt"
 $py tools/bench_summary.py "$out" > "$out/summary.md"
 cat "$out/allreduce.md" "$out/scaling.md" >> "$out/summary.md"
 log "wrote $out/*.json and $out/summary.md"

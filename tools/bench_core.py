@@ -12,7 +12,11 @@ past the preconditioner's first 10 updates (done every step, then every update-p
 state of a training iteration, which runs hundreds of minibatches.
 
 Each step = forward + backward + plain-SGD update (and NG-SGD with --ngd if the core has it); PyTorch
-runs the same maths (summed cross-entropy, SGD without momentum) on the same threads. The sgemm ceiling
+runs the same maths (summed cross-entropy, SGD without momentum) on the same threads, eagerly and, where
+it works, compiled (`torch.compile` of the forward + loss; backward through the compiled graph; the SGD
+step eager). A compiled model is built once per minibatch size and reused for every thread count; its
+compile time is not timed. NG-SGD rows also give `ngd_flop_share`, the FLOPs Kaldi's algorithm adds
+per step as a share of SGD's (tools/ngd_flops.py, steady state): the floor of the measured overhead. The sgemm ceiling
 is a 2048^3 float32 GEMM through the same OpenBLAS the core uses. "% of ceiling" counts 6 x parameters
 FLOPs per frame (2 forward + 2 input-derivative + 2 weight-gradient).
 
@@ -37,10 +41,15 @@ use_source_tree_if_built()
 from nnet2 import _core  # noqa: E402
 from nnet2.nnet.nnet import init_nnet_from_config  # noqa: E402
 
+from ngd_flops import network_layers, ngd_flop_share  # noqa: E402
+
+NGD_OPTS = dict(rank_in=20, rank_out=80, update_period=4)
+
 
 def config(net: str, ngd: bool) -> str:
     aff = "AffineComponentPreconditionedOnline" if ngd else "AffineComponent"
-    opts = " alpha=4 num-samples-history=2000 update-period=4 rank-in=20 rank-out=80 max-change-per-sample=0.075" if ngd else ""
+    opts = (" alpha=4 num-samples-history=2000 update-period={update_period} rank-in={rank_in} rank-out={rank_out}"
+            " max-change-per-sample=0.075".format(**NGD_OPTS)) if ngd else ""
     lines = []
     if net == "pnorm":
         d = 360
@@ -91,7 +100,9 @@ def ours_stepper(net: str, mb: int, ngd: bool):
     return (lambda: nnet.train_step(X, y)), nnet.num_params()
 
 
-def torch_stepper(net: str, mb: int):
+def torch_stepper(net: str, mb: int, compiled: bool = False):
+    """A zero-argument PyTorch training step, or None if PyTorch (or, compiled, torch.compile) is
+    unavailable; compiled: the forward + loss through torch.compile (compiled and run once here)."""
     try:
         import torch
     except ImportError:
@@ -118,12 +129,28 @@ def torch_stepper(net: str, mb: int):
     X = torch.randn(mb, in_dim)
     y = torch.randint(0, out, (mb,))
 
+    def objective(X, y):
+        return lossf(model(X), y)
+
+    if compiled:
+        try:
+            objective = torch.compile(objective, dynamic=False)
+        except Exception as e:  # noqa: BLE001 - report and go on without the compiled peer
+            print(f"torch.compile unavailable: {type(e).__name__}: {e}", file=sys.stderr)
+            return None
+
     def step():
         opt.zero_grad(set_to_none=False)
-        loss = lossf(model(X), y)
+        loss = objective(X, y)
         loss.backward()
         opt.step()
 
+    if compiled:
+        try:
+            step()  # compiles here (not timed)
+        except Exception as e:  # noqa: BLE001
+            print(f"torch.compile failed on the {net} network: {type(e).__name__}: {e}", file=sys.stderr)
+            return None
     return step
 
 
@@ -157,12 +184,16 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3, help="interleaved repeats per measurement (best is kept)")
     ap.add_argument("--ngd", action="store_true", help="also time NG-SGD (AffineComponentPreconditionedOnline)")
     ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--no-compile", action="store_true", help="leave out compiled PyTorch (torch.compile)")
     ap.add_argument("--json", help="write results here")
     a = ap.parse_args()
     rows = []
-    print(f"network={a.net}  (frames/s; ratio = ours / PyTorch; ceiling % = 6*params*frames/s / sgemm)")
-    print(f"{'thr':>3} {'mb':>5} {'sgemm GF/s':>10} {'ours SGD':>9} {'ours NGD':>9} {'torch':>8} {'SGD/torch':>9} "
-          f"{'SGD %ceil':>9} {'NGD ovh':>8}")
+    fmt = lambda v, f: (f % v) if v is not None else "-"  # noqa: E731
+    print(f"network={a.net}  (frames/s; ratios = ours SGD / PyTorch; ceiling % = 6*params*frames/s / sgemm; "
+          f"NGD floor = NG-SGD's added FLOPs / SGD's)")
+    print(f"{'thr':>3} {'mb':>5} {'sgemm GF/s':>10} {'ours SGD':>9} {'ours NGD':>9} {'torch':>8} {'compiled':>8} "
+          f"{'/torch':>6} {'/compl':>6} {'SGD %ceil':>9} {'NGD ovh':>8} {'NGD floor':>9}")
+    compiled_cache: dict = {}  # minibatch -> compiled PyTorch step (compiled once, reused for every thread count)
     for thr in a.threads:
         ceil = sgemm_ceiling(thr)
         for mb in a.minibatch:
@@ -176,6 +207,11 @@ def main() -> int:
                 ts = torch_stepper(a.net, mb)
                 if ts is not None:
                     steppers["torch"] = ts
+                if not a.no_compile and ts is not None:
+                    if mb not in compiled_cache:
+                        compiled_cache[mb] = torch_stepper(a.net, mb, compiled=True)
+                    if compiled_cache[mb] is not None:
+                        steppers["torch_compiled"] = compiled_cache[mb]
             # Warm-up; NG-SGD past its first 10 preconditioner updates (every step until then, every
             # update-period-th step after), i.e. the steady state of a training iteration.
             for k, st in steppers.items():
@@ -187,17 +223,23 @@ def main() -> int:
                 for k, st in steppers.items():
                     samples[k].append(timed(st, mb, a.seconds))
             best = {k: max(v) for k, v in samples.items()}
-            ours, ngd, tor = best["sgd"], best.get("ngd"), best.get("torch")
+            ours, ngd, tor, tcomp = best["sgd"], best.get("ngd"), best.get("torch"), best.get("torch_compiled")
             frac = 6.0 * params * ours / (ceil * 1e9)
+            share = ngd_flop_share(network_layers(a.net), mb, **NGD_OPTS) if ngd else None
+            ovh = ours / ngd - 1 if ngd else None
             r = dict(net=a.net, threads=thr, minibatch=mb, sgemm_gflops=ceil, ours_sgd=ours, ours_ngd=ngd,
-                     torch=tor, params=params, ceiling_frac=frac,
-                     ratio_torch=(ours / tor if tor else None), ngd_overhead=(ours / ngd - 1 if ngd else None),
+                     torch=tor, torch_compiled=tcomp, params=params, ceiling_frac=frac,
+                     ratio_torch=(ours / tor if tor else None),
+                     ratio_torch_compiled=(ours / tcomp if tcomp else None),
+                     ngd_overhead=ovh, ngd_flop_share=share,
+                     ngd_overhead_over_share=(ovh / share if ngd and share else None),
                      samples=samples)
             rows.append(r)
-            fmt = lambda v, f: (f % v) if v is not None else "-"  # noqa: E731
             print(f"{thr:>3} {mb:>5} {ceil:>10.1f} {ours:>9.0f} {fmt(ngd, '%9.0f'):>9} {fmt(tor, '%8.0f'):>8} "
-                  f"{fmt(r['ratio_torch'], '%9.2f'):>9} {100 * frac:>8.1f}% "
-                  f"{fmt(r['ngd_overhead'] and 100 * r['ngd_overhead'], '%7.1f%%'):>8}", flush=True)
+                  f"{fmt(tcomp, '%8.0f'):>8} {fmt(r['ratio_torch'], '%5.2fx'):>6} "
+                  f"{fmt(r['ratio_torch_compiled'], '%5.2fx'):>6} {100 * frac:>8.1f}% "
+                  f"{fmt(ovh if ovh is None else 100 * ovh, '%7.1f%%'):>8} "
+                  f"{fmt(share if share is None else 100 * share, '%8.1f%%'):>9}", flush=True)
     if a.json:
         with open(a.json, "w") as f:
             json.dump(rows, f, indent=1)

@@ -36,19 +36,45 @@ def cpu_name() -> str:
 
 
 def core_table(rows) -> list[str]:
-    out = ["| net | threads | minibatch | ours SGD fr/s | ours NG-SGD fr/s | PyTorch fr/s | SGD / PyTorch "
-           "| % of sgemm ceiling | NG-SGD overhead |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    out = ["| net | threads | minibatch | ours SGD fr/s | ours NG-SGD fr/s | PyTorch eager fr/s | PyTorch compiled fr/s "
+           "| SGD / eager | SGD / compiled | % of sgemm ceiling | NG-SGD overhead | NG-SGD FLOP floor | overhead / floor |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
+        ovh, share = r.get("ngd_overhead"), r.get("ngd_flop_share")
         out.append(f"| {r['net']} | {r['threads']} | {r['minibatch']} | {r['ours_sgd']:.0f} | {_f(r['ours_ngd'], '%.0f')} "
-                   f"| {_f(r['torch'], '%.0f')} | {_f(r['ratio_torch'], '%.2f')}x | {100 * r['ceiling_frac']:.1f}% "
-                   f"| {_f(r['ngd_overhead'] and 100 * r['ngd_overhead'], '%.1f%%')} |")
+                   f"| {_f(r['torch'], '%.0f')} | {_f(r.get('torch_compiled'), '%.0f')} "
+                   f"| {_f(r['ratio_torch'], '%.2fx')} | {_f(r.get('ratio_torch_compiled'), '%.2fx')} "
+                   f"| {100 * r['ceiling_frac']:.1f}% | {_f(ovh if ovh is None else 100 * ovh, '%.1f%%')} "
+                   f"| {_f(share if share is None else 100 * share, '%.1f%%')} "
+                   f"| {_f(ovh / share if ovh is not None and share else None, '%.2fx')} |")
     return out
+
+
+def train_table(rows) -> list[str]:
+    out = ["| network | threads | update | frames | `nnet2 train` fr/s | `Nnet.train_step` fr/s | trainer / step |",
+           "|---|---:|---|---:|---:|---:|---:|"]
+    for r in rows:
+        out.append(f"| {r['net']} | {r['threads']} | {r['update']} | {r['frames']} | {r['trainer_frames_per_s']:.0f} "
+                   f"| {r['step_frames_per_s']:.0f} | {100 * r['ratio']:.1f}% |")
+    return out
+
+
+def load_line(d: str) -> str | None:
+    """The machine's load during the run, if bench_all.sh recorded it (load.txt: one `uptime` per line)."""
+    p = os.path.join(d, "load.txt")
+    if not os.path.exists(p):
+        return None
+    with open(p) as f:
+        lines = [ln.strip() for ln in f if ln.strip()]
+    return "; ".join(lines) if lines else None
 
 
 def main() -> int:
     d = sys.argv[1] if len(sys.argv) > 1 else "results/bench"
     lines = [f"# Benchmarks ({cpu_name()}, {os.cpu_count()} cores)", ""]
+    load = load_line(d)
+    if load:
+        lines += [f"Machine load (`uptime`) during the run: {load}", ""]
     for net in ("pnorm", "sigmoid"):
         rows = _load(d, f"core_{net}.json")
         if rows:
@@ -56,6 +82,10 @@ def main() -> int:
                              for r in rows if r["minibatch"] == rows[0]["minibatch"])
             lines += [f"## Training step, {net} network ({rows[0]['params'] / 1e6:.2f} M parameters; sgemm 2048^3: {ceil})",
                       "", *core_table(rows), ""]
+    tr = _load(d, "train.json")
+    if tr:
+        lines += ["## The trainer vs its step (tools/bench_train.py: `nnet2 train`, 1 worker, FSDD configurations, "
+                  "synthetic egs)", "", *train_table(tr), ""]
     ngd = _load(d, "ngd.json")
     if ngd:
         lines += ["## NG-SGD vs SGD, kernels only (tools/bench_ngd.py)", "",
