@@ -167,7 +167,7 @@ def step_replay(argv: list[str], scratch: str):
             if i >= mb1:
                 break
             mbs.append((np.ascontiguousarray(X), np.ascontiguousarray(y)))
-        iters.append((tr.learning_rate(it, None), mbs))
+        iters.append((tr.learning_rate(it), mbs))
     frames = sum(len(y) for _, mbs in iters for _, y in mbs)
 
     def run() -> tuple[float, object]:
