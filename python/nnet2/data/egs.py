@@ -670,6 +670,20 @@ class EgsReader:
         """Training-subset examples for final model combination (X, y)."""
         return self._subset("train_subset.feats.npy", "combine.index.npy")
 
+    def prior_examples(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The first n examples of the training archives in a fixed order (independent of the number of
+        workers): (X, y), for the priors."""
+        Xs, ys, have = [], [], 0
+        for feats, idx in self.iter_archive_frames():
+            take = idx[: n - have]
+            X, y = _gather_index(feats, take, self.left, self.right)
+            Xs.append(X)
+            ys.append(y)
+            have += len(take)
+            if have >= n:
+                break
+        return np.concatenate(Xs), np.concatenate(ys)
+
     def iter_archive_frames(self):
         """Yield (feats float32 [rows, D], index int32 [n, 4]) per training archive (e.g. for LDA stats)."""
         for a in self.archives:

@@ -52,7 +52,7 @@ class Component:
     def propagate(self, x, y=None):
         raise NotImplementedError
 
-    def backprop(self, x, y, dy, need_dx: bool = True, dx=None):
+    def backprop(self, x, y, dy, need_dx: bool = True, dx=None, update: bool = True):
         raise NotImplementedError
 
     def to_fields(self) -> dict:
@@ -116,7 +116,7 @@ class SpliceComponent(Component):
             y[:, tmp.shape[1]:] = x[:, v:]
         return y
 
-    def backprop(self, x, y, dy, need_dx=True, dx=None):
+    def backprop(self, x, y, dy, need_dx=True, dx=None, update=True):
         raise UserError("SpliceComponent: backprop below the first updatable component is not supported")
 
     def to_fields(self):
@@ -152,7 +152,7 @@ class FixedAffineComponent(Component):
         _core.affine_forward(x, self.W, self.b, y)
         return y
 
-    def backprop(self, x, y, dy, need_dx=True, dx=None):
+    def backprop(self, x, y, dy, need_dx=True, dx=None, update=True):
         if not need_dx:
             return None
         dx = self._out(dy, dx, self.input_dim)
@@ -184,7 +184,7 @@ class FixedScaleComponent(Component):
         xp_of(x).multiply(x, self.scales[None, :], out=y)
         return y
 
-    def backprop(self, x, y, dy, need_dx=True, dx=None):
+    def backprop(self, x, y, dy, need_dx=True, dx=None, update=True):
         if not need_dx:
             return None
         dx = self._out(dy, dx, self.input_dim)
@@ -216,7 +216,7 @@ class FixedBiasComponent(Component):
         xp_of(x).add(x, self.bias[None, :], out=y)
         return y
 
-    def backprop(self, x, y, dy, need_dx=True, dx=None):
+    def backprop(self, x, y, dy, need_dx=True, dx=None, update=True):
         if not need_dx:
             return None
         dx = self._out(dy, dx, self.input_dim)
@@ -258,15 +258,22 @@ class AffineComponent(Component):
         _core.affine_forward(x, self.W, self.b, y)
         return y
 
-    def backprop(self, x, y, dy, need_dx=True, dx=None):
-        # Input derivative with the old parameters, then the in-place update (Kaldi's order).
+    def backprop(self, x, y, dy, need_dx=True, dx=None, update=True):
+        # Input derivative with the old parameters, then the in-place update (Kaldi's order:
+        # AffineComponent::Backprop in src/nnet2/nnet-component.cc). update=False: derivative only.
         if need_dx:
             dx = self._out(dy, dx, self.input_dim)
             _core.affine_backward(dy, self.W, dx)
         else:
             dx = None
-        self.update(x, dy)
+        if update:
+            self.update(x, dy)
         return dx
+
+    def param_gradient(self, x, dy):
+        """(dW, db) = (dy^T x, sum of dy over rows): the gradient of the summed objective, what Kaldi's
+        UpdateSimple adds to an "is-gradient" copy with learning rate 1."""
+        return dy.T @ x, dy.sum(axis=0)
 
     def update(self, x, dy):
         if self.learning_rate != 0.0:
@@ -379,9 +386,16 @@ class AffineComponentPreconditioned(AffineComponent):
 
 # ----------------------------------------------------------------------------------------------
 class NonlinearComponent(Component):
-    """Kaldi's NonlinearComponent: dim plus statistics (value_sum, deriv_sum, count) kept as read.
-    Training accumulates value_sum/count for the softmax only (its average output = priors / mix-up
-    occupancies)."""
+    """Kaldi's NonlinearComponent: dim plus statistics (value_sum, deriv_sum: float64 vectors; count).
+
+    Training accumulates them as Kaldi's backprop does (`NonlinearComponent::UpdateStats` in
+    src/nnet2/nnet-component.cc): for every minibatch that is backpropagated through the component
+    (i.e. above the first updatable component), value_sum += column sums of the output, count += rows,
+    and for Sigmoid/Tanh also deriv_sum += column sums of the element-wise derivative of the
+    nonlinearity (y(1-y), 1-y^2); the softmax keeps value_sum/count only, Normalize keeps none.
+    Each minibatch's column sums are taken in float32 and added to the float64 totals, as Kaldi does."""
+
+    keeps_deriv_stats = False
 
     def __init__(self, dim: int, value_sum=None, deriv_sum=None, count: float = 0.0):
         super().__init__(dim, dim)
@@ -398,36 +412,79 @@ class NonlinearComponent(Component):
         return cls(f["dim"], f.get("value_sum"), f.get("deriv_sum"), f.get("count", 0.0))
 
     def zero_stats(self):
-        self.value_sum = np.zeros(0, np.float64)
-        self.deriv_sum = np.zeros(0, np.float64)
-        self.count = 0.0
+        """Nnet::ZeroStats (nnet-train-simple --zero-stats=true): Scale(0.0), dimensions kept."""
+        self.scale_stats(0.0)
+
+    def scale_stats(self, alpha: float) -> None:
+        """NonlinearComponent::Scale."""
+        self.value_sum = self.value_sum * alpha
+        self.deriv_sum = self.deriv_sum * alpha
+        self.count *= alpha
+
+    def add_stats(self, alpha: float, other: "NonlinearComponent") -> None:
+        """NonlinearComponent::Add: this += alpha * other; an empty vector on either side adds nothing
+        (an empty one here takes the other's dimension)."""
+        for name in ("value_sum", "deriv_sum"):
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if theirs.size:
+                if mine.size == 0:
+                    mine = np.zeros(theirs.size, np.float64)
+                setattr(self, name, mine + alpha * theirs)
+        self.count += alpha * other.count
+
+    def update_stats(self, y, deriv=None) -> None:
+        """NonlinearComponent::UpdateStats(out_value, deriv): resize rules as Kaldi's (a vector of the
+        wrong size is reset to zeros of the right size, and the count restarts)."""
+        d = self.input_dim
+        if self.value_sum.size != d:
+            self.value_sum = np.zeros(d, np.float64)
+            self.count = 0.0
+        if deriv is not None and self.deriv_sum.size != d:
+            self.deriv_sum = np.zeros(d, np.float64)
+            self.count = 0.0
+            self.value_sum = np.zeros(d, np.float64)
+        self.count += float(y.shape[0])
+        self.value_sum = self.value_sum + _col_sums(y)
+        if deriv is not None:
+            self.deriv_sum = self.deriv_sum + _col_sums(deriv)
+
+
+def _col_sums(a) -> np.ndarray:
+    """Column sums in float32 (Kaldi's AddRowSumMat into a float vector), returned as float64 on the host."""
+    return host(a.sum(axis=0, dtype=np.float32)).astype(np.float64)
 
 
 class SigmoidComponent(NonlinearComponent):
     type_name = "SigmoidComponent"
+    keeps_deriv_stats = True
 
     def propagate(self, x, y=None):
         y = self._out(x, y, self.output_dim)
         _core.sigmoid_forward(x, y)
         return y
 
-    def backprop(self, x, y, dy, need_dx=True, dx=None):
+    def backprop(self, x, y, dy, need_dx=True, dx=None, update=True):
         dx = self._out(dy, dx, self.input_dim)
         _core.sigmoid_backward(y, dy, dx)
+        if update:
+            self.update_stats(y, y * (1.0 - y))  # the derivative of the nonlinearity, y(1-y)
         return dx
 
 
 class TanhComponent(NonlinearComponent):
     type_name = "TanhComponent"
+    keeps_deriv_stats = True
 
     def propagate(self, x, y=None):
         y = self._out(x, y, self.output_dim)
         _core.tanh_forward(x, y)
         return y
 
-    def backprop(self, x, y, dy, need_dx=True, dx=None):
+    def backprop(self, x, y, dy, need_dx=True, dx=None, update=True):
         dx = self._out(dy, dx, self.input_dim)
         _core.tanh_backward(y, dy, dx)
+        if update:
+            self.update_stats(y, 1.0 - y * y)  # the derivative of the nonlinearity, 1 - y^2
         return dx
 
 
@@ -441,7 +498,7 @@ class NormalizeComponent(NonlinearComponent):
         _core.normalize_forward(x, y)
         return y
 
-    def backprop(self, x, y, dy, need_dx=True, dx=None):
+    def backprop(self, x, y, dy, need_dx=True, dx=None, update=True):
         dx = self._out(dy, dx, self.input_dim)
         _core.normalize_backward(x, dy, dx)
         return dx
@@ -457,20 +514,16 @@ class SoftmaxComponent(NonlinearComponent):
         _core.softmax_forward(x, y)
         return y
 
-    def backprop(self, x, y, dy, need_dx=True, dx=None):
-        # General softmax backward dx = y * (dy - <dy, y>), used when something follows the softmax.
-        xp = xp_of(y)
+    def backprop(self, x, y, dy, need_dx=True, dx=None, update=True):
+        # Kaldi's DiffSoftmaxPerRow: dx = y * (dy - <dy, y>); then UpdateStats(out_value) (no deriv).
         dot = (dy * y).sum(axis=1, keepdims=True)
         out = y * (dy - dot)
+        if update:
+            self.update_stats(y)
         if dx is None:
             return out.astype(np.float32, copy=False)
         dx[...] = out
         return dx
-
-    def accumulate_stats(self, y):
-        s = to_host(y.sum(axis=0, dtype=np.float64))
-        self.value_sum = s if self.value_sum.size != s.size else self.value_sum + s
-        self.count += float(y.shape[0])
 
 
 class PnormComponent(Component):
@@ -491,7 +544,7 @@ class PnormComponent(Component):
         _core.pnorm_forward(x, self.p, y)
         return y
 
-    def backprop(self, x, y, dy, need_dx=True, dx=None):
+    def backprop(self, x, y, dy, need_dx=True, dx=None, update=True):
         dx = self._out(dy, dx, self.input_dim)
         _core.pnorm_backward(x, y, dy, self.p, dx)
         return dx
@@ -536,7 +589,7 @@ class SumGroupComponent(Component):
         _core.sum_group_forward(x, self._table("_starts", x), y)
         return y
 
-    def backprop(self, x, y, dy, need_dx=True, dx=None):
+    def backprop(self, x, y, dy, need_dx=True, dx=None, update=True):
         dx = self._out(dy, dx, self.input_dim)
         _core.sum_group_backward(dy, self._table("_group", dy), dx)
         return dx

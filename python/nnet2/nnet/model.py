@@ -116,12 +116,19 @@ def init_model(config_path: str, transition_model_path: str, seed: int = 0) -> M
     return Model(tm, AmNnet(nnet, np.zeros(0, np.float32)))
 
 
-def average_models(models: list[Model], weights=None, names=None) -> Model:
-    """nnet-am-average: weighted mean of every updatable component's parameters (through the flat
-    buffers) and of the nonlinear components' statistics; the rest from the first model."""
+def average_models(models: list[Model], weights=None, names=None, total: bool = False) -> Model:
+    """nnet-am-average (src/nnet2bin/nnet-am-average.cc): the first model scaled by w_1, then
+    `Nnet::AddNnet(w_i, model_i)` for the others, with w_i = 1/N (or --weights, normalized; `total`:
+    --sum=true, all 1). That acts on every updatable component's W and b (through the flat buffers) and
+    on every nonlinear component's statistics (value_sum, deriv_sum, count: a weighted mean, an empty
+    vector contributing nothing, as NonlinearComponent::Add); the rest (TransitionModel, priors, learning
+    rates) comes from the first model."""
     n = len(models)
     names = names or [f"model {i}" for i in range(n)]
-    w = np.full(n, 1.0 / n) if weights is None else np.asarray(weights, np.float64) / float(np.sum(weights))
+    if total:
+        w = np.ones(n)
+    else:
+        w = np.full(n, 1.0 / n) if weights is None else np.asarray(weights, np.float64) / float(np.sum(weights))
     ref = models[0].nnet
     sig = [(c.type_name, c.input_dim, c.output_dim) for c in ref.components]
     for m, name in zip(models[1:], names[1:]):
@@ -134,11 +141,7 @@ def average_models(models: list[Model], weights=None, names=None) -> Model:
     out.params[...] = acc.astype(np.float32)
     for i, c in enumerate(out.components):
         if isinstance(c, C.NonlinearComponent):
-            vs = [m.nnet.components[i].value_sum for m in models]
-            ds = [m.nnet.components[i].deriv_sum for m in models]
-            if all(v.size == vs[0].size for v in vs):
-                c.value_sum = sum(wi * v for wi, v in zip(w, vs))
-            if all(d.size == ds[0].size for d in ds):
-                c.deriv_sum = sum(wi * d for wi, d in zip(w, ds))
-            c.count = float(sum(wi * m.nnet.components[i].count for wi, m in zip(w, models)))
+            c.scale_stats(float(w[0]))
+            for m, wi in zip(models[1:], w[1:]):
+                c.add_stats(float(wi), m.nnet.components[i])
     return Model(models[0].transition_model, AmNnet(out, models[0].priors.copy()))

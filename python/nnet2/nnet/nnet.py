@@ -22,28 +22,87 @@ from nnet2.utils.errors import UserError
 
 @dataclasses.dataclass
 class StepStats:
-    """Objective (sum of log-probabilities), frames and correct frames for one or more minibatches."""
+    """Objective (sum of weighted log-probabilities), examples, total label weight and weighted correct
+    frames for one or more minibatches. With one label of weight 1 per frame, weight == frames."""
 
     objf: float = 0.0
     frames: int = 0
     correct: float = 0.0
+    weight: float | None = None
+
+    def __post_init__(self):
+        if self.weight is None:
+            self.weight = float(self.frames)
 
     def add(self, other: "StepStats") -> "StepStats":
         """Add `other`'s sums to these (in place); returns self."""
         self.objf += other.objf
         self.frames += other.frames
         self.correct += other.correct
+        self.weight += other.weight
         return self
 
     @property
     def objf_per_frame(self) -> float:
-        """Average log-probability of the correct label per frame (NaN without frames)."""
-        return self.objf / self.frames if self.frames else float("nan")
+        """Average (weighted) log-probability of the labels per unit of label weight, i.e. per frame
+        with one-hot labels (NaN without frames)."""
+        return self.objf / self.weight if self.weight else float("nan")
 
     @property
     def accuracy(self) -> float:
-        """Fraction of frames whose most probable output is the label (NaN without frames)."""
-        return self.correct / self.frames if self.frames else float("nan")
+        """Weighted fraction of frames whose most probable output is the label (NaN without frames)."""
+        return self.correct / self.weight if self.weight else float("nan")
+
+
+def soft_label_dtype(k: int) -> np.dtype:
+    """Labels as Kaldi's NnetExample holds them (a list of (pdf, weight) pairs per frame), packed into a
+    numpy structured array of shape [N]: `pdf` int32 [N, k] and `weight` float32 [N, k], unused slots
+    with weight 0. Slicing and concatenating work as for plain int32 label arrays."""
+    return np.dtype([("pdf", np.int32, (k,)), ("weight", np.float32, (k,))])
+
+
+def is_soft(labels) -> bool:
+    return getattr(getattr(labels, "dtype", None), "names", None) is not None
+
+
+def make_soft_labels(frames: list) -> np.ndarray:
+    """[[(pdf, weight), ...] per frame] -> the structured array of `soft_label_dtype`."""
+    k = max(1, max((len(f) for f in frames), default=1))
+    out = np.zeros(len(frames), soft_label_dtype(k))
+    for i, f in enumerate(frames):
+        for j, (p, w) in enumerate(f):
+            out["pdf"][i, j] = p
+            out["weight"][i, j] = w
+    return out
+
+
+def simplify_labels(labels):
+    """int32 [N] labels if every frame has exactly one label of weight 1 (the common case, which takes
+    the fused softmax/objective kernel), else the soft labels unchanged."""
+    if not is_soft(labels):
+        return labels
+    w = labels["weight"]
+    if np.all(w[:, 0] == 1.0) and (w.shape[1] == 1 or not np.any(w[:, 1:])):
+        return np.ascontiguousarray(labels["pdf"][:, 0], dtype=np.int32)
+    return labels
+
+
+def concat_labels(parts: list):
+    """Concatenate label arrays (int32 or soft, padding soft ones to a common width)."""
+    if not any(is_soft(p) for p in parts):
+        return np.concatenate(parts)
+    k = max(p["pdf"].shape[1] if is_soft(p) else 1 for p in parts)
+    out = []
+    for p in parts:
+        q = np.zeros(len(p), soft_label_dtype(k))
+        if is_soft(p):
+            q["pdf"][:, : p["pdf"].shape[1]] = p["pdf"]
+            q["weight"][:, : p["pdf"].shape[1]] = p["weight"]
+        else:
+            q["pdf"][:, 0] = p
+            q["weight"][:, 0] = 1.0
+        out.append(q)
+    return np.concatenate(out)
 
 
 class Nnet:
@@ -222,69 +281,106 @@ class Nnet:
             acts.append(c.propagate(acts[-1], y))
         return (acts[-1], acts) if keep else acts[-1]
 
-    def train_step(self, x: Array, labels: Array, update: bool = True) -> StepStats:
-        """One minibatch of SGD / NG-SGD (each component's update rule, at its learning rate) on spliced
-        rows x float32 [N, spliced input dim] with pdf labels int32 [N]. Returns the summed objective,
-        frames and correct frames, measured before the update. update=False: statistics only."""
+    def train_step(self, x, labels, update: bool = True) -> StepStats:
+        """One minibatch of SGD/NG-SGD on already-spliced input x [N, spliced_dim] with labels: pdf-ids
+        int32 [N] or soft labels (`soft_label_dtype`). Returns the summed weighted objective, frames, label
+        weight and weighted correct frames, all before the update.
+
+        Kaldi's order (NnetUpdater::ComputeForMinibatch / Backprop in src/nnet2/nnet-update.cc): forward
+        through all components; objective and its derivative at the output; then from the last component
+        down to the first updatable one, each component computes its input derivative with its current
+        parameters and then updates itself in place (affine: the step; nonlinearities: their
+        statistics)."""
+        stats, acts, deriv, top = self._forward_objective(x, labels, update)
+        if update:
+            self._backward(acts, deriv, top, "update")
+        return stats
+
+    def gradient(self, x, labels):
+        """(StepStats, [(dW, db) per updatable component]): the gradient of the summed objective with
+        respect to each updatable component's parameters at the current point; nothing is modified
+        (Kaldi: DoBackprop into an "is-gradient" copy of the network)."""
+        stats, acts, deriv, top = self._forward_objective(x, labels, False)
+        return stats, self._backward(acts, deriv, top, "gradient")
+
+    def _forward_objective(self, x, labels, update_stats):
         start = self.frame_input_start()
         comps = self.components
         x = self.asarray(x)
         xp = C.xp_of(x)
-        # Labels go beside the matrices (the kernels take no host array next to device ones).
-        labels = xp.asarray(labels)
-        if labels.dtype != np.int32:
-            labels = labels.astype(np.int32)
         n = x.shape[0]
         last = len(comps) - 1
-        fused = isinstance(comps[last], C.SoftmaxComponent)
-        # Forward up to (not including) a final softmax; the softmax is fused with the objective.
+        labels = simplify_labels(labels)
+        soft = is_soft(labels)
+        fused = isinstance(comps[last], C.SoftmaxComponent) and not soft
         acts = [x]
         stop = last if fused else last + 1
         for i in range(start, stop):
             acts.append(comps[i].propagate(acts[-1], self._buf(("a", i), (n, comps[i].output_dim), xp)))
         if fused:
+            # The softmax is fused with the objective: dz = onehot - y (what Kaldi's w/y at the output
+            # followed by the softmax backprop gives, up to rounding).
+            labels = self.asarray(labels)  # beside the matrices (the kernels take no host array next to device ones)
+            if labels.dtype != np.int32:
+                labels = labels.astype(np.int32)
             z = acts[-1]
             y = self._buf(("y",), z.shape, xp)
             dz = self._buf(("d", last), z.shape, xp)
             objf, correct = C._core.softmax_cross_entropy(z, labels, y, dz)
-            comps[last].accumulate_stats(y) if update else None
-            deriv = dz
-            top = last - 1
+            if update_stats:
+                comps[last].update_stats(y)
+            return StepStats(float(objf), n, float(correct)), acts, dz, last - 1
+        out = acts[-1]
+        if soft:
+            pdf, w = self.asarray(labels["pdf"]), self.asarray(labels["weight"]).astype(np.float32)
         else:
-            out = acts[-1]
-            lab_p = out[xp.arange(n), labels]
-            lab_p = xp.maximum(lab_p, 1e-20)
-            objf = float(xp.log(lab_p.astype(np.float64)).sum())
-            correct = float((out.argmax(axis=1) == labels).sum())
-            deriv = xp.zeros_like(out)
-            deriv[xp.arange(n), labels] = 1.0 / lab_p
-            top = last
-        stats = StepStats(float(objf), n, float(correct))
-        if not update:
-            return stats
+            pdf = self.asarray(labels).astype(np.int32).reshape(n, 1)
+            w = xp.ones((n, 1), np.float32)
+        if pdf.size and (int(pdf.max()) >= out.shape[1] or int(pdf.min()) < 0):
+            raise UserError(f"a label is out of range for the network's {out.shape[1]} outputs")
+        rows = xp.arange(n)[:, None]
+        p = out[rows, pdf]
+        # CuMatrix::CompObjfAndDeriv: objf += w log y[m, pdf], deriv[m, pdf] += w / y[m, pdf].
+        lp = xp.log(xp.maximum(p, 1e-20).astype(np.float64))
+        objf = float((w.astype(np.float64) * lp).sum())
+        deriv = xp.zeros_like(out)
+        contrib = xp.where(w != 0, w / xp.maximum(p, 1e-20), 0).astype(np.float32)
+        if xp is np:
+            np.add.at(deriv, (np.broadcast_to(rows, pdf.shape), pdf), contrib)
+        else:
+            xp.add.at(deriv, (xp.broadcast_to(rows, pdf.shape), pdf), contrib)
+        best = out.argmax(axis=1)[:, None]
+        correct = float((w * (pdf == best)).sum())
+        return StepStats(objf, n, correct, float(w.astype(np.float64).sum())), acts, deriv, last
+
+    def _backward(self, acts, deriv, top, mode):
+        """Backprop from component `top` down to the first updatable one. mode "update": each component
+        updates itself after computing its input derivative; "gradient": returns the parameter gradients."""
+        start = self.frame_input_start()
+        comps = self.components
+        n = acts[0].shape[0]
+        xp = C.xp_of(acts[0])
         first_upd = next((i for i in range(start, len(comps)) if comps[i].updatable), None)
+        grads = {}
         if first_upd is None:
-            return stats
+            return []
         # acts[k] is the input of component start+k.
         for i in range(top, first_upd - 1, -1):
             c = comps[i]
             cin = acts[i - start]
             cout = acts[i - start + 1] if i - start + 1 < len(acts) else None
             need_dx = i > first_upd
+            if mode == "gradient" and c.updatable:
+                grads[i] = c.param_gradient(cin, deriv)
             dx_buf = self._buf(("d", i), (n, c.input_dim), xp) if need_dx else None
-            deriv = c.backprop(cin, cout, deriv, need_dx, dx_buf)
-        return stats
+            deriv = c.backprop(cin, cout, deriv, need_dx, dx_buf, update=mode == "update")
+        if mode == "gradient":
+            return [grads.get(i) for i, c in enumerate(comps) if c.updatable]
+        return None
 
-    def evaluate(self, x: Array, labels: Array) -> StepStats:
-        """Objective and accuracy of spliced rows x float32 [N, spliced input dim] against labels [N],
-        without updating (validation / diagnostics)."""
-        out = self.forward(x)
-        xp = C.xp_of(out)
-        labels = xp.asarray(labels).astype(np.int64)
-        lab_p = xp.maximum(out[xp.arange(out.shape[0]), labels], 1e-20)
-        objf = float(xp.log(lab_p.astype(np.float64)).sum())
-        correct = float((out.argmax(axis=1) == labels).sum())
-        return StepStats(objf, int(out.shape[0]), correct)
+    def evaluate(self, x, labels) -> StepStats:
+        """Objective and accuracy without updating (validation / diagnostics; Kaldi's ComputeNnetObjf)."""
+        return self._forward_objective(x, labels, False)[0]
 
     def evaluate_frames(self, x: Array, labels: Array) -> tuple[np.ndarray, np.ndarray]:
         """Per-frame (log-probability of the label float64 [n], correct 0/1 float64 [n]) as host arrays,

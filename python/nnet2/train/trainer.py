@@ -15,7 +15,7 @@ What makes a resumed run end with the same bytes as an uninterrupted one (CPU):
   with --preconditioner-lifetime epoch at the start of every epoch (the paper's fork: one MPI process
   per epoch) -- and at a resume, so with `epoch` a resume in mid-epoch is *not* bitwise-identical to an
   uninterrupted run (the state is not checkpointed);
-* the softmax statistics are zeroed at the start of an iteration and averaged at its end;
+* the nonlinear components' statistics are zeroed at the start of an iteration and averaged at its end;
 * the learning rate depends only on the iteration (exponential) or on the checkpointed schedule state
   (newbob; any `LearningRateSchedule.state()`);
 * BMUF state (global model and block momentum) is checkpointed with the model (state/<iter>.npz);
@@ -101,6 +101,8 @@ class TrainOptions:
                    "of GPUs, so the ranks of a node spread over its GPUs)")
     resume: bool = opt(False, "continue from the last complete checkpoint in the output directory")
     progress: bool = opt(True, "progress bar on rank 0 (when stderr is a terminal)")
+    combine: bool = opt(True, "at the end, combine the last iterations' models with per-component weights "
+                        "optimized on the combination examples (Kaldi's nnet-combine-fast)")
 
 
 # identity fields added after checkpoints were first written: a checkpoint without one was trained with
@@ -200,7 +202,7 @@ class Trainer:
     def __init__(self, egs_dir: str, init_model: str, out_dir: str, opts: TrainOptions, comm=None,
                  schedule: LearningRateSchedule | None = None, averager: Averager | None = None,
                  callbacks: Sequence[IterationCallback] = ()):
-        from nnet2.data.egs import EgsReader
+        from nnet2.data.kaldi_egs import open_egs
         from nnet2.parallel.comm import world
 
         self.opts = opts
@@ -222,7 +224,7 @@ class Trainer:
         setup_logging(os.path.join(self.out_dir, "log", f"train.setup.{self.rank}.log"), self.rank, self.nw,
                       stderr=self.rank == 0)  # other ranks: their log files only (errors still reach stderr)
         self.log = get_logger("train")
-        self.egs = EgsReader(egs_dir)
+        self.egs = open_egs(egs_dir)  # ours (info.json) or Kaldi's (egs.*.ark)
         self.num_mb = self.egs.num_minibatches(self.rank, self.nw, opts.minibatch_size)
         if opts.iters_per_epoch < 1 or opts.iters_per_epoch > self.num_mb:
             raise UserError(f"--iters-per-epoch must be between 1 and the {self.num_mb} minibatches of an epoch")
@@ -443,6 +445,8 @@ class Trainer:
             for callback in self.callbacks:
                 callback(rec)
         self._log_best_epoch(history)
+        if o.combine:
+            model = self._combine(model)
         final = self._finish(model)
         return final
 
@@ -485,7 +489,7 @@ class Trainer:
         elif nnet.input_dim != self.egs.input_dim:
             raise UserError(f"the model (no SpliceComponent) expects input dim {nnet.input_dim}; the egs give "
                             f"{self.egs.input_dim} (= (L+1+R) x {self.egs.feat_dim})")
-        if nnet.output_dim != self.egs.num_pdfs:
+        if self.egs.num_pdfs is not None and nnet.output_dim != self.egs.num_pdfs:
             raise UserError(f"the model has {nnet.output_dim} outputs but the egs have {self.egs.num_pdfs} pdfs")
 
     def _train_iteration(self, nnet, averager, epoch, mb0, mb1, it, lr):
@@ -530,7 +534,7 @@ class Trainer:
                                 acc=f"{tot.accuracy:.3f}", avg=f"{averager.seconds / max(el, 1e-9):.0%}")
         # End of iteration: one final (blocking) average so every rank holds the same model, plus stats.
         averager.finish(nnet.params)
-        self._average_softmax_stats(nnet)
+        self._average_nonlinear_stats(nnet)
         el = time.perf_counter() - t0
         red = self._reduce_stats(np.array([tot.objf, tot.correct, tot.frames]))
         objf, acc = red[0] / max(red[2], 1), red[1] / max(red[2], 1)
@@ -543,15 +547,19 @@ class Trainer:
                       + (f"; max-norm {o.max_norm:g} capped {capped} weight rows" if o.max_norm > 0 else ""))
         return (objf, acc, int(red[2]), el, averager.seconds, averager.rounds), el
 
-    def _average_softmax_stats(self, nnet) -> None:
+    def _average_nonlinear_stats(self, nnet) -> None:
+        """Every nonlinear component's value_sum, deriv_sum and count averaged over the ranks, as
+        nnet-am-average averages them over the jobs' models (all ranks ran the same minibatches, so the
+        vectors have the same sizes everywhere)."""
         from nnet2.nnet import components as C
 
         if self.nw == 1:
             return
         for c in nnet.components:
-            if isinstance(c, C.SoftmaxComponent) and c.value_sum.size:
-                buf = self._reduce_stats(np.concatenate([c.value_sum, [c.count]])) / self.nw
-                c.value_sum, c.count = buf[:-1], float(buf[-1])
+            if isinstance(c, C.NonlinearComponent) and (c.value_sum.size or c.deriv_sum.size or c.count):
+                nv = c.value_sum.size
+                buf = self._reduce_stats(np.concatenate([c.value_sum, c.deriv_sum, [c.count]])) / self.nw
+                c.value_sum, c.deriv_sum, c.count = buf[:nv], buf[nv:-1], float(buf[-1])
 
     def _save(self, model, it, ident, history, schedule, averager) -> None:
         from nnet2.nnet.model import save_model
@@ -595,19 +603,51 @@ class Trainer:
         return final
 
     def _prior_frames(self, n: int):
-        """The first n examples of the training archives in a fixed order (independent of N)."""
-        from nnet2.data.egs import _gather_index
+        return self.egs.prior_examples(n)
 
-        Xs, ys, have = [], [], 0
-        for feats, idx in self.egs.iter_archive_frames():
-            take = idx[: n - have]
-            X, y = _gather_index(feats, take, self.egs.left, self.egs.right)
-            Xs.append(X)
-            ys.append(y)
-            have += len(take)
-            if have >= n:
-                break
-        return np.concatenate(Xs), np.concatenate(ys)
+    def _combine(self, model):
+        """nnet-combine-fast over the last iterations' checkpoints, as the nnet2 scripts run it at the end
+        (train_pnorm_simple2.sh): num_models_combine = min(max(20, iterations per epoch),
+        2/3 of the iterations after the midpoint) (at least 1; the midpoint stands for the scripts'
+        mix-up iteration), more than 20 pre-averaged in 20 consecutive groups; combination examples:
+        the egs' combination set. Rank 0 combines and broadcasts the parameters."""
+        from nnet2.nnet.model import AmNnet, Model, average_models, load_model
+        from nnet2.train.combine import combine_nnets
+
+        o = self.opts
+        n_it = self._last_checkpoint() if self.rank == 0 else None  # < num_iters if newbob stopped early
+        if self.nw > 1:
+            n_it = self.comm.bcast(n_it, root=0)
+        X, y = self.egs.combine_set()
+        if len(y) == 0:
+            if self.rank == 0:
+                self.log.warning("no combination examples in the egs; skipping the final combination")
+            return model
+        max_models = 20
+        num = min(max(max_models, o.iters_per_epoch), ((n_it - n_it // 2 - 1) * 2) // 3)
+        num = max(1, num)
+        first = n_it - num + 1
+        comb = model.nnet.copy()  # on the host
+        if self.rank == 0:
+            its = list(range(first, n_it + 1))
+            if num > max_models:
+                groups = [its[(g * num) // max_models:((g + 1) * num) // max_models] for g in range(max_models)]
+            else:
+                groups = [[i] for i in its]
+            nets = []
+            for grp in groups:
+                ms = [load_model(self._mdl(i)) for i in grp]
+                nets.append((average_models(ms) if len(ms) > 1 else ms[0]).nnet)
+            self.log.info(f"Combining the models of iterations {first}..{n_it} ({len(nets)} inputs) on "
+                          f"{len(y)} combination examples")
+            comb, info = combine_nnets(nets, X, y, log=self.log)
+        if self.nw > 1:
+            self.comm.Bcast(comb.params, root=0)
+        comb.to(o.device)
+        vo, va, vn = self.evaluate(comb, *self.egs.valid_set())
+        if self.rank == 0 and vn:
+            self.log.info(f"Combined model: validation objf {vo:.4f} accuracy {va:.4f} ({vn} frames)")
+        return Model(model.transition_model, AmNnet(comb, model.priors))
 
 
 def _injected_failure(rank: int, it: int) -> None:

@@ -1,0 +1,198 @@
+"""Final model combination, after Kaldi's `nnet-combine-fast` (src/nnet2/combine-nnet-fast.cc).
+
+The combined network has, for every updatable component c, parameters sum_n a[n, c] * theta[n, c] over
+the input models n (same structure); everything else (non-updatable components, the nonlinearities'
+statistics) is the first model's (`CombineNnets`: `*dest = nnets[0]`, then ScaleComponents/AddNnet on
+the updatable components only). The weights a (N x U, not constrained to sum to 1) maximize the
+objective on the combination examples:
+
+* objective: the summed log-probability divided by the number of examples; its gradient with respect
+  to a[n, c] is <theta[n, c], dObjf/dparams_c> / (total label weight) (`ComputeObjfAndGradient`);
+* start: every weight 1/N (what the scripts ask for with --initial-model=100000: starting from one
+  model gives zero Fisher entries for the others' scale-invariant layers);
+* preconditioning (`ComputePreconditioner`): at the start point, the gradients of minibatches of
+  `fisher_minibatch_size` examples, g_b, give F = sum_b g_b g_b^T, scaled to trace = dim, diagonal
+  floored at `fisher_floor` and multiplied by 1 + alpha; with F = C C^T the optimization runs on
+  p_hat = C^T p with gradient C^{-1} g;
+* optimizer: L-BFGS maximization with memory min(dim, max_lbfgs_dim) and exactly `num_lbfgs_iters`
+  objective evaluations, returning the best point evaluated. Kaldi's `OptimizeLbfgs` (src/optimization)
+  has its own step-acceptance rules; this is a plain numpy L-BFGS in its spirit: the first step is
+  scaled so that the predicted improvement is `initial_impr`, later steps take the L-BFGS direction
+  with step 1, halved while the objective does not improve. Results are therefore close to, not equal
+  to, Kaldi's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from nnet2.utils.errors import UserError
+from nnet2.utils.log import get_logger
+from nnet2.utils.options import opt
+
+
+@dataclasses.dataclass
+class CombineOptions:
+    num_lbfgs_iters: int = opt(40, "objective evaluations of the L-BFGS optimization (the scripts' value)")
+    initial_impr: float = opt(0.01, "predicted objective improvement of the first L-BFGS step")
+    fisher_minibatch_size: int = opt(64, "examples per minibatch for the Fisher-matrix preconditioner")
+    minibatch_size: int = opt(1024, "examples per minibatch when computing the objective and gradient")
+    alpha: float = opt(0.01, "smoothing of the Fisher matrix's diagonal (times 1 + alpha)")
+    fisher_floor: float = opt(1e-20, "floor on the Fisher matrix's diagonal")
+    max_lbfgs_dim: int = opt(10, "L-BFGS memory")
+
+
+def _updatable_params(nnet) -> list[list[np.ndarray]]:
+    from nnet2.nnet.components import host
+
+    return [[np.asarray(host(a), np.float64) for a in c.param_arrays()] for c in nnet.updatable()]
+
+
+class _Combiner:
+    def __init__(self, nnets, X, y, opts: CombineOptions):
+        from nnet2.nnet.nnet import is_soft
+
+        self.nnets, self.X, self.y, self.o = nnets, X, y, opts
+        self.N, self.U = len(nnets), len(nnets[0].updatable())
+        self.theta = [_updatable_params(n) for n in nnets]  # [n][u] -> [W, b]
+        self.n_egs = len(y)
+        self.work = nnets[0].copy()
+        self.soft = is_soft(y)
+
+    def combined(self, raw: np.ndarray):
+        """The network with weights raw [N*U] (model-major, as Kaldi's scale_params)."""
+        a = raw.reshape(self.N, self.U)
+        out = self.work
+        for u, c in enumerate(out.updatable()):
+            arrs = c.param_arrays()
+            for k, dst in enumerate(arrs):
+                dst[...] = sum(a[n, u] * self.theta[n][u][k] for n in range(self.N)).astype(np.float32)
+        return out
+
+    def _grad_dots(self, grads) -> np.ndarray:
+        """<theta[n][u], G_u> for all n, u (model-major)."""
+        g = np.empty((self.N, self.U))
+        for u in range(self.U):
+            gu = [np.asarray(x, np.float64) for x in grads[u]]
+            for n in range(self.N):
+                g[n, u] = sum(float((t * gk).sum()) for t, gk in zip(self.theta[n][u], gu))
+        return g.reshape(-1)
+
+    def objf_and_grad(self, raw: np.ndarray) -> tuple[float, np.ndarray]:
+        net = self.combined(raw)
+        tot_objf = tot_w = 0.0
+        acc = None
+        mb = self.o.minibatch_size
+        for s in range(0, self.n_egs, mb):
+            st, grads = net.gradient(np.ascontiguousarray(self.X[s:s + mb]), self.y[s:s + mb])
+            tot_objf += st.objf
+            tot_w += st.weight
+            grads = [[np.asarray(g, np.float64) for g in gu] for gu in grads]
+            acc = grads if acc is None else [[a + g for a, g in zip(au, gu)] for au, gu in zip(acc, grads)]
+        return tot_objf / self.n_egs, self._grad_dots(acc) / tot_w
+
+    def fisher_cholesky(self, raw: np.ndarray) -> np.ndarray:
+        net = self.combined(raw)
+        dim = self.N * self.U
+        F = np.zeros((dim, dim))
+        mb = self.o.fisher_minibatch_size
+        for s in range(0, self.n_egs, mb):
+            _, grads = net.gradient(np.ascontiguousarray(self.X[s:s + mb]), self.y[s:s + mb])
+            g = self._grad_dots(grads)
+            F += np.outer(g, g)
+        tr = np.trace(F)
+        if not tr > 0:
+            raise UserError("model combination: the gradient on the combination examples is zero")
+        F *= dim / tr
+        d = np.maximum(np.diag(F), self.o.fisher_floor) * (1.0 + self.o.alpha)
+        F[np.diag_indices(dim)] = d
+        return np.linalg.cholesky(F)
+
+
+def _lbfgs_maximize(f_and_g, x0: np.ndarray, iters: int, m: int, first_impr: float):
+    """Best (f, x) over exactly `iters` evaluations (see the module docstring)."""
+    x = x0.copy()
+    f, g = f_and_g(x)
+    evals = 1
+    f0 = f
+    best_f, best_x = f, x.copy()
+    S, Y = [], []
+
+    def direction(g):
+        q = -g  # gradient of -f
+        alphas = []
+        for s, yv in reversed(list(zip(S, Y))):
+            rho = 1.0 / float(yv @ s)
+            a = rho * float(s @ q)
+            alphas.append((a, rho, s, yv))
+            q = q - a * yv
+        if S:
+            q = q * float(S[-1] @ Y[-1]) / float(Y[-1] @ Y[-1])
+        else:
+            gg = float(g @ g)
+            q = q * (first_impr / gg if gg > 0 else 0.0)
+        for a, rho, s, yv in reversed(alphas):
+            b = rho * float(yv @ q)
+            q = q + s * (a - b)
+        return -q  # ascent direction for f
+
+    d, t = direction(g), 1.0
+    while evals < iters:
+        xn = x + t * d
+        fn, gn = f_and_g(xn)
+        evals += 1
+        if fn > best_f:
+            best_f, best_x = fn, xn.copy()
+        if fn > f:
+            s, yv = xn - x, g - gn  # y of the minimized function -f
+            if float(s @ yv) > 1e-30:
+                S.append(s)
+                Y.append(yv)
+                if len(S) > m:
+                    S.pop(0)
+                    Y.pop(0)
+            x, f, g = xn, fn, gn
+            d, t = direction(g), 1.0
+        else:
+            t *= 0.5
+    return f0, best_f, best_x
+
+
+def combine_nnets(nnets: list, X: np.ndarray, y, opts: CombineOptions | None = None, log=None):
+    """(combined Nnet, info) for the input networks and the combination examples (X, y); info has the
+    objective per frame before/after and the N x U weight matrix."""
+    opts = opts or CombineOptions()
+    log = log or get_logger("combine")
+    if not nnets:
+        raise UserError("model combination needs at least one model")
+    if len(y) == 0:
+        raise UserError("model combination needs combination examples (none found)")
+    sig = [(c.type_name, c.input_dim, c.output_dim) for c in nnets[0].components]
+    for n in nnets[1:]:
+        if [(c.type_name, c.input_dim, c.output_dim) for c in n.components] != sig:
+            raise UserError("model combination: the models do not have the same structure")
+    cb = _Combiner(nnets, X, y, opts)
+    dim = cb.N * cb.U
+    if dim == 0:
+        raise UserError("model combination: the models have no updatable components")
+    raw0 = np.full(dim, 1.0 / cb.N)
+    log.info(f"Initializing with all {cb.N} neural nets averaged.")
+    C = cb.fisher_cholesky(raw0)
+    Cinv = np.linalg.inv(C)
+
+    def f_and_g(p_hat):
+        raw = Cinv.T @ p_hat  # p = C^{-T} p_hat
+        f, g = cb.objf_and_grad(raw)
+        return f, Cinv @ g  # g_hat = C^{-1} g
+
+    f0, f1, p_best = _lbfgs_maximize(f_and_g, C.T @ raw0, max(1, opts.num_lbfgs_iters),
+                                     min(dim, opts.max_lbfgs_dim), opts.initial_impr)
+    raw = Cinv.T @ p_best
+    out = cb.combined(raw)
+    weights = raw.reshape(cb.N, cb.U)
+    log.info("Scale parameters are " + "[ " + " ; ".join(" ".join(f"{v:.6g}" for v in row) for row in weights)
+             + " ]")
+    log.info(f"Combining nnets, objf per frame changed from {f0:.6g} to {f1:.6g}")
+    return out, {"objf_before": f0, "objf_after": f1, "weights": weights.tolist(), "num_models": cb.N}

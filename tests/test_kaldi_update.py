@@ -1,0 +1,180 @@
+"""One training minibatch against a float64 NumPy re-derivation of Kaldi's order of operations.
+
+These are CONSISTENCY checks against our reading of Kaldi's source, not against Kaldi's output:
+`NnetUpdater::ComputeForMinibatch` / `Backprop` (src/nnet2/nnet-update.cc), `CuMatrix::CompObjfAndDeriv`,
+`AffineComponent::Backprop` (input derivative with the old parameters, then `Update`),
+`SigmoidComponent`/`TanhComponent`/`SoftmaxComponent::Backprop` with `NonlinearComponent::UpdateStats`
+(src/nnet2/nnet-component.cc), `Nnet::ZeroStats`, and `Nnet::Scale`/`AddNnet` as nnet-am-average uses them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from ngd_reference import RefNgd, affine_update_ref  # noqa: E402
+
+from nnet2.nnet import components as C  # noqa: E402
+from nnet2.nnet.nnet import Nnet, make_soft_labels  # noqa: E402
+
+
+def _net(rng, kind="sgd", nonlin="sigmoid", lr=(0.05, 0.02)):
+    I, H, O = 6, 8, 5
+    W1, b1 = rng.standard_normal((H, I)) * 0.5, rng.standard_normal(H) * 0.1
+    W2, b2 = rng.standard_normal((O, H)) * 0.5, rng.standard_normal(O) * 0.1
+    if kind == "sgd":
+        a1, a2 = C.AffineComponent(W1, b1, lr[0]), C.AffineComponent(W2, b2, lr[1])
+    else:
+        mk = dict(rank_in=3, rank_out=2, update_period=1, num_samples_history=2000.0, alpha=4.0,
+                  max_change_per_sample=0.075)
+        a1 = C.AffineComponentPreconditionedOnline(W1, b1, lr[0], **mk)
+        a2 = C.AffineComponentPreconditionedOnline(W2, b2, lr[1], **mk)
+    nl = C.SigmoidComponent(H) if nonlin == "sigmoid" else C.TanhComponent(H)
+    return Nnet([a1, nl, a2, C.SoftmaxComponent(O)])
+
+
+def _reference_step(net, x, frames, lr, ngd=None):
+    """Kaldi's minibatch in float64. frames: [[(pdf, weight), ...] per row]. Returns the new parameters,
+    the statistics and the objective."""
+    W1, b1 = (np.asarray(a, np.float64) for a in (net.components[0].W, net.components[0].b))
+    W2, b2 = (np.asarray(a, np.float64) for a in (net.components[2].W, net.components[2].b))
+    sig = isinstance(net.components[1], C.SigmoidComponent)
+    x = np.asarray(x, np.float64)
+    # Propagate
+    h = 1 / (1 + np.exp(-(x @ W1.T + b1))) if sig else np.tanh(x @ W1.T + b1)
+    z = h @ W2.T + b2
+    y = np.exp(z - z.max(1, keepdims=True))
+    y = np.maximum(y / y.sum(1, keepdims=True), 1e-20)
+    # ComputeObjfAndDeriv: objf += w log y, deriv += w / y (at the softmax output)
+    d_out = np.zeros_like(y)
+    objf = weight = correct = 0.0
+    for m, fr in enumerate(frames):
+        for pdf, w in fr:
+            objf += w * np.log(y[m, pdf])
+            weight += w
+            d_out[m, pdf] += w / y[m, pdf]
+            correct += w * (np.argmax(y[m]) == pdf)
+    # Backprop, last component first. Softmax: DiffSoftmaxPerRow, then UpdateStats(out_value).
+    dz = y * (d_out - (d_out * y).sum(1, keepdims=True))
+    soft_stats = (y.sum(0), len(x))
+    # Affine 2: input derivative with the OLD W2, then the update.
+    dh = dz @ W2
+    if ngd is None:
+        W2n, b2n = W2 + lr[1] * dz.T @ h, b2 + lr[1] * dz.sum(0)
+    else:
+        W2n, b2n, _ = affine_update_ref(h, dz, lr[1], W2, b2, ngd[2], ngd[3], 0.075)
+    # Nonlinearity: derivative of the nonlinearity, UpdateStats(out_value, deriv), then times dh.
+    dnl = h * (1 - h) if sig else 1 - h * h
+    nl_stats = (h.sum(0), dnl.sum(0), len(x))
+    da = dh * dnl
+    # Affine 1 (the first updatable component: no input derivative needed).
+    if ngd is None:
+        W1n, b1n = W1 + lr[0] * da.T @ x, b1 + lr[0] * da.sum(0)
+    else:
+        W1n, b1n, _ = affine_update_ref(x, da, lr[0], W1, b1, ngd[0], ngd[1], 0.075)
+    return dict(W1=W1n, b1=b1n, W2=W2n, b2=b2n, nl=nl_stats, soft=soft_stats, objf=objf, weight=weight,
+                correct=correct)
+
+
+def _check(net, ref, st, nsteps_stats=1):
+    for name, arr in (("W1", net.components[0].W), ("b1", net.components[0].b),
+                      ("W2", net.components[2].W), ("b2", net.components[2].b)):
+        err = np.abs(np.asarray(arr, np.float64) - ref[name]).max() / np.abs(ref[name]).max()
+        assert err < 2e-5, (name, err)
+    assert st.objf == pytest.approx(ref["objf"], rel=1e-5)
+    assert st.weight == pytest.approx(ref["weight"], rel=1e-6)
+    assert st.correct == pytest.approx(ref["correct"])
+    nl, sm = net.components[1], net.components[3]
+    np.testing.assert_allclose(nl.value_sum, ref["nl"][0], rtol=1e-5)
+    np.testing.assert_allclose(nl.deriv_sum, ref["nl"][1], rtol=1e-5)
+    assert nl.count == ref["nl"][2]
+    np.testing.assert_allclose(sm.value_sum, ref["soft"][0], rtol=1e-5, atol=1e-7)
+    assert sm.count == ref["soft"][1]
+
+
+@pytest.mark.parametrize("nonlin", ["sigmoid", "tanh"])
+@pytest.mark.parametrize("soft", [False, True])
+def test_sgd_step_in_kaldi_order(nonlin, soft):
+    """Plain SGD (AffineComponent): parameters, objective and statistics after one minibatch equal the
+    float64 re-derivation of Kaldi's order, with one-hot labels (the fused softmax path) and with soft
+    (weighted, several per frame) labels (Kaldi's w/y derivative path)."""
+    rng = np.random.default_rng(3)
+    net = _net(rng, "sgd", nonlin)
+    net.zero_stats()
+    x = rng.standard_normal((32, 6)).astype(np.float32)
+    if soft:
+        frames = [[(int(rng.integers(5)), 0.7), (int(rng.integers(5)), 0.3)] if i % 3 else
+                  [(int(rng.integers(5)), 1.0)] for i in range(32)]
+        labels = make_soft_labels(frames)
+    else:
+        lab = rng.integers(0, 5, 32).astype(np.int32)
+        frames, labels = [[(int(p), 1.0)] for p in lab], lab
+    ref = _reference_step(net, x, frames, (0.05, 0.02))
+    st = net.train_step(x, labels)
+    _check(net, ref, st)
+
+
+def test_ngd_step_in_kaldi_order():
+    """NG-SGD (AffineComponentPreconditionedOnline): two minibatches (the preconditioners carry state)
+    against the float64 NG-SGD reference of tests/ngd_reference.py applied in Kaldi's order."""
+    rng = np.random.default_rng(4)
+    net = _net(rng, "ngd", "sigmoid", lr=(0.2, 0.1))
+    net.zero_stats()
+    refs = [RefNgd(rank=3), RefNgd(rank=2), RefNgd(rank=3), RefNgd(rank=2)]
+    tot_nl = tot_soft = None
+    for step in range(2):
+        x = rng.standard_normal((40, 6)).astype(np.float32)
+        lab = rng.integers(0, 5, 40).astype(np.int32)
+        ref = _reference_step(net, x, [[(int(p), 1.0)] for p in lab], (0.2, 0.1), ngd=refs)
+        tot_nl = ref["nl"] if tot_nl is None else tuple(a + b for a, b in zip(tot_nl, ref["nl"]))
+        tot_soft = ref["soft"] if tot_soft is None else tuple(a + b for a, b in zip(tot_soft, ref["soft"]))
+        st = net.train_step(x, lab)
+        ref.update(nl=tot_nl, soft=tot_soft)
+        _check(net, ref, st)
+
+
+def test_gradient_mode_changes_nothing_and_matches_a_finite_difference():
+    """Nnet.gradient (the "is-gradient" copy Kaldi's combination uses) leaves parameters and statistics
+    alone, and its W gradient matches a central finite difference of the summed objective."""
+    rng = np.random.default_rng(5)
+    net = _net(rng, "sgd", "tanh")
+    x = rng.standard_normal((16, 6)).astype(np.float32)
+    lab = rng.integers(0, 5, 16).astype(np.int32)
+    p0 = net.params.copy()
+    st, grads = net.gradient(x, lab)
+    assert np.array_equal(net.params, p0) and net.components[1].count == 0
+    dW1 = grads[0][0]
+    for (r, c) in [(0, 0), (3, 2), (7, 5)]:
+        W = net.components[0].W
+        old = W[r, c]
+        W[r, c] = old + 1e-2
+        fp = net.evaluate(x, lab).objf
+        W[r, c] = old - 1e-2
+        fm = net.evaluate(x, lab).objf
+        W[r, c] = old
+        assert dW1[r, c] == pytest.approx((fp - fm) / 2e-2, rel=2e-2, abs=1e-3)
+
+
+def test_zero_stats_keeps_dimensions_and_averaging_follows_nnet_am_average():
+    """ZeroStats is Scale(0) (dimensions kept); nnet-am-average = Scale(1/N) then AddNnet(1/N, other):
+    weighted means of value_sum/deriv_sum/count, an empty vector contributing nothing."""
+    from nnet2.nnet.model import AmNnet, Model, average_models
+
+    a = C.SigmoidComponent(3, [1.0, 2.0, 3.0], [0.5, 0.5, 0.5], 10.0)
+    a.zero_stats()
+    assert a.value_sum.tolist() == [0, 0, 0] and a.deriv_sum.size == 3 and a.count == 0
+    rng = np.random.default_rng(0)
+    models = []
+    for vs, ds, cnt in (([2.0, 4.0, 6.0], [1.0, 1.0, 1.0], 4.0), ([4.0, 0.0, 2.0], [], 2.0)):
+        net = Nnet([C.AffineComponent(rng.standard_normal((3, 2)), np.zeros(3)), C.SigmoidComponent(3, vs, ds, cnt)])
+        models.append(Model(None, AmNnet(net, np.zeros(0))))
+    avg = average_models(models).nnet.components[1]
+    assert avg.value_sum.tolist() == [3.0, 2.0, 4.0]
+    assert avg.deriv_sum.tolist() == [0.5, 0.5, 0.5]
+    assert avg.count == 3.0
+    tot = average_models(models, total=True).nnet.components[1]
+    assert tot.value_sum.tolist() == [6.0, 4.0, 8.0] and tot.count == 6.0
