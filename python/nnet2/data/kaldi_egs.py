@@ -86,12 +86,21 @@ def example_labels(egs: list, frame: int = 0, where: str = ""):
 
 
 def format_minibatch(nnet, egs: list, where: str = ""):
-    """(X, labels) for a minibatch of one-frame examples, as Kaldi's training and nnet-compute-prob
-    format them (multi-frame examples are refused, as Kaldi's training code does)."""
-    for eg in egs:
+    """(X, labels) for a minibatch of one-frame examples (NnetExample, or (key, NnetExample) pairs), as
+    Kaldi's training and nnet-compute-prob format them. Multi-frame examples are refused, as Kaldi's
+    training code does; a pdf-id beyond the network's outputs is an error naming the example."""
+    if egs and isinstance(egs[0], tuple):
+        keys, egs = [k for k, _ in egs], [e for _, e in egs]
+    else:
+        keys = [f"#{i}" for i in range(len(egs))]
+    for key, eg in zip(keys, egs):
         if len(eg.labels) != 1:
-            raise DataError(f"{where}an example has {len(eg.labels)} labelled frames; training and "
+            raise DataError(f"{where}example '{key}' has {len(eg.labels)} labelled frames; training and "
                             f"nnet-compute-prob need one-frame examples (split them with nnet-copy-egs --frame)")
+        for pdf, _ in eg.labels[0]:
+            if not 0 <= pdf < nnet.output_dim:
+                raise DataError(f"{where}example '{key}': pdf-id {pdf} is out of range for the network's "
+                                f"{nnet.output_dim} outputs (egs from alignments of a different model?)")
     left, right = network_context(nnet)
     return chunks_to_input(nnet, example_chunks(egs, left, right, 0, where)), example_labels(egs, 0, where)
 

@@ -556,6 +556,10 @@ def read_object(s: _Stream, kind: str, where: str):
         return _read_posterior(s, where)
     if kind == "wave":
         return _read_wave(s, where)
+    if kind == "nnet_example":
+        from nnet2.io.nnet_example import read_nnet_example
+
+        return read_nnet_example(s, where)
     raise ValueError(f"unknown table object kind {kind!r}")
 
 
@@ -731,6 +735,10 @@ def object_bytes(obj, kind: str, binary: bool, compress: int | None = None, doub
 
         return ("".join("[ " + "".join(f"{int(i)} {format_float(float(np.float32(wgt)))} "
                                        for i, wgt in frame) + "] " for frame in obj) + "\n").encode()
+    if kind == "nnet_example":
+        from nnet2.io.nnet_example import nnet_example_bytes
+
+        return nnet_example_bytes(obj, binary)
     raise ValueError(f"unknown table object kind {kind!r}")
 
 

@@ -34,7 +34,7 @@ def _minibatches(rspecifier: str, size: int):
 
     batch = []
     for key, eg in iter_examples(rspecifier):
-        batch.append(eg)
+        batch.append((key, eg))
         if len(batch) == size:
             yield batch
             batch = []
