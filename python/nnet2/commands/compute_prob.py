@@ -1,5 +1,4 @@
-"""Usage:  nnet2 compute-prob [options] <model-in> <training-examples-in>
-e.g.:   nnet2 compute-prob 1.mdl ark:valid_diagnostic.egs
+"""e.g.:   nnet2 compute-prob 1.mdl ark:valid_diagnostic.egs
 
 Kaldi's nnet-compute-prob: the average log-probability per frame of the examples' labels under the
 model (weighted by the label weights), printed on the standard output; the log (standard error) also
@@ -11,6 +10,7 @@ HELP = "nnet-compute-prob: average log-prob per frame of Kaldi egs (stdout)"
 
 
 def add_arguments(p):
+    p.usage = "nnet2 compute-prob [options] <model-in> <training-examples-in>"  # Kaldi's form first
     p.add_argument("model_in", metavar="model-in", help="model (.mdl)")
     p.add_argument("egs", metavar="training-examples-in", help="examples rspecifier, e.g. ark:valid_diagnostic.egs")
 

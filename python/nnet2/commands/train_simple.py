@@ -1,5 +1,4 @@
-"""Usage:  nnet2 train-simple [options] <model-in> <training-examples-in> <model-out>
-e.g.:   nnet-shuffle-egs --srand=1 ark:egs.1.ark ark:- | nnet2 train-simple 1.mdl ark:- 2.mdl
+"""e.g.:   nnet-shuffle-egs --srand=1 ark:egs.1.ark ark:- | nnet2 train-simple 1.mdl ark:- 2.mdl
         nnet2 train-simple --minibatch-size=128 exp/nnet/0.mdl ark:exp/nnet/egs/egs.1.0.ark exp/nnet/1.1.mdl
 
 Kaldi's nnet-train-simple: one pass of backprop with minibatch SGD over the examples (NnetExample, as
@@ -18,6 +17,7 @@ HELP = "nnet-train-simple: one pass of minibatch SGD/NG-SGD over Kaldi egs"
 
 
 def add_arguments(p):
+    p.usage = "nnet2 train-simple [options] <model-in> <training-examples-in> <model-out>"  # Kaldi's form first
     p.add_argument("--minibatch-size", type=int, default=500, help="number of samples per minibatch of training data")
     p.add_argument("--minibatches-per-phase", type=int, default=50,
                    help="number of minibatches to wait before printing the training-set objective")

@@ -30,7 +30,8 @@ def _f32(a) -> np.ndarray:
 
 
 class Component:
-    """Base class. `propagate(x) -> y`; `backprop(x, y, dy, need_dx) -> dx` (and updates itself)."""
+    """Base class. `propagate(x) -> y`; `backprop(x, y, dy, need_dx) -> dx` (and, with update=True, updates
+    itself after computing dx: parameters for updatable components, statistics for nonlinearities)."""
 
     type_name = "Component"
     updatable = False

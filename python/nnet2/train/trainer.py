@@ -306,7 +306,7 @@ class Trainer:
         tot = np.zeros(3)
         for s in range(lo, hi, chunk):
             st = nnet.evaluate(np.ascontiguousarray(X[s:min(hi, s + chunk)]), y[s:min(hi, s + chunk)])
-            tot += (st.objf, st.correct, st.frames)
+            tot += (st.objf, st.correct, st.weight)  # weight = frames unless labels are weighted
         tot = self._reduce_stats(tot)
         f = max(tot[2], 1.0)
         return tot[0] / f, tot[1] / f, int(tot[2])
@@ -536,7 +536,7 @@ class Trainer:
         averager.finish(nnet.params)
         self._average_nonlinear_stats(nnet)
         el = time.perf_counter() - t0
-        red = self._reduce_stats(np.array([tot.objf, tot.correct, tot.frames]))
+        red = self._reduce_stats(np.array([tot.objf, tot.correct, tot.weight]))
         objf, acc = red[0] / max(red[2], 1), red[1] / max(red[2], 1)
         if bar is not None:
             bar.close()
