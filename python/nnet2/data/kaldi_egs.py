@@ -122,7 +122,7 @@ def _load_archive(path: str):
     """All examples of one archive, split into one-frame examples: (chunks [n, L+1+R, D], labels, L, R)."""
     from nnet2.nnet.nnet import concat_labels
 
-    chunks, labels, ctx = [], [], None
+    chunks, labels, ctx, keys = [], [], None, []
     for key, eg in iter_examples(f"ark:{path}"):
         c = (eg.left_context, eg.right_context, eg.input_frames.shape[1] + eg.spk_info.size)
         if ctx is None:
@@ -133,9 +133,10 @@ def _load_archive(path: str):
         for f in range(len(eg.labels)):
             chunks.append(example_chunks([eg], c[0], c[1], f, f"{path}: example '{key}': ")[0])
             labels.append(example_labels([eg], f))
+            keys.append(key)
     if ctx is None:
         raise DataError(f"{path}: no examples")
-    return np.stack(chunks), concat_labels(labels), ctx
+    return np.stack(chunks), concat_labels(labels), ctx, keys
 
 
 class KaldiEgsReader(EgsReader):
@@ -151,7 +152,7 @@ class KaldiEgsReader(EgsReader):
         self._arch = []
         ctx = None
         for p in paths:
-            ch, lab, c = _load_archive(p)
+            ch, lab, c, _ = _load_archive(p)
             if ctx is not None and c != ctx:
                 raise DataError(f"{p}: examples with left/right context and input dim {c}, but {paths[0]} has {ctx}")
             ctx = c
@@ -173,14 +174,19 @@ class KaldiEgsReader(EgsReader):
         self.info = {"seed": seed, "kaldi": True}
         self._cache = {}
         self._sets = {}
+        self._keys = {}
 
     def _spliced(self, chunks: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(chunks.reshape(len(chunks), -1))
 
-    def _blocks(self, pieces, rng: np.random.Generator, block: int):
+    def _blocks(self, pieces, rng: np.random.Generator, block: int, skip: int = 0):
         for a, s, e in pieces:
             ch, lab = self._arch[a]
             sel = s + rng.permutation(e - s)
+            if skip >= e - s:
+                skip -= e - s
+                continue
+            sel, skip = sel[skip:], 0
             for b in range(0, len(sel), block):
                 idx = sel[b:b + block]
                 yield self._spliced(ch[idx]), lab[idx]
@@ -191,12 +197,20 @@ class KaldiEgsReader(EgsReader):
             if not os.path.exists(path):
                 self._sets[name] = (np.zeros((0, self.input_dim), np.float32), np.zeros(0, np.int32))
             else:
-                ch, lab, c = _load_archive(path)
+                ch, lab, c, keys = _load_archive(path)
                 if c != (self.left, self.right, self.feat_dim):
                     raise DataError(f"{path}: examples with left/right context and input dim {c}, the "
                                     f"training archives {(self.left, self.right, self.feat_dim)}")
                 self._sets[name] = (self._spliced(ch), lab)
+                self._keys[name] = keys
         return self._sets[name]
+
+    def valid_utterances(self) -> np.ndarray:
+        """int [n]: the utterance of each valid_set example, from nnet-get-egs's keys `<utt>-<frame>`."""
+        self._set("valid_diagnostic.egs")
+        utts = [k.rsplit("-", 1)[0] for k in self._keys.get("valid_diagnostic.egs", [])]
+        ids = {u: i for i, u in enumerate(dict.fromkeys(utts))}
+        return np.array([ids[u] for u in utts], dtype=np.int64)
 
     def valid_set(self):
         return self._set("valid_diagnostic.egs")
