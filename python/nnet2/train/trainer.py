@@ -610,7 +610,8 @@ class Trainer:
         (train_pnorm_simple2.sh): num_models_combine = min(max(20, iterations per epoch),
         2/3 of the iterations after the midpoint) (at least 1; the midpoint stands for the scripts'
         mix-up iteration), more than 20 pre-averaged in 20 consecutive groups; combination examples:
-        the egs' combination set. Rank 0 combines and broadcasts the parameters."""
+        the egs' combination set. Rank 0 combines and broadcasts the parameters. With --max-norm the
+        combined model's rows are capped too (the combination may scale a layer up)."""
         from nnet2.nnet.model import AmNnet, Model, average_models, load_model
         from nnet2.train.combine import combine_nnets
 
@@ -644,6 +645,10 @@ class Trainer:
         if self.nw > 1:
             self.comm.Bcast(comb.params, root=0)
         comb.to(o.device)
+        if o.max_norm > 0:  # the combination rescales layers; final.mdl keeps honouring --max-norm
+            capped = comb.apply_max_norm(o.max_norm)
+            if self.rank == 0 and capped:
+                self.log.info(f"max-norm {o.max_norm:g} capped {capped} weight rows of the combined model")
         vo, va, vn = self.evaluate(comb, *self.egs.valid_set())
         if self.rank == 0 and vn:
             self.log.info(f"Combined model: validation objf {vo:.4f} accuracy {va:.4f} ({vn} frames)")
