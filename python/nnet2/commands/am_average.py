@@ -16,6 +16,8 @@ HELP = "average the parameters of several models"
 def add_arguments(p):
     p.add_argument("--binary", type=parse_bool, default=True, metavar="true|false", help="write in binary mode")
     p.add_argument("--weights", default="", help="colon-separated weights, e.g. 0.5:0.25:0.25 (normalized)")
+    p.add_argument("--sum", type=parse_bool, default=False, metavar="true|false",
+                   help="if true, sums instead of averages (parameters and statistics)")
     p.add_argument("models", nargs="+", help="input models followed by the output model")
 
 
@@ -35,5 +37,7 @@ def run(args) -> int:
         if len(weights) != len(ins):
             raise UserError(f"--weights has {len(weights)} values for {len(ins)} models")
     models = [load_model(p) for p in ins]
-    save_model(average_models(models, weights, names=ins), out, binary=args.binary)
+    if args.sum and weights is not None:
+        raise UserError("--sum and --weights cannot be combined")
+    save_model(average_models(models, weights, names=ins, total=args.sum), out, binary=args.binary)
     return 0

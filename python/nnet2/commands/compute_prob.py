@@ -6,11 +6,12 @@ gives the accuracy and the total weight.
 """
 
 NAME = "compute-prob"
+KALDI = "nnet-compute-prob"
+USAGE = "nnet2 compute-prob [options] <model-in> <training-examples-in>"
 HELP = "nnet-compute-prob: average log-prob per frame of Kaldi egs (stdout)"
 
 
 def add_arguments(p):
-    p.usage = "nnet2 compute-prob [options] <model-in> <training-examples-in>"  # Kaldi's form first
     p.add_argument("model_in", metavar="model-in", help="model (.mdl)")
     p.add_argument("egs", metavar="training-examples-in", help="examples rspecifier, e.g. ark:valid_diagnostic.egs")
 

@@ -13,11 +13,12 @@ The nonlinearities' statistics are zeroed first (--zero-stats) and accumulated d
 from nnet2.utils.options import parse_bool
 
 NAME = "train-simple"
+KALDI = "nnet-train-simple"
+USAGE = "nnet2 train-simple [options] <model-in> <training-examples-in> <model-out>"
 HELP = "nnet-train-simple: one pass of minibatch SGD/NG-SGD over Kaldi egs"
 
 
 def add_arguments(p):
-    p.usage = "nnet2 train-simple [options] <model-in> <training-examples-in> <model-out>"  # Kaldi's form first
     p.add_argument("--minibatch-size", type=int, default=500, help="number of samples per minibatch of training data")
     p.add_argument("--minibatches-per-phase", type=int, default=50,
                    help="number of minibatches to wait before printing the training-set objective")
