@@ -19,7 +19,8 @@ ns: dict = {}
 exec([b for b in blocks if "class PartialEveryK" in b][0], ns)  # noqa: S102 -- the documented averager
 
 opts = TrainOptions(num_epochs=2, iters_per_epoch=1, minibatch_size=32, average_every=2, update="sgd",
-                    initial_lr=0.02, final_lr=0.005, threads=1, prior_frames=0, progress=False, seed=5)
+                    initial_lr=0.02, final_lr=0.005, threads=1, prior_frames=0, progress=False, seed=5,
+                    combine=False)  # final.mdl = the averaged model the test replays (no final combination)
 comm = nn.world()
 nn.train(egs, init, out_plain, opts, comm=comm, averager=nn.PlainAverager(comm))
 nn.train(egs, init, out_custom, opts, comm=comm, averager=ns["PartialEveryK"](comm, k=int(k), weight=float(weight)))

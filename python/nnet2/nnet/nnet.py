@@ -281,7 +281,7 @@ class Nnet:
             acts.append(c.propagate(acts[-1], y))
         return (acts[-1], acts) if keep else acts[-1]
 
-    def train_step(self, x, labels, update: bool = True) -> StepStats:
+    def train_step(self, x: Array, labels: Array, update: bool = True) -> StepStats:
         """One minibatch of SGD/NG-SGD on already-spliced input x [N, spliced_dim] with labels: pdf-ids
         int32 [N] or soft labels (`soft_label_dtype`). Returns the summed weighted objective, frames, label
         weight and weighted correct frames, all before the update.
@@ -296,7 +296,7 @@ class Nnet:
             self._backward(acts, deriv, top, "update")
         return stats
 
-    def gradient(self, x, labels):
+    def gradient(self, x: Array, labels: Array) -> tuple[StepStats, list]:
         """(StepStats, [(dW, db) per updatable component]): the gradient of the summed objective with
         respect to each updatable component's parameters at the current point; nothing is modified
         (Kaldi: DoBackprop into an "is-gradient" copy of the network)."""
@@ -378,7 +378,7 @@ class Nnet:
             return [grads.get(i) for i, c in enumerate(comps) if c.updatable]
         return None
 
-    def evaluate(self, x, labels) -> StepStats:
+    def evaluate(self, x: Array, labels: Array) -> StepStats:
         """Objective and accuracy without updating (validation / diagnostics; Kaldi's ComputeNnetObjf)."""
         return self._forward_objective(x, labels, False)[0]
 
@@ -387,6 +387,15 @@ class Nnet:
         for per-utterance statistics (bootstrap intervals of the validation accuracy)."""
         out = self.forward(x)
         xp = C.xp_of(out)
+        labels = simplify_labels(labels)
+        if is_soft(labels):  # weighted labels: sums over each frame's (pdf, weight) pairs
+            pdf, w = self.asarray(labels["pdf"]), self.asarray(labels["weight"]).astype(np.float64)
+            p = xp.maximum(out[xp.arange(out.shape[0])[:, None], pdf], 1e-20)
+            logp = (w * xp.log(p.astype(np.float64))).sum(axis=1)
+            correct = (w * (out.argmax(axis=1)[:, None] == pdf)).sum(axis=1)
+            from nnet2.device import to_host
+
+            return to_host(logp), to_host(correct)
         labels = xp.asarray(labels).astype(np.int64)
         lab_p = xp.maximum(out[xp.arange(out.shape[0]), labels], 1e-20)
         logp = xp.log(lab_p.astype(np.float64))
