@@ -87,3 +87,30 @@ def test_train_combine_false_keeps_the_last_model(tmp_path):
         last = load_model(os.path.join(out, "4.mdl")).nnet.params
         final = load_model(os.path.join(out, "final.mdl")).nnet.params
         assert np.array_equal(last, final) == (comb == "false")
+
+
+def test_two_workers_average_the_nonlinear_statistics(tmp_path, tmp_path_factory):
+    """mpiexec -n 2: an iteration's checkpoint holds the sigmoid's and softmax's statistics averaged over
+    the ranks (nnet-am-average's mean of the jobs' models): count = the mean of the ranks' frames in
+    that iteration, value/deriv sums of the hidden layer's dimension, the softmax's value sum = its count
+    (rows of a softmax sum to 1). A consistency check of the bookkeeping, not of Kaldi's numbers."""
+    from test_train import IPE, run  # noqa: F401
+
+    import train_fixtures as tf
+    from nnet2.data.egs import EgsReader, _batch_sizes
+    from nnet2.nnet.model import load_model
+
+    d = str(tmp_path_factory.mktemp("stats"))
+    setup = (tf.make_egs_dir(d), tf.make_init_model(os.path.join(d, "0.mdl")))
+    out = tmp_path / "two"
+    p = run(2, setup, out, "--combine", "false")
+    assert p.returncode == 0, p.stderr[-3000:]
+    egs = EgsReader(setup[0])
+    k = egs.num_minibatches(0, 2, 32)
+    frames = [int(_batch_sizes(egs.num_examples(w, 2), 32, k)[: k // IPE].sum()) for w in range(2)]
+    nnet = load_model(os.path.join(out, "1.mdl")).nnet
+    sig, soft = nnet.components[2], nnet.components[4]
+    assert sig.count == soft.count == pytest.approx(np.mean(frames))
+    assert sig.value_sum.size == sig.deriv_sum.size == 16
+    assert np.all(sig.deriv_sum > 0) and np.all(sig.deriv_sum <= 0.25 * sig.count)  # y(1-y) <= 1/4
+    assert soft.value_sum.sum() == pytest.approx(soft.count, rel=1e-5)
