@@ -14,6 +14,8 @@ extern "C" {
 // scipy-openblas32 exports prefixed CBLAS symbols (so it never clashes with numpy's own OpenBLAS).
 void scipy_cblas_sgemm(int order, int transa, int transb, int m, int n, int k, float alpha,
                        const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
+void scipy_cblas_ssyrk(int order, int uplo, int trans, int n, int k, float alpha, const float *a, int lda,
+                       float beta, float *c, int ldc);
 void scipy_cblas_sgemv(int order, int trans, int m, int n, float alpha, const float *a, int lda,
                        const float *x, int incx, float beta, float *y, int incy);
 void scipy_openblas_set_num_threads(int n);
@@ -21,7 +23,7 @@ int scipy_openblas_get_num_threads(void);
 }
 
 namespace {
-constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;
+constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112, kLower = 122;
 }
 
 namespace nnet2 {
@@ -48,6 +50,20 @@ void Gemm(bool trans_a, bool trans_b, float alpha, const MatView &A, const MatVi
   scipy_cblas_sgemm(kRowMajor, trans_a ? kTrans : kNoTrans, trans_b ? kTrans : kNoTrans, (int)m,
                     (int)n, (int)k, alpha, A.data, (int)std::max<index_t>(A.stride, 1), B.data,
                     (int)std::max<index_t>(B.stride, 1), beta, C.data, (int)std::max<index_t>(C.stride, 1));
+}
+
+void SyrkLower(bool trans, float alpha, const MatView &A, float beta, const MatView &C) {
+  const index_t n = trans ? A.cols : A.rows, k = trans ? A.rows : A.cols;
+  NNET2_CHECK(C.rows == n && C.cols == n, "SyrkLower: op(A) is " << n << "x" << k << ", C is " << C.rows << "x"
+                                                                 << C.cols);
+  CheckSameDevice(A.dev, C.dev, "SyrkLower");
+  if (C.dev == Device::kCuda || k == 0) {
+    Gemm(trans, !trans, alpha, A, A, beta, C);
+    return;
+  }
+  if (n == 0) return;
+  scipy_cblas_ssyrk(kRowMajor, kLower, trans ? kTrans : kNoTrans, (int)n, (int)k, alpha, A.data,
+                    (int)std::max<index_t>(A.stride, 1), beta, C.data, (int)std::max<index_t>(C.stride, 1));
 }
 
 void AddRowSums(float alpha, const MatView &A, float beta, const VecView &b) {

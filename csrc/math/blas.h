@@ -9,6 +9,11 @@ namespace nnet2 {
 void Gemm(bool trans_a, bool trans_b, float alpha, const MatView &A, const MatView &B, float beta,
           const MatView &C);
 
+// The lower triangle (row-major: C(i, j), j <= i) of C = alpha * op(A) op(A)^T + beta * C, op(A) = A or A^T
+// (BLAS syrk: half the FLOPs of the Gemm); the strict upper triangle is not defined afterwards. On the GPU the
+// full product (Gemm).
+void SyrkLower(bool trans, float alpha, const MatView &A, float beta, const MatView &C);
+
 // b = beta * b + alpha * (sum over rows of A)   (b has A.cols elements).
 void AddRowSums(float alpha, const MatView &A, float beta, const VecView &b);
 

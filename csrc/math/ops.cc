@@ -36,6 +36,53 @@ void CopyMatAppendConst(const MatView &x, float value, const MatView &y) {
   }
 }
 
+namespace {
+// The row kernel of RowSquaredNorms, shared so that the fused copies give the same bits.
+inline float RowSquaredNorm(const float *r, index_t n) {
+  double s = 0.0;
+#pragma omp simd reduction(+ : s)
+  for (index_t j = 0; j < n; j++) s += (double)r[j] * r[j];
+  return (float)s;
+}
+}  // namespace
+
+void CopyMatRowNorms(const MatView &src, const MatView &dst, const VecView &norms) {
+  CheckShape(dst, src.rows, src.cols, "CopyMatRowNorms destination");
+  CheckSameDevice(src.dev, dst.dev, "CopyMatRowNorms");
+  CheckSameDevice(src.dev, norms.dev, "CopyMatRowNorms");
+  NNET2_CHECK(norms.dim == src.rows, "CopyMatRowNorms: norms has " << norms.dim << " elements for " << src.rows
+                                                                   << " rows");
+  if (src.dev == Device::kCuda) {  // two launches on the GPU (memory-bound either way)
+    CopyMat(src, dst);
+    RowSquaredNorms(dst, norms);
+    return;
+  }
+#pragma omp parallel for schedule(static) if (src.rows * src.cols > 32768)
+  for (index_t i = 0; i < src.rows; i++) {
+    std::memcpy(dst.row(i), src.row(i), sizeof(float) * src.cols);
+    norms.data[i] = RowSquaredNorm(dst.row(i), src.cols);
+  }
+}
+
+void CopyMatAppendConstRowNorms(const MatView &x, float value, const MatView &y, const VecView &norms) {
+  CheckSameDevice(x.dev, norms.dev, "CopyMatAppendConstRowNorms");
+  NNET2_CHECK(norms.dim == x.rows, "CopyMatAppendConstRowNorms: norms has " << norms.dim << " elements for "
+                                                                            << x.rows << " rows");
+  if (x.dev == Device::kCuda) {
+    CopyMatAppendConst(x, value, y);
+    RowSquaredNorms(y, norms);
+    return;
+  }
+  CheckSameDevice(x.dev, y.dev, "CopyMatAppendConstRowNorms");
+  CheckShape(y, x.rows, x.cols + 1, "CopyMatAppendConstRowNorms output");
+#pragma omp parallel for schedule(static) if (x.rows * x.cols > 32768)
+  for (index_t i = 0; i < x.rows; i++) {
+    std::memcpy(y.row(i), x.row(i), sizeof(float) * x.cols);
+    y.row(i)[x.cols] = value;
+    norms.data[i] = RowSquaredNorm(y.row(i), y.cols);
+  }
+}
+
 void RowSquaredNorms(const MatView &x, const VecView &out) {
   CheckSameDevice(x.dev, out.dev, "RowSquaredNorms");
   NNET2_CHECK(out.dim == x.rows, "RowSquaredNorms: output has " << out.dim << " elements for " << x.rows
@@ -45,13 +92,7 @@ void RowSquaredNorms(const MatView &x, const VecView &out) {
     return;
   }
 #pragma omp parallel for schedule(static) if (x.rows * x.cols > 32768)
-  for (index_t i = 0; i < x.rows; i++) {
-    const float *r = x.row(i);
-    double s = 0.0;
-#pragma omp simd reduction(+ : s)
-    for (index_t j = 0; j < x.cols; j++) s += (double)r[j] * r[j];
-    out.data[i] = (float)s;
-  }
+  for (index_t i = 0; i < x.rows; i++) out.data[i] = RowSquaredNorm(x.row(i), x.cols);
 }
 
 void RowDots(const MatView &a, const MatView &b, const VecView &out) {

@@ -7,6 +7,22 @@
 #include "math/ops.h"
 
 namespace nnet2 {
+namespace {
+
+// Sum of v's elements in index order, in double (as OnlineNaturalGradient sums its row norms).
+double SumInOrder(const VecView &v, std::vector<float> *host) {
+  const float *p = v.data;
+  if (v.dev != Device::kCpu) {
+    host->resize(v.dim);
+    CopyMat(MatView(v.data, 1, v.dim, v.dim, v.dev), MatView(host->data(), 1, v.dim, v.dim));
+    p = host->data();
+  }
+  double s = 0.0;
+  for (index_t i = 0; i < v.dim; i++) s += p[i];
+  return s;
+}
+
+}  // namespace
 
 AffineNgdInfo AffineUpdatePreconditioned(const MatView &x, const MatView &dy, float lr, const MatView &W,
                                          const VecView &b, OnlineNaturalGradient *ngd_in,
@@ -36,16 +52,18 @@ AffineNgdInfo AffineUpdatePreconditioned(const MatView &x, const MatView &dy, fl
   ws->buf.Reserve(n_in + n_mid + 2 * N, x.dev);
   const MatView X_in = ws->buf.Mat(N, I + 1);
   const VecView p_in = ws->buf.Vec(N, n_in + n_mid), p_out = ws->buf.Vec(N, n_in + n_mid + N);
-  CopyMatAppendConst(x, 1.0f, X_in);
-
-  info.gamma_in = ngd_in->PreconditionDirections(X_in, &p_in);
+  // The copies also give the row norms of X_in and dy, so a minibatch that does not re-estimate the Fisher
+  // matrix needs no pass over them for tr(X X^T).
+  std::vector<float> host;
+  CopyMatAppendConstRowNorms(x, 1.0f, X_in, p_in);
+  info.gamma_in = ngd_in->PreconditionDirections(X_in, &p_in, SumInOrder(p_in, &host));
   MatView H, W_t, G = dy;  // G: the output-side matrix the update multiplies (dy, or X_out_hat)
   if (factored) {
     info.gamma_out = ngd_out->PreconditionDirectionsFactored(dy, p_out, &H, &W_t);
   } else {
     G = ws->buf.Mat(N, O, n_in);
-    CopyMat(dy, G);
-    info.gamma_out = ngd_out->PreconditionDirections(G, &p_out);
+    CopyMatRowNorms(dy, G, p_out);
+    info.gamma_out = ngd_out->PreconditionDirections(G, &p_out, SumInOrder(p_out, &host));
   }
   const double scale = (double)info.gamma_in * info.gamma_out;
 

@@ -197,7 +197,7 @@ double OnlineNaturalGradient::SumRowNorms(const MatView &X, const VecView &row_p
   return s;
 }
 
-float OnlineNaturalGradient::PreconditionDirections(const MatView &X, const VecView *row_prod) {
+float OnlineNaturalGradient::PreconditionDirections(const MatView &X, const VecView *row_prod, double tr_x) {
   const index_t N = X.rows, D = X.cols;
   if (row_prod != nullptr) {
     NNET2_CHECK(row_prod->dim == N, "OnlineNaturalGradient: row_prod has " << row_prod->dim << " elements for "
@@ -218,7 +218,7 @@ float OnlineNaturalGradient::PreconditionDirections(const MatView &X, const VecV
     Init(X);
   }
   h_.Reserve(N * (rank_ + 1), X.dev);
-  return Step(X, row_prod != nullptr ? *row_prod : h_.Vec(N, N * rank_), true);
+  return Step(X, row_prod != nullptr ? *row_prod : h_.Vec(N, N * rank_), true, tr_x);
 }
 
 float OnlineNaturalGradient::PreconditionDirectionsFactored(const MatView &X, const VecView &row_prod, MatView *H,
@@ -282,7 +282,7 @@ void OnlineNaturalGradient::FactoredRowNorms(const MatView &X, const MatView &H,
   *tr_xhat = s;
 }
 
-float OnlineNaturalGradient::Step(const MatView &X, const VecView &row_prod, bool in_place) {
+float OnlineNaturalGradient::Step(const MatView &X, const VecView &row_prod, bool in_place, double tr_x_given) {
   const index_t N = X.rows, D = X.cols, R = rank_;
   const int Ri = (int)R;
   const double eta = Eta(N);
@@ -301,8 +301,9 @@ float OnlineNaturalGradient::Step(const MatView &X, const VecView &row_prod, boo
     if (N > D) {
       Gemm(false, true, 1.0f, WJ, J, 0.0f, LK);  // [L; K] = [W; J] J^T  (L = W J^T = H^T H)
     } else {
-      Gemm(true, false, 1.0f, H, H, 0.0f, LK.RowRange(0, R));
-      Gemm(false, true, 1.0f, J, J, 0.0f, LK.RowRange(R, R));
+      // Lower triangles only (Kaldi's SymAddMat2): half the FLOPs of the full products.
+      SyrkLower(true, 1.0f, H, 0.0f, LK.RowRange(0, R));   // L = H^T H
+      SyrkLower(false, 1.0f, J, 0.0f, LK.RowRange(R, R));  // K = J J^T
     }
     host_small_.resize(2 * R * R);
     CopyMat(LK, MatView(host_small_.data(), 2 * R, R, R));
@@ -310,15 +311,21 @@ float OnlineNaturalGradient::Step(const MatView &X, const VecView &row_prod, boo
     K.resize(R * R);
     for (index_t i = 0; i < R; i++)
       for (index_t j = 0; j < R; j++) {
-        L[i * R + j] = 0.5 * ((double)host_small_[i * R + j] + host_small_[j * R + i]);
-        K[i * R + j] = 0.5 * ((double)host_small_[(R + i) * R + j] + host_small_[(R + j) * R + i]);
+        if (N > D) {
+          L[i * R + j] = 0.5 * ((double)host_small_[i * R + j] + host_small_[j * R + i]);
+          K[i * R + j] = 0.5 * ((double)host_small_[(R + i) * R + j] + host_small_[(R + j) * R + i]);
+        } else {
+          const index_t lo = std::max(i, j) * R + std::min(i, j);
+          L[i * R + j] = host_small_[lo];
+          K[i * R + j] = host_small_[R * R + lo];
+        }
       }
     ComputeEt(d_, rho_, &e, &sqrt_e, &inv_sqrt_e);
   }
 
   double tr_x = 0.0, tr_xhat = 0.0;
   if (in_place) {
-    if (!update) tr_x = SumRowNorms(X, row_prod);
+    if (!update) tr_x = tr_x_given >= 0.0 ? tr_x_given : SumRowNorms(X, row_prod);
     Gemm(false, false, -1.0f, H, W, 1.0f, X);  // X_hat = X - H W
     tr_xhat = SumRowNorms(X, row_prod);
     if (update) {

@@ -39,7 +39,9 @@ class OnlineNaturalGradient {
 
   // X [N, D] is replaced in place by X_hat. If row_prod is given (N elements, same device as X) it receives
   // ||X_hat_i||^2. Returns gamma. The first call fixes D and the device; D == 1 is the identity (gamma = 1).
-  float PreconditionDirections(const MatView &X, const VecView *row_prod = nullptr);
+  // tr_x >= 0: the caller already has tr(X X^T) (the sum of ||X_i||^2 in row order, e.g. from a fused copy,
+  // CopyMatRowNorms): minibatches that do not update use it instead of a pass over X (same value).
+  float PreconditionDirections(const MatView &X, const VecView *row_prod = nullptr, double tr_x = -1.0);
 
   // Same computation without forming X_hat: X [N, D] is left unchanged and X_hat = X - H W_used, with
   // H [N, R] and W_used [R, D] (W_t before this call's update) returned as views valid until the next call.
@@ -76,7 +78,7 @@ class OnlineNaturalGradient {
   void Init(const MatView &X0);
   // One step from the stored state (Kaldi's PreconditionDirectionsInternal); returns gamma.
   // in_place: X becomes X_hat; otherwise X is kept and row_prod comes from FactoredRowNorms.
-  float Step(const MatView &X, const VecView &row_prod, bool in_place);
+  float Step(const MatView &X, const VecView &row_prod, bool in_place, double tr_x_given = -1.0);
   void FactoredRowNorms(const MatView &X, const MatView &H, const MatView &W, const VecView &row_prod,
                         double *tr_x, double *tr_xhat);
   double Eta(index_t N) const;
