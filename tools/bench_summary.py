@@ -2,6 +2,7 @@
 """Markdown summary of the JSON files tools/bench_all.sh writes (results/bench/*.json).
 
     python tools/bench_summary.py results/bench > results/bench/summary.md
+    python tools/bench_summary.py --readme results/bench     # the README's speed tables from the same files
 """
 
 from __future__ import annotations
@@ -69,7 +70,34 @@ def load_line(d: str) -> str | None:
     return "; ".join(lines) if lines else None
 
 
+NET_NAMES = {"pnorm": "p-norm (2.5 M params)", "sigmoid": "sigmoid (the paper's, 40 M)"}
+
+
+def readme_tables(d: str) -> list[str]:
+    def n(v):
+        return "-" if v is None else f"{v:,.0f}"
+
+    out = ["| network | threads | minibatch | ours SGD fr/s | ours NG-SGD fr/s | PyTorch eager fr/s | PyTorch compiled fr/s "
+           "| SGD / eager | SGD / compiled | % of sgemm ceiling | NG-SGD overhead | its FLOP floor |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for net in ("pnorm", "sigmoid"):
+        for k, r in enumerate(_load(d, f"core_{net}.json") or []):
+            ovh, share = r.get("ngd_overhead"), r.get("ngd_flop_share")
+            out.append(f"| {NET_NAMES[net] if k == 0 else ''} | {r['threads']} | {r['minibatch']} | {n(r['ours_sgd'])} "
+                       f"| {n(r['ours_ngd'])} | {n(r['torch'])} | {n(r.get('torch_compiled'))} "
+                       f"| {_f(r['ratio_torch'], '%.2f×')} | {_f(r.get('ratio_torch_compiled'), '%.2f×')} "
+                       f"| {100 * r['ceiling_frac']:.0f}% | {_f(ovh if ovh is None else 100 * ovh, '%.0f%%')} "
+                       f"| {_f(share if share is None else 100 * share, '%.0f%%')} |")
+    tr = _load(d, "train.json")
+    if tr:
+        out += ["", *train_table(tr)]
+    return out
+
+
 def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "--readme":
+        print("\n".join(readme_tables(sys.argv[2] if len(sys.argv) > 2 else "results/bench")))
+        return 0
     d = sys.argv[1] if len(sys.argv) > 1 else "results/bench"
     lines = [f"# Benchmarks ({cpu_name()}, {os.cpu_count()} cores)", ""]
     load = load_line(d)
