@@ -39,17 +39,18 @@ from _paths import use_source_tree_if_built  # noqa: E402
 use_source_tree_if_built()
 
 from nnet2 import _core  # noqa: E402
+from nnet2.nnet.ngd_config import KALDI_SCRIPTS  # noqa: E402
 from nnet2.nnet.nnet import init_nnet_from_config  # noqa: E402
 
 from ngd_flops import network_layers, ngd_flop_share  # noqa: E402
 
-NGD_OPTS = dict(rank_in=20, rank_out=80, update_period=4)
+# what Kaldi's p-norm scripts pass (nnet2.nnet.ngd_config)
+NGD_OPTS = dict(rank_in=KALDI_SCRIPTS.rank_in, rank_out=KALDI_SCRIPTS.rank_out, update_period=KALDI_SCRIPTS.update_period)
 
 
 def config(net: str, ngd: bool) -> str:
     aff = "AffineComponentPreconditionedOnline" if ngd else "AffineComponent"
-    opts = (" alpha=4 num-samples-history=2000 update-period={update_period} rank-in={rank_in} rank-out={rank_out}"
-            " max-change-per-sample=0.075".format(**NGD_OPTS)) if ngd else ""
+    opts = " " + KALDI_SCRIPTS.config_line() if ngd else ""  # what Kaldi's p-norm scripts pass
     lines = []
     if net == "pnorm":
         d = 360

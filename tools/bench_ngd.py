@@ -14,6 +14,7 @@ import time
 import numpy as np
 
 from nnet2 import _core
+from nnet2.nnet.ngd_config import KALDI_SCRIPTS
 
 DIMS = [(360, 2000)] + [(200, 2000)] * 3 + [(200, 3000)]
 
@@ -26,8 +27,10 @@ class Net:
         self.b = [np.zeros(o, np.float32) for _, o in DIMS]
         self.ngd = ngd
         if ngd:
-            self.pre = [(_core.OnlineNaturalGradient(rank=20, update_period=4),
-                         _core.OnlineNaturalGradient(rank=80, update_period=4)) for _ in DIMS]
+            g = KALDI_SCRIPTS  # what Kaldi's p-norm scripts pass
+            self.pre = [tuple(_core.OnlineNaturalGradient(rank=r, update_period=g.update_period,
+                                                          num_samples_history=g.num_samples_history, alpha=g.alpha)
+                              for r in (g.rank_in, g.rank_out)) for _ in DIMS]
         f = np.float32
         self.x = [np.empty((N, i), f) for i, _ in DIMS]           # input of each affine
         self.z = [np.empty((N, o), f) for _, o in DIMS]           # affine outputs

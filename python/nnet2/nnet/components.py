@@ -17,6 +17,7 @@ import numpy as np
 
 from nnet2 import _core
 from nnet2.device import to_host, xp_of
+from nnet2.nnet.ngd_config import CONFIG_KEYS, NgdConfig
 from nnet2.utils.errors import ModelFormatError, UserError
 
 
@@ -306,14 +307,9 @@ class AffineComponentPreconditionedOnline(AffineComponent):
 
     type_name = "AffineComponentPreconditionedOnline"
 
-    def __init__(self, linear, bias, learning_rate=0.001, rank_in=20, rank_out=80, update_period=4,
-                 num_samples_history=2000.0, alpha=4.0, max_change_per_sample=0.075, is_gradient=False):
+    def __init__(self, linear, bias, learning_rate=0.001, *, ngd: NgdConfig, is_gradient=False):
         super().__init__(linear, bias, learning_rate, is_gradient)
-        self.rank_in, self.rank_out = int(rank_in), int(rank_out)
-        self.update_period = int(update_period)
-        self.num_samples_history = float(num_samples_history)
-        self.alpha = float(alpha)
-        self.max_change_per_sample = float(max_change_per_sample)
+        self.ngd = ngd  # its six settings; defaults only in nnet2.nnet.ngd_config
         self._pre_in = self._pre_out = None
         self.last_update_info = None
 
@@ -323,10 +319,11 @@ class AffineComponentPreconditionedOnline(AffineComponent):
     def _preconditioners(self):
         if self._pre_in is None:
             mk = _core.OnlineNaturalGradient
-            self._pre_in = mk(rank=self.rank_in, update_period=self.update_period,
-                              num_samples_history=self.num_samples_history, alpha=self.alpha)
-            self._pre_out = mk(rank=self.rank_out, update_period=self.update_period,
-                               num_samples_history=self.num_samples_history, alpha=self.alpha)
+            g = self.ngd
+            self._pre_in = mk(rank=g.rank_in, update_period=g.update_period,
+                              num_samples_history=g.num_samples_history, alpha=g.alpha)
+            self._pre_out = mk(rank=g.rank_out, update_period=g.update_period,
+                               num_samples_history=g.num_samples_history, alpha=g.alpha)
         return self._pre_in, self._pre_out
 
     def update(self, x, dy):
@@ -337,26 +334,22 @@ class AffineComponentPreconditionedOnline(AffineComponent):
             return
         pin, pout = self._preconditioners()
         self.last_update_info = _core.affine_update_ngd(x, dy, self.learning_rate, self.W, self.b, pin, pout,
-                                                        self.max_change_per_sample)
+                                                        self.ngd.max_change_per_sample)
 
     def to_fields(self):
         f = super().to_fields()
         f.pop("is_gradient")
-        f.update(rank_in=self.rank_in, rank_out=self.rank_out, update_period=self.update_period,
-                 num_samples_history=self.num_samples_history, alpha=self.alpha,
-                 max_change_per_sample=self.max_change_per_sample)
+        f.update(self.ngd.as_dict())
         return f
 
     @classmethod
     def from_fields(cls, f):
-        return cls(f["linear_params"], f["bias_params"], f.get("learning_rate", 0.001), f.get("rank_in", 20),
-                   f.get("rank_out", 80), f.get("update_period", 1), f.get("num_samples_history", 2000.0),
-                   f.get("alpha", 4.0), f.get("max_change_per_sample", 0.075), f.get("is_gradient", False))
+        # the reader always gives every field (Kaldi's Read: a missing <UpdatePeriod> means 1, in io/)
+        return cls(f["linear_params"], f["bias_params"], f["learning_rate"],
+                   ngd=NgdConfig(**{k: f[k] for k in CONFIG_KEYS}), is_gradient=f.get("is_gradient", False))
 
     def info(self):
-        return (f"{super().info()}, rank-in={self.rank_in}, rank-out={self.rank_out}, "
-                f"update-period={self.update_period}, num-samples-history={self.num_samples_history:g}, "
-                f"alpha={self.alpha:g}, max-change-per-sample={self.max_change_per_sample:g}")
+        return f"{super().info()}, " + self.ngd.config_line().replace(" ", ", ")
 
 
 class AffineComponentPreconditioned(AffineComponent):

@@ -6,30 +6,24 @@ from __future__ import annotations
 import numpy as np
 
 from nnet2.nnet import components as C
+from nnet2.nnet.ngd_config import DEFAULT_PRESET, PRESETS, NgdConfig
 from nnet2.nnet.nnet import Nnet
 from nnet2.utils.errors import ModelFormatError, UserError
 
-# Kaldi's training-script values for the online preconditioner (docs/ngd.md §2; `egs/wsj/s5/steps/nnet2/train_pnorm_fast.sh`).
-NGD_DEFAULTS = dict(rank_in=20, rank_out=80, update_period=4, num_samples_history=2000.0, alpha=4.0,
-                    max_change_per_sample=0.075)
 
-
-def set_update_type(nnet: Nnet, update: str, **ngd_opts) -> Nnet:
-    """update='ngd': every AffineComponent becomes AffineComponentPreconditionedOnline (script defaults,
-    overridable); update='sgd': the reverse. Parameters and learning rates are kept; repacks the buffer."""
+def set_update_type(nnet: Nnet, update: str, ngd: NgdConfig = PRESETS[DEFAULT_PRESET]) -> Nnet:
+    """update='ngd': every plain AffineComponent becomes an AffineComponentPreconditionedOnline with the
+    NG-SGD settings `ngd` (layers that already are keep theirs); update='sgd': every
+    AffineComponentPreconditionedOnline becomes a plain AffineComponent. Parameters and learning rates
+    are kept; repacks the buffer."""
     if update not in ("sgd", "ngd"):
         raise ValueError(f"update must be sgd or ngd, got {update}")
-    opts = dict(NGD_DEFAULTS, **ngd_opts)
     changed = False
     for i, c in enumerate(nnet.components):
         if update == "ngd" and type(c) is C.AffineComponent:
             nnet.components[i] = C.AffineComponentPreconditionedOnline(
-                np.asarray(c.W), np.asarray(c.b), c.learning_rate, **opts)
+                np.asarray(c.W), np.asarray(c.b), c.learning_rate, ngd=ngd)
             changed = True
-        elif update == "ngd" and isinstance(c, C.AffineComponentPreconditionedOnline) and ngd_opts:
-            for k, v in ngd_opts.items():
-                setattr(c, k, type(getattr(c, k))(v))
-            c.reset_preconditioner()
         elif update == "sgd" and isinstance(c, C.AffineComponentPreconditionedOnline):
             nnet.components[i] = C.AffineComponent(np.asarray(c.W), np.asarray(c.b), c.learning_rate)
             changed = True

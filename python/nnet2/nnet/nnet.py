@@ -17,6 +17,7 @@ import numpy as np
 from nnet2.device import Array, asarray_like, copy_into, device_of, to_host, xp_for
 from nnet2.io.table import read_matrix_file, read_vector_file
 from nnet2.nnet import components as C
+from nnet2.nnet.ngd_config import CONFIG_KEYS, KALDI_INIT, NgdConfig
 from nnet2.utils.errors import UserError
 
 
@@ -493,11 +494,10 @@ def init_component(line: str, rng: np.random.Generator, where: str = "") -> C.Co
         if name == "AffineComponent":
             comp = C.AffineComponent(W, b, lr)
         else:
-            comp = C.AffineComponentPreconditionedOnline(
-                W, b, lr, rank_in=get("rank-in", int, get("rank", int, 30)),
-                rank_out=get("rank-out", int, get("rank", int, 80)), update_period=get("update-period", int, 1),
-                num_samples_history=get("num-samples-history", float, 2000.0), alpha=get("alpha", float, 4.0),
-                max_change_per_sample=get("max-change-per-sample", float, 0.1))
+            # what the line leaves out gets nnet-init's values (Kaldi's InitFromString), as in Kaldi
+            ngd = NgdConfig(**{f: get(key, type(v), v) for (f, key), v in
+                               zip(CONFIG_KEYS.items(), KALDI_INIT.as_dict().values())})
+            comp = C.AffineComponentPreconditionedOnline(W, b, lr, ngd=ngd)
     elif name in ("SigmoidComponent", "TanhComponent", "NormalizeComponent", "SoftmaxComponent"):
         comp = C.COMPONENT_TYPES[name](get("dim", int, required=True))
     elif name == "PnormComponent":

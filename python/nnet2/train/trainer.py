@@ -54,6 +54,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from nnet2.device import activate, to_host
+from nnet2.nnet import ngd_config
 from nnet2.parallel.averager import Averager, BmufAverager
 from nnet2.parallel.comm import local_rank
 from nnet2.train.schedule import ExponentialSchedule, LearningRateSchedule, NewbobSchedule
@@ -93,6 +94,9 @@ class TrainOptions:
                                        "iteration (as each Kaldi nnet2 training job starts afresh) or kept for the "
                                        "whole epoch (the paper's MPI fork: one process per epoch)",
                                        choices=["iteration", "epoch"])
+    ngd_preset: str = opt(ngd_config.DEFAULT_PRESET, "NG-SGD settings for the plain affine layers that --update ngd "
+                          "converts (layers already NG-SGD keep theirs): " + ngd_config.presets_help(),
+                          choices=list(ngd_config.PRESETS))
     seed: int = opt(0, "seed for the data order")
     threads: int = opt(0, "BLAS/OpenMP threads per worker (0 = cores / workers, at least 1)")
     prior_frames: int = opt(20000, "training frames used to estimate the priors at the end (0 = no priors)")
@@ -372,7 +376,7 @@ class Trainer:
                 raise UserError(f"model {self.init_model} expects {model.nnet.input_dim}-dim features but the egs in "
                                 f"{self.egs_dir} have {self.egs.feat_dim}")
         nnet = model.nnet
-        set_update_type(nnet, o.update)
+        set_update_type(nnet, o.update, ngd_config.preset(o.ngd_preset))
         self._check_model(nnet)
         self.log.info(f"Rank {self.rank} computes on {self.where}")
         nnet.to(o.device)
@@ -415,11 +419,7 @@ class Trainer:
             if o.preconditioner_lifetime == "iteration" or it % o.iters_per_epoch == 0 or it == start_it:
                 nnet.reset_preconditioners()
             nnet.zero_stats()
-            stats, t_compute = self._train_iteration(nnet, averager, epoch, mb0, mb1, it, lr)
-            rec = IterationStats(iteration=it, num_iters=self.num_iters, epoch=epoch, learning_rate=lr,
-                                 train_objf=stats[0], train_acc=stats[1], frames=stats[2], seconds=stats[3],
-                                 avg_seconds=stats[4], avg_rounds=stats[5], model_path=self._mdl(it + 1),
-                                 rank=self.rank, num_workers=self.nw)
+            rec = self._train_iteration(nnet, averager, epoch, mb0, mb1, it, lr)
             epoch_end = (it + 1) % o.iters_per_epoch == 0
             if epoch_end:
                 (rec.valid_objf, rec.valid_acc, rec.valid_frames), vci = self.evaluate_units(nnet, *valid, valid_units)
@@ -492,7 +492,8 @@ class Trainer:
         if self.egs.num_pdfs is not None and nnet.output_dim != self.egs.num_pdfs:
             raise UserError(f"the model has {nnet.output_dim} outputs but the egs have {self.egs.num_pdfs} pdfs")
 
-    def _train_iteration(self, nnet, averager, epoch, mb0, mb1, it, lr):
+    def _train_iteration(self, nnet, averager, epoch, mb0, mb1, it, lr) -> IterationStats:
+        """Train minibatches [mb0, mb1) of the epoch; the iteration's statistics (validation fields unset)."""
         from nnet2.nnet.nnet import StepStats
 
         o = self.opts
@@ -545,7 +546,10 @@ class Trainer:
                       f"({red[2] / max(el, 1e-9):.0f} frames/s in all); averaging {averager.rounds} rounds, "
                       f"{averager.seconds:.2f}s ({100 * averager.seconds / max(el, 1e-9):.1f}% of the time)"
                       + (f"; max-norm {o.max_norm:g} capped {capped} weight rows" if o.max_norm > 0 else ""))
-        return (objf, acc, int(red[2]), el, averager.seconds, averager.rounds), el
+        return IterationStats(iteration=it, num_iters=self.num_iters, epoch=epoch, learning_rate=lr,
+                              train_objf=float(objf), train_acc=float(acc), frames=int(red[2]), seconds=el,
+                              avg_seconds=averager.seconds, avg_rounds=averager.rounds,
+                              model_path=self._mdl(it + 1), rank=self.rank, num_workers=self.nw)
 
     def _average_nonlinear_stats(self, nnet) -> None:
         """Every nonlinear component's value_sum, deriv_sum and count averaged over the ranks, as
