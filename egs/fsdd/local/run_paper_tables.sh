@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The paper's tables in miniature on FSDD (resumable: rerun to continue). Prepares data, features,
 # GMM alignments, egs, the DBN and the initial models with run.sh's stages, then runs every
-# experiment with `nnet2 paper-tables` and writes ../../results/paper_tables.md and plots.
-#   egs/fsdd/local/run_paper_tables.sh [--epochs 8]
+# experiment with local/paper_tables.py (training launched through cmd.sh's mpi_cmd) and writes
+# ../../results/paper_tables.md and plots.
+#   local/run_paper_tables.sh [--epochs 8] [--quick true] [--only NAME,NAME]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . ./cmd.sh
@@ -10,20 +11,20 @@ cd "$(dirname "$0")/.."
 . ../_common/log.sh
 
 epochs=8
-exp=exp
+quick=false   # true: run.sh's quick subset and small networks (for trying the script out)
+only=         # comma-separated experiment names (local/paper_tables.py --list); empty: all, and the tables
 out=../../results
-help_message="Usage: $0 [--epochs N] [--out DIR]"
-. ./parse_options.sh
+help_message="Usage: $0 [--epochs N] [--quick true|false] [--only NAME,...] [--out DIR]"
+. ../_common/parse_options.sh
+
+exp=exp
+data=data
+if [ "$quick" = true ]; then exp=exp_quick; data=data_quick; fi
 
 log "Preparing data, GMM, egs, DBN and initial models (run.sh stages 0-5)"
-./run.sh --stop-stage 5 --models "sigmoid pnorm"
-if [ ! -f $exp/init_sigmoid/init_random.mdl ]; then
-  depth=$(ls $exp/dbn | grep -c '\.rbm$')
-  hid=$(nnet2 am-info $exp/init_sigmoid/init.mdl | awk '/SigmoidComponent/ {print $NF; exit}' | sed 's/.*=//')
-  nnet2 dbn-to-nnet --random-init true --nn-depth $depth --hid-dim $hid --seed 0 \
-    $exp/dbn/final.feature_transform - $exp/mono/final.mdl $exp/init_sigmoid/init_random.mdl
-fi
+./run.sh --quick $quick --stop-stage 5 --models "sigmoid pnorm"
 log "Running the experiments (each: train on N MPI workers, tune on dev, decode test)"
-nnet2 paper-tables --epochs $epochs $exp/paper $exp/egs_c5 $exp/egs_c4 $exp/init_sigmoid/init.mdl \
-  $exp/init_sigmoid/init_random.mdl $exp/init_pnorm/init.mdl $exp/mono/graph data/dev data/test $out
-log "Wrote $out/paper_tables.md"
+python local/paper_tables.py --epochs $epochs ${only:+--only "$only"} $exp/paper $exp/egs_c5 $exp/egs_c4 \
+  $exp/init_sigmoid/init.mdl $exp/dbn/final.feature_transform $exp/mono/final.mdl $exp/init_pnorm/init.mdl \
+  $exp/mono/graph $data/dev $data/test $out
+[ -n "$only" ] || log "Wrote $out/paper_tables.md"

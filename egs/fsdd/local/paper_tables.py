@@ -1,14 +1,21 @@
-"""The paper's comparisons in miniature (H. Su, H. Chen, arXiv:1507.01239, 2015: its WER tables), run on the FSDD task.
+#!/usr/bin/env python3
+"""The paper's comparisons in miniature on FSDD (H. Su, H. Chen, "Experiments on parallel training of
+deep neural network using model averaging", arXiv:1507.01239, 2015: its WER tables). Run by
+local/run_paper_tables.sh, which prepares data, egs, the DBN and the initial models with run.sh's
+stages; a recipe-local study, not part of the nnet2 package.
 
-Each experiment is one `nnet2 train` run (its own output dir, resumable), decoded with the acoustic
-scale / insertion penalty tuned on dev; the tables put the paper's Hub5'00 SWB numbers beside ours
-(different task, same shape of comparison). The paper's minibatch of 1024 frames is scaled to this
-~0.5 h corpus: with 16 workers a 1024-frame minibatch and averaging every 10 would average about once
-per epoch, so minibatch 256 plays the role of 1024 (and 64 of 256) here.
+Each experiment is one `nnet2 train` run on N MPI workers launched through cmd.sh's `mpi_cmd` (its
+own output dir, resumable), decoded with the acoustic scale / insertion penalty tuned on dev. The
+tables put the paper's published Hub5'00 SWB WERs beside ours (a different task: compare the shape
+of each comparison, not the values). The paper's minibatch of 1024 frames is scaled to this ~0.5 h
+corpus: with 16 workers a 1024-frame minibatch and averaging every 10 would average about once per
+epoch, so minibatch 256 plays the role of 1024 (and 64 of 256) here. Finished experiments are
+skipped and an interrupted one resumes from its last checkpoint, so the script can simply be rerun.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import os
@@ -16,10 +23,17 @@ import shlex
 import subprocess
 import sys
 
+from matplotlib.figure import Figure
+
+from nnet2.nnet import components as C
+from nnet2.nnet.model import load_model
+from nnet2.report import collect, plot_learning_curves
 from nnet2.utils.errors import UserError
+from nnet2.utils.fileio import atomic_path, write_bytes_atomic
 from nnet2.utils.log import get_logger
 
-log = get_logger(__name__)
+log = get_logger("paper_tables")
+RECIPE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,13 +107,15 @@ def all_experiments() -> list[Exp]:
 
 
 def train_command(e: Exp, egs_dir: str, init_mdl: str, out_dir: str, epochs: int, lr: tuple[float, float],
-                  seed: int) -> list[str]:
-    cmd = ["mpiexec", "-n", str(e.workers), sys.executable, "-m", "mpi4py", "-m", "nnet2", "train",
-           "--update", e.update, "--average-every", str(e.average_every), "--minibatch-size", str(e.minibatch),
-           "--lr-schedule", e.lr_schedule, "--averaging", e.averaging, "--num-epochs", str(epochs),
-           "--initial-lr", str(lr[0]), "--final-lr", str(lr[1]), "--seed", str(seed), "--threads", "1",
-           "--resume", "true", "--progress", "false", "--block-momentum", "0.5"]
-    return cmd + [egs_dir, init_mdl, out_dir]
+                  seed: int, cmd_sh: str = os.path.join(RECIPE_DIR, "cmd.sh")) -> list[str]:
+    """`nnet2 train` on e.workers MPI workers, launched by cmd.sh's `mpi_cmd N ARGS...` (the recipe's
+    one site-specific contract: it runs `python -m mpi4py ARGS...` on N workers)."""
+    train = ["-m", "nnet2", "train",
+             "--update", e.update, "--average-every", str(e.average_every), "--minibatch-size", str(e.minibatch),
+             "--lr-schedule", e.lr_schedule, "--averaging", e.averaging, "--num-epochs", str(epochs),
+             "--initial-lr", str(lr[0]), "--final-lr", str(lr[1]), "--seed", str(seed), "--threads", "1",
+             "--resume", "true", "--progress", "false", "--block-momentum", "0.5"]
+    return ["bash", "-c", '. "$0" && mpi_cmd "$@"', cmd_sh, str(e.workers), *train, egs_dir, init_mdl, out_dir]
 
 
 def run_experiment(e: Exp, root: str, egs: dict, inits: dict, graph_dir: str, dev_dir: str, test_dir: str,
@@ -126,8 +142,6 @@ def run_experiment(e: Exp, root: str, egs: dict, inits: dict, graph_dir: str, de
 
 
 def results_of(root: str, e: Exp, ref_text: str):
-    from nnet2.report import collect
-
     return collect(e.name, os.path.join(root, e.name), ref_text)
 
 
@@ -164,15 +178,11 @@ def write_tables(root: str, ref_text: str, out_dir: str) -> str:
     text = "\n".join(md) + "\n"
     _plot_wer_vs_n(root, ref_text, [res(dataclasses.replace(BASE, workers=n)) for n in (1, 2, 4, 8, 16)],
                    os.path.join(out_dir, "wer_vs_workers.png"))
-    from nnet2.report import plot_learning_curves
-
     plot_learning_curves([dataclasses.replace(res(dataclasses.replace(BASE, workers=n)),
                                               name=f"{n} worker{'s' if n > 1 else ''}") for n in (1, 2, 4, 8, 16)],
                          os.path.join(out_dir, "learning_curves_workers.png"),
                          "Sigmoid DNN (RBM init, NG-SGD, averaging every 10) on 1-16 workers")
     text += "\n![WER vs workers](wer_vs_workers.png)\n\n![learning curves](learning_curves_workers.png)\n"
-    from nnet2.utils.fileio import write_bytes_atomic
-
     write_bytes_atomic(os.path.join(out_dir, "paper_tables.md"), text.encode())
     write_bytes_atomic(os.path.join(out_dir, "paper_tables.json"),
                        json.dumps({e.name: dataclasses.asdict(res(e)) | {"history": None}
@@ -192,13 +202,6 @@ def _frames_to_reach(hist: list, objf: float) -> int | None:
 
 def _learning_speed_md(res, out_dir: str) -> list[str]:
     """RBM vs random init after one epoch, and NG-SGD vs SGD frames-to-objective (+ plot)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from nnet2.utils.fileio import atomic_path
-
     r = dataclasses.replace
     md = ["\n## Learning speed\n",
           "| | N=1 | N=16 |", "|---|---|---|"]
@@ -209,7 +212,8 @@ def _learning_speed_md(res, out_dir: str) -> list[str]:
             h = [x for x in res(r(BASE, workers=n, init=init)).history if "valid_acc" in x]
             vals.append(f"{100 * h[0]['valid_acc']:.2f}" if h else "-")
         md.append(f"| {label} | " + " | ".join(vals) + " |")
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     for n in (1, 16):
         ngd, sgd = res(r(BASE, workers=n)), res(r(BASE, workers=n, update="sgd"))
         target = max(sgd.history[-1]["train_objf"], ngd.history[-1]["train_objf"]) - 0.1
@@ -230,21 +234,14 @@ def _learning_speed_md(res, out_dir: str) -> list[str]:
     fig.tight_layout()
     with atomic_path(os.path.join(out_dir, "ngd_vs_sgd.png"), suffix=".png") as tmp:
         fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
     md.append("\n![NG-SGD vs SGD](ngd_vs_sgd.png)\n")
     return md
 
 
 def _plot_wer_vs_n(root, ref_text, rows, png):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from nnet2.utils.fileio import atomic_path
-
     ns = [r.workers for r in rows]
-    fig, ax = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig = Figure(figsize=(10, 3.8))
+    ax = fig.subplots(1, 2)
     ax[0].errorbar(ns, [r.wer for r in rows], yerr=[[r.wer - r.wer_lo for r in rows], [r.wer_hi - r.wer for r in rows]],
                    marker="o", capsize=3, label="ours (FSDD)")
     ax[0].set_xscale("log", base=2)
@@ -260,4 +257,77 @@ def _plot_wer_vs_n(root, ref_text, rows, png):
     fig.tight_layout()
     with atomic_path(png, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+
+
+def sigmoid_shape(model_path: str) -> tuple[int, int]:
+    """(hidden layers, units per layer) of a sigmoid DNN, e.g. run.sh's RBM-initialized init.mdl."""
+    sig = [c for c in load_model(model_path).nnet.components if isinstance(c, C.SigmoidComponent)]
+    if not sig or len({c.output_dim for c in sig}) != 1:
+        raise UserError(f"{model_path}: expected a sigmoid DNN with equally wide hidden layers")
+    return len(sig), sig[0].output_dim
+
+
+def make_random_init(init_rbm: str, feature_transform: str, transition_model: str, out: str, seed: int) -> str:
+    """The RBM-initialized sigmoid DNN's shape with random hidden layers (the paper's A.4 comparison)."""
+    if not os.path.exists(out):
+        depth, hid = sigmoid_shape(init_rbm)
+        subprocess.run([sys.executable, "-m", "nnet2", "dbn-to-nnet", "--random-init", "true", "--nn-depth",
+                        str(depth), "--hid-dim", str(hid), "--seed", str(seed), feature_transform, "-",
+                        transition_model, out], check=True)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--epochs", type=int, default=8, help="epochs per experiment")
+    p.add_argument("--initial-lr", type=float, default=0.004, help="initial learning rate (x workers)")
+    p.add_argument("--final-lr", type=float, default=0.0004, help="final learning rate (x workers)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the data order and of the random init")
+    p.add_argument("--only", default="", help="comma-separated experiment names to run (default: all)")
+    p.add_argument("--list", action="store_true", help="list the experiments and exit")
+    p.add_argument("--tables-only", action="store_true", help="do not train; write tables from finished runs")
+    p.add_argument("exp_root", help="where each experiment gets its directory")
+    p.add_argument("egs_sigmoid", help="egs for the sigmoid DNN (context +-5)")
+    p.add_argument("egs_pnorm", help="egs for the p-norm DNN (context +-4)")
+    p.add_argument("init_rbm", help="sigmoid DNN initialized from the DBN (.mdl)")
+    p.add_argument("feature_transform", help="the DBN's nnet1 feature transform (for the random init)")
+    p.add_argument("transition_model", help="GMM final.mdl (for the random init)")
+    p.add_argument("init_pnorm", help="p-norm DNN (.mdl)")
+    p.add_argument("graph_dir", help="decoding graph dir")
+    p.add_argument("dev_dir", help="dev data dir (tuning)")
+    p.add_argument("test_dir", help="test data dir")
+    p.add_argument("out_dir", help="where paper_tables.md and the plots go")
+    args = p.parse_args(argv)
+    exps = all_experiments()
+    if args.list:
+        print("\n".join(e.name for e in exps))
+        return 0
+    if args.only:
+        want = set(args.only.split(","))
+        unknown = want - {e.name for e in exps}
+        if unknown:
+            raise SystemExit(f"paper_tables.py: unknown experiment(s) {', '.join(sorted(unknown))} (see --list)")
+        exps = [e for e in exps if e.name in want]
+    if not args.tables_only:
+        os.makedirs(args.exp_root, exist_ok=True)
+        init_random = make_random_init(args.init_rbm, args.feature_transform, args.transition_model,
+                                       os.path.join(args.exp_root, "init_random.mdl"), args.seed)
+        egs = {"sigmoid": args.egs_sigmoid, "pnorm": args.egs_pnorm}
+        inits = {("sigmoid", "rbm"): args.init_rbm, ("sigmoid", "random"): init_random,
+                 ("pnorm", "random"): args.init_pnorm, ("pnorm", "rbm"): args.init_pnorm}
+        for i, e in enumerate(exps):
+            print(f"[{i + 1}/{len(exps)}] {e.name}", flush=True)
+            run_experiment(e, args.exp_root, egs, inits, args.graph_dir, args.dev_dir, args.test_dir,
+                           args.epochs, (args.initial_lr, args.final_lr), args.seed)
+    if args.only:
+        return 0  # the tables need every experiment
+    print(write_tables(args.exp_root, os.path.join(args.test_dir, "text"), args.out_dir))
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except UserError as e:
+        print(f"paper_tables.py: error: {e}", file=sys.stderr)
+        sys.exit(1)
