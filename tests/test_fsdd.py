@@ -6,8 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from nnet2.corpora.fsdd import FsddOptions, default_fsdd_dir, load_word_boundaries, prepare_fsdd
-from nnet2.data.datadir import validate_data_dir
+from nnet2.corpora.fsdd import FsddOptions, default_fsdd_dir, prepare_fsdd
+from nnet2.data.datadir import load_word_boundaries, validate_data_dir
 from nnet2.utils.errors import DataError, UserError
 
 

@@ -64,7 +64,7 @@ def test_sigmoid_shape_and_random_init(tmp_path):
     import numpy as np
 
     from nnet2.nnet.model import load_model
-    from nnet2.rbm.nnet1_io import AddShift, Rescale, Splice, write_nnet1
+    from nnet2.io.nnet1 import AddShift, Rescale, Splice, write_nnet1
 
     from train_fixtures import TM_SOURCE
 

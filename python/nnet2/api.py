@@ -20,28 +20,39 @@ The walkthrough of the default recipe from Python, and a custom averaging rule, 
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TYPE_CHECKING, TypeVar
 
 import numpy as np
 
-from nnet2.corpora.fsdd import FsddOptions
-from nnet2.data.egs import EgsOptions
-from nnet2.decode.decoder import DecodeOptions
-from nnet2.decode.graph import GraphOptions
-from nnet2.decode.score import WerResult
+from nnet2 import _core
+from nnet2.corpora.fsdd import FsddOptions, prepare_fsdd as _prepare
+from nnet2.data.datadir import subset_data_dir as _subset, validate_data_dir
+from nnet2.data.egs import EgsOptions, get_egs as _get_egs
+from nnet2.decode.decoder import DecodeOptions, decode_dir, load_scores, read_priors, tune
+from nnet2.decode.graph import Graph, GraphOptions, make_graph as _make_graph
+from nnet2.decode.score import WerResult, read_text, score_texts
+from nnet2.feat.apply_cmvn import apply_cmvn_archive
 from nnet2.feat.features import FbankOptions, MfccOptions
-from nnet2.feat.lda import LdaOptions
-from nnet2.gmm.mono import MonoOptions
-from nnet2.nnet.model import Model
+from nnet2.feat.lda import LdaOptions, estimate_lda, lda_stats_from_egs
+from nnet2.feat.make_feats import compute_cmvn_stats, make_feats
+from nnet2.gmm.mono import MonoOptions, train_mono_and_align
+from nnet2.io.table import write_matrix_file
+from nnet2.nnet.compute import compute_outputs
+from nnet2.nnet.convert import dbn_to_model as _convert
+from nnet2.nnet.model import Model, init_model as _init, load_model as _load, save_model as _save
 from nnet2.nnet.nnet import Nnet, StepStats
 from nnet2.parallel.averager import Averager, BmufAverager, OverlapAverager, PlainAverager
-from nnet2.rbm.train import DbnOptions
+from nnet2.parallel.comm import world as _world
+from nnet2.rbm.train import DbnOptions, pretrain_dbn as _pretrain, read_features
 from nnet2.train.schedule import ExponentialSchedule, LearningRateSchedule, NewbobSchedule
-from nnet2.train.trainer import IterationStats, TrainOptions
+from nnet2.train.trainer import IterationStats, TrainOptions, train as _train
 from nnet2.utils.errors import UserError
+from nnet2.utils.fileio import write_bytes_atomic
+from nnet2.utils.log import env_rank_world, get_logger, setup_logging
 
 if TYPE_CHECKING:
     from mpi4py import MPI
@@ -70,15 +81,11 @@ _T = TypeVar("_T")
 def world() -> MPI.Comm:
     """The MPI world communicator (mpi4py's `MPI.COMM_WORLD`): N ranks under `mpiexec -n N python -m
     mpi4py script.py`, one without a launcher."""
-    from nnet2.parallel.comm import world as _world
-
     return _world()
 
 
 def _launched_ranks() -> int:
     """The number of ranks mpiexec started (from its environment, without initializing MPI)."""
-    from nnet2.utils.log import env_rank_world
-
     return env_rank_world()[1]
 
 
@@ -119,8 +126,6 @@ def prepare_fsdd(out_dir: str, opts: FsddOptions | None = None) -> dict[str, dic
     `out_dir/data/local/dict` and the lang dir `out_dir/data/lang`. The FSDD copy is
     `opts.fsdd_dir`, else the default one (`nnet2.corpora.fsdd.default_fsdd_dir`). Same seed ->
     identical files. Returns per-set statistics {set: {utterances, speakers, ...}}."""
-    from nnet2.corpora.fsdd import prepare_fsdd as _prepare
-
     return _prepare(out_dir, opts or FsddOptions())
 
 
@@ -133,8 +138,6 @@ def compute_features(data_dir: str, feat_dir: str, opts: MfccOptions | FbankOpti
     Writes `feat_dir/raw_<kind>_<set>.<j>.ark` (j = 1..nj parallel jobs) and `data_dir/feats.scp`;
     nothing is left behind when an utterance fails. `MfccOptions.from_conf("conf/mfcc.conf")` reads a
     Kaldi conf file. Returns the number of utterances."""
-    from nnet2.feat.make_feats import make_feats
-
     return make_feats(data_dir, opts if opts is not None else MfccOptions(), feat_dir, nj=nj)
 
 
@@ -143,8 +146,6 @@ def compute_cmvn(data_dir: str, feat_dir: str | None = None) -> int:
     """Per-speaker CMVN statistics of `data_dir`'s features (`nnet2 compute-cmvn-stats`): a float64
     [2, D+1] matrix per speaker in `feat_dir/cmvn_<set>.ark` (default feat_dir: `data_dir/data`),
     indexed by `data_dir/cmvn.scp`. Returns the number of speakers."""
-    from nnet2.feat.make_feats import compute_cmvn_stats
-
     return compute_cmvn_stats(data_dir, feat_dir)
 
 
@@ -156,8 +157,6 @@ def apply_cmvn(feats: str, cmvn: str, out_ark: str, out_scp: str, utt2spk: str |
     feats / cmvn: rspecifiers (`scp:data/train/feats.scp`, `scp:data/train/cmvn.scp`); utt2spk: the
     stats are per speaker (without it, per utterance); norm_vars: variances too. Writes `out_ark`
     and `out_scp` (pointing into it). Returns the number of utterances."""
-    from nnet2.feat.apply_cmvn import apply_cmvn_archive
-
     return apply_cmvn_archive(feats, cmvn, out_ark, out_scp, utt2spk, norm_vars)
 
 
@@ -168,8 +167,6 @@ def subset_data_dir(src: str, dst: str, *, first: int | None = None, every: int 
     utils/subset_data_dir.sh): the `first` N utterances, `every` K-th utterance (C order, starting
     with the first), or those of `utt_list` (ids, or a file with one per line); exactly one of the
     three. exclude: keep the complement instead. Returns the number of utterances in `dst`."""
-    from nnet2.data.datadir import subset_data_dir as _subset, validate_data_dir
-
     if sum(x is not None for x in (first, every, utt_list)) != 1:
         raise UserError("subset_data_dir: give exactly one of first, every, utt_list")
     utts = validate_data_dir(src, need_wav=False).utts
@@ -205,8 +202,6 @@ def align(data_dir: str, lang_dir: str, out_dir: str, opts: MonoOptions | None =
     tree, topo, `ali.1.gz` (transition-ids per frame) and the lang files. Returns a summary
     (frames, utterances aligned/failed, log-likelihood, and the alignment's frame accuracy when the
     data dir has word_boundaries.json)."""
-    from nnet2.gmm.mono import train_mono_and_align
-
     return train_mono_and_align(data_dir, lang_dir, out_dir, opts or MonoOptions())
 
 
@@ -215,8 +210,6 @@ def make_graph(lang_dir: str, model_dir: str, graph_dir: str, opts: GraphOptions
     """The decoding graph HCLG.fst of the digit-loop grammar for a monophone model (`nnet2
     make-graph`, Kaldi's utils/mkgraph.sh). Writes HCLG.fst, words.txt, phones.txt, tid2pdf.int,
     num_pdfs and graph.json to `graph_dir`; returns the graph's statistics."""
-    from nnet2.decode.graph import make_graph as _make_graph
-
     return _make_graph(lang_dir, model_dir, graph_dir, opts or GraphOptions())
 
 
@@ -233,8 +226,6 @@ def get_egs(feats: str, alignments: str | Sequence[str], egs_dir: str, *, transi
     cmvn / utt2spk: per-speaker CMVN applied on the fly; utt2uniq: utterances held out together.
     Writes the egs directory atomically (shuffled archives plus validation, training-diagnostic and
     combination subsets; usable by any number of workers). Returns `egs_dir`."""
-    from nnet2.data.egs import get_egs as _get_egs
-
     _get_egs(feats, [alignments] if isinstance(alignments, str) else list(alignments), egs_dir,
              transition_model=transition_model, ali_is_pdf=ali_is_pdf, num_pdfs=num_pdfs, cmvn=cmvn,
              utt2spk=utt2spk, utt2uniq=utt2uniq, opts=opts or EgsOptions())
@@ -247,9 +238,6 @@ def get_lda(egs_dir: str, out_mat: str, opts: LdaOptions | None = None) -> np.nd
     from the spliced training examples of `egs_dir`, written to `out_mat` as a Kaldi matrix
     [dim, D+1] (use it as `FixedAffineComponent matrix=<out_mat>` in an nnet-init config).
     Returns the matrix (float32 [dim, D+1])."""
-    from nnet2.feat.lda import estimate_lda, lda_stats_from_egs
-    from nnet2.io.table import write_matrix_file
-
     o = opts or LdaOptions()
     stats = lda_stats_from_egs(egs_dir, max_frames=o.max_frames or None)
     mat = estimate_lda(stats, dim=o.dim or None, within_class_factor=o.within_class_factor,
@@ -278,10 +266,6 @@ def pretrain_dbn(feats: str | Sequence[np.ndarray], out_dir: str, opts: DbnOptio
 
 
 def _pretrain_dbn(feats: str | Sequence[np.ndarray], out_dir: str, o: DbnOptions, threads: int, comm: MPI.Comm | None) -> str:
-    from nnet2 import _core
-    from nnet2.rbm.train import pretrain_dbn as _pretrain
-    from nnet2.utils.log import setup_logging
-
     rank = comm.Get_rank() if comm is not None else 0
     multi = comm is not None and comm.Get_size() > 1
     os.makedirs(os.path.join(out_dir, "log"), exist_ok=True)
@@ -289,8 +273,6 @@ def _pretrain_dbn(feats: str | Sequence[np.ndarray], out_dir: str, o: DbnOptions
                   rank=rank, world=comm.Get_size() if comm is not None else 1)
     try:
         if isinstance(feats, str):
-            from nnet2.rbm.train import read_features
-
             feats = read_features(feats)
         _core.set_num_threads(threads)
         _pretrain(feats, o, out_dir, comm=comm if multi else None)
@@ -304,8 +286,6 @@ def init_model(config: str, transition_model: str, model_out: str, *, seed: int 
     """A new acoustic model from a Kaldi nnet-init config and a transition model (`nnet2 am-init`, Kaldi's
     nnet-init + nnet-am-init). The token NUM_PDFS in the config is replaced by the transition model's
     number of pdfs; `seed` draws the random weights. Writes `model_out`; returns it."""
-    from nnet2.nnet.model import init_model as _init, save_model as _save
-
     _save(_init(config, transition_model, seed=seed), model_out, binary=binary)
     return model_out
 
@@ -318,9 +298,6 @@ def dbn_to_model(feature_transform: str, dbn: str | None, transition_model: str,
     transition model's pdfs (`nnet2 dbn-to-nnet`, Kaldi's convert_nnet1_to_nnet2.sh + nnet-am-init).
     random_init: random hidden layers (nn_depth x hid_dim; dbn must be None) instead of the DBN.
     ali: alignments for the initial priors. Writes `model_out`; returns it."""
-    from nnet2.nnet.convert import dbn_to_model as _convert
-    from nnet2.nnet.model import save_model as _save
-
     model = _convert(feature_transform, dbn, transition_model, seed=seed, random_init=random_init,
                      nn_depth=nn_depth, hid_dim=hid_dim, ali=ali, output_init=output_init,
                      learning_rate=learning_rate)
@@ -331,16 +308,12 @@ def dbn_to_model(feature_transform: str, dbn: str | None, transition_model: str,
 def load_model(path: str | os.PathLike) -> Model:
     """Read a Kaldi nnet2 acoustic model (.mdl, text or binary): `Model` with `.nnet` (the network),
     `.priors` (float32 [num_pdfs], empty before training ends) and `.transition_model`."""
-    from nnet2.nnet.model import load_model as _load
-
     return _load(path)
 
 
 def save_model(model: Model, path: str | os.PathLike, binary: bool = True) -> None:
     """Write `model` as a Kaldi nnet2 .mdl (binary or text), atomically (GPU parameters are copied to
     the host; the model itself is not moved)."""
-    from nnet2.nnet.model import save_model as _save
-
     _save(model, path, binary=binary)
 
 
@@ -365,9 +338,6 @@ def train(egs_dir: str, init_model: str, out_dir: str, opts: TrainOptions | None
     * callbacks: functions called on every rank after every iteration with its `IterationStats`
       (after the checkpoint `stats.model_path` is written).
     A failing rank logs its error and aborts the whole job rather than leaving the others waiting."""
-    from nnet2.train.trainer import train as _train
-    from nnet2.utils.log import get_logger
-
     comm = comm if comm is not None else world()
     try:
         return _train(egs_dir, init_model, out_dir, opts or TrainOptions(), comm, schedule=schedule,
@@ -384,8 +354,6 @@ def train(egs_dir: str, init_model: str, out_dir: str, opts: TrainOptions | None
             comm.Abort(1)
         raise
     finally:
-        from nnet2.utils.log import setup_logging
-
         setup_logging(stderr=comm.Get_rank() == 0)  # later stages log to stderr only, not to the last iteration's file
 
 
@@ -397,8 +365,6 @@ def compute(model: str, feats: str, out: str, *, apply_log: bool = False, divide
     with --pad-input=true): features rspecifier `feats` -> wspecifier `out` (`ark:out.ark`,
     `ark,scp:o.ark,o.scp`). divide_by_priors: posterior / prior renormalized per row (Kaldi's
     semantics); apply_log: then the log. Returns the number of utterances."""
-    from nnet2.nnet.compute import compute_outputs
-
     n = compute_outputs(model, feats, out, apply_log=apply_log, divide_by_priors=divide_by_priors, threads=threads)
     return int(n or 0)
 
@@ -418,8 +384,6 @@ def decode(graph_dir: str, source: str, out_dir: str, opts: DecodeOptions | None
     an rspecifier of per-pdf scores [T, num_pdfs] per utterance: log-likelihoods, or posteriors
     with `priors`. With a reference (`ref`, default `data/text`) also writes `out_dir/wer` and
     `out_dir/per_utt`. Returns statistics (utterances, frames, frames_per_second, and wer in %)."""
-    from nnet2.decode.decoder import decode_dir, load_scores
-
     return decode_dir(graph_dir, load_scores(source, data), out_dir, opts or DecodeOptions(),
                       ref_text=_reference(ref, data), priors=priors)
 
@@ -432,13 +396,6 @@ def tune_decode(graph_dir: str, source: str, out_dir: str, *, data: str | None =
     (`nnet2 tune-decode`). `source`, `data`, `ref`, `priors` as for `decode`. Writes
     `out_dir/tune.json` (the grid) and `out_dir/best.conf` (`--acwt=...`, `--word-ins-penalty=...`).
     Returns {"acwt", "word_ins_penalty", "wer", "table"}: pass the first two to `DecodeOptions`."""
-    import json
-
-    from nnet2.decode.decoder import load_scores, read_priors
-    from nnet2.decode.graph import Graph
-    from nnet2.decode.score import read_text, tune
-    from nnet2.utils.fileio import write_bytes_atomic
-
     ref = _reference(ref, data)
     if ref is None:
         raise UserError("tune-decode needs a reference text (ref, or a data dir with a text file)")
@@ -462,8 +419,6 @@ def score(ref_text: str, hyp_text: str, mode: str = "strict", out_dir: str | Non
     mode: a missing hypothesis is an error (strict), skipped (present) or empty (all). Returns a
     `WerResult` (.wer in %, .kaldi_lines(), .interval() for its 95% bootstrap interval);
     with `out_dir` also writes `out_dir/wer` and `out_dir/per_utt`."""
-    from nnet2.decode.score import score_texts
-
     r = score_texts(ref_text, hyp_text, mode)
     if out_dir:
         r.write(out_dir)

@@ -2,7 +2,8 @@
 
 Each module in `nnet2/commands/` defines `NAME` (the verb, e.g. "am-info"), `HELP` (one line) and
 `add_arguments(parser)` plus `run(args) -> int`. Subcommands are discovered, so adding a verb means
-adding one file. Errors that are the user's (bad files, bad options) are raised as `nnet2.utils.errors.UserError`
+adding one file. Every verb takes `--config FILE` (Kaldi's ParseOptions: the file's `--name=value`
+lines first, the command line wins), read by `nnet2.utils.options.parse_with_conf`. Errors that are the user's (bad files, bad options) are raised as `nnet2.utils.errors.UserError`
 and printed as one line naming the thing, with exit status 1.
 """
 
@@ -10,18 +11,21 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
+import nnet2.commands
+from nnet2 import __version__
 from nnet2.utils.errors import UserError
-from nnet2.utils.options import parse_bool, read_conf
+from nnet2.utils.options import parse_bool, parse_with_conf
+
+CONF_DEST = "_config_file"  # not "config": a verb may have a positional of that name
 
 
 def _commands():
-    import nnet2.commands as pkg
-
     mods = []
-    for info in pkgutil.iter_modules(pkg.__path__):
+    for info in pkgutil.iter_modules(nnet2.commands.__path__):
         if info.name.startswith("_"):
             continue
         mods.append(importlib.import_module(f"nnet2.commands.{info.name}"))
@@ -33,8 +37,6 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefa
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from nnet2 import __version__
-
     parser = argparse.ArgumentParser(
         prog="nnet2",
         description="Train hybrid DNN-HMM acoustic models with model averaging over MPI, online "
@@ -53,23 +55,20 @@ def build_parser() -> argparse.ArgumentParser:
             # A verb named after a Kaldi binary shows that binary's usage line first.
             usage=getattr(mod, "USAGE", None),
         )
+        p.add_argument("--config", metavar="FILE", default=None, dest=CONF_DEST,
+                       help="read options from FILE (Kaldi conf: one --name=value per line, "
+                            "'#' comments); options on the command line win")
         mod.add_arguments(p)
-        if not any("--config" in a.option_strings for a in p._actions):
-            p.add_argument("--config", metavar="FILE", default=None,
-                           help="read options from FILE (Kaldi conf: one --name=value per line, "
-                                "'#' comments); options on the command line win")
-        p.set_defaults(_run=mod.run)
+        p.set_defaults(_run=mod.run, _parser=p)
     return parser
 
 
 
 
-def expand_config(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
-    """Kaldi's ParseOptions forms: a bare boolean flag (`--binary`) means `--binary=true` (the next
-    word stays a positional argument, as in Kaldi, unless it is true/false: `--binary false` is
-    the `--opt value` form), and `--config=FILE` (ReadConfigFile) for verbs
-    that have no --config of their own: the file's options go before the command line's, so the
-    command line wins."""
+def expand_bare_booleans(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
+    """Kaldi's ParseOptions form of a boolean: a bare flag (`--binary`) means `--binary=true` (the next
+    word stays a positional argument, as in Kaldi, unless it is true/false: `--binary false` is the
+    `--opt value` form)."""
     if not argv or argv[0].startswith("-"):
         return argv
     sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
@@ -78,26 +77,8 @@ def expand_config(argv: list[str], parser: argparse.ArgumentParser) -> list[str]
         return argv
     bools = {o for a in verb._actions if a.type is parse_bool for o in a.option_strings}
     words = {"true", "false", "t", "f", "1", "0", "yes", "no"}
-    argv = [argv[0]] + [f"{a}=true" if a in bools and (i + 1 >= len(argv) or argv[i + 1].lower() not in words)
+    return [argv[0]] + [f"{a}=true" if a in bools and (i + 1 >= len(argv) or argv[i + 1].lower() not in words)
                         else a for i, a in enumerate(argv[1:], start=1)]
-    cfg = next((a for a in verb._actions if "--config" in a.option_strings), None)
-    if cfg is None or cfg.help is None or not cfg.help.startswith("read options from FILE"):
-        return argv  # the verb reads its own --config
-    out, conf, i = [], [], 1
-    while i < len(argv):
-        a = argv[i]
-        if a == "--":
-            out.extend(argv[i:])
-            break
-        if a.startswith("--config="):
-            conf.extend(read_conf(a.split("=", 1)[1]))
-        elif a == "--config" and i + 1 < len(argv):
-            conf.extend(read_conf(argv[i + 1]))
-            i += 1
-        else:
-            out.append(a)
-        i += 1
-    return [argv[0]] + conf + out
 
 
 def _core_missing() -> str | None:
@@ -116,29 +97,27 @@ def main(argv: list[str] | None = None) -> int:
               "run 'make setup' (or 'pip install .'; 'make dev' for this source tree)", file=sys.stderr)
         return 1
     parser = build_parser()
-    argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        argv = expand_config(argv, parser)
-    except UserError as e:
-        print(f"nnet2: error: {e}", file=sys.stderr)
-        return 1
+    argv = expand_bare_booleans(list(sys.argv[1:] if argv is None else argv), parser)
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
+    verb = args.command
     try:
+        if getattr(args, CONF_DEST):
+            # Kaldi's --config: the verb's own parser again, the file's lines before the command line
+            args = parse_with_conf(args._parser, argv[argv.index(verb) + 1:], CONF_DEST)
+            args.command = verb
         return int(args._run(args) or 0)
     except UserError as e:
-        print(f"nnet2 {args.command}: error: {e}", file=sys.stderr)
+        print(f"nnet2 {verb}: error: {e}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # e.g. `nnet2 am-info x.mdl | head`
-        import os
-
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
     except KeyboardInterrupt:
-        print(f"nnet2 {args.command}: interrupted", file=sys.stderr)
+        print(f"nnet2 {verb}: interrupted", file=sys.stderr)
         return 130
 
 

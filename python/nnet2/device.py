@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 
+from nnet2 import _core
 from nnet2.utils.errors import UserError
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ def is_device_array(a) -> bool:
 def xp_of(a):
     """numpy for CPU arrays, cupy for GPU arrays."""
     if is_device_array(a):
-        import cupy
+        import cupy  # cupy is optional (the gpu extra): import it only for GPU arrays
 
         return cupy
     return np
@@ -46,7 +47,7 @@ def device_of(a) -> str:
 
 def _cupy():
     try:
-        import cupy
+        import cupy  # cupy is optional (the gpu extra): import it only for GPU arrays
     except Exception as e:  # not installed, or its CUDA libraries are missing
         raise UserError(f"--device cuda needs CuPy (pip install 'nnet2[gpu]'): {e}") from None
     return cupy
@@ -93,8 +94,6 @@ def synchronize(a=None) -> None:
     """Wait until the GPU work queued on the current device is done (nothing for CPU arrays), e.g. before
     MPI reads device memory."""
     if a is None or is_device_array(a):
-        from nnet2 import _core
-
         _core.synchronize()
 
 
@@ -104,7 +103,6 @@ def activate(device: str, local_rank: int = 0, gpu: int = -1) -> str:
     if device == "cpu":
         return "cpu"
     cp = xp_for(device)
-    from nnet2 import _core
 
     if not _core.cuda_compiled():
         raise UserError("--device cuda: this nnet2 was built without CUDA (rebuild with `make setup-gpu` or "

@@ -12,6 +12,10 @@ import glob
 import json
 import os
 
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from nnet2.decode.score import score_texts
 from nnet2.utils.errors import UserError
 from nnet2.utils.fileio import atomic_path
 
@@ -48,8 +52,6 @@ def _last_state(exp_dir: str) -> dict:
 
 def collect(name: str, exp_dir: str, ref_text: str | None, decode_subdir: str = "decode_test",
             replications: int | None = None) -> SystemResult:
-    from nnet2.decode.score import score_texts
-
     st = _last_state(exp_dir)
     hist = st["history"]
     wer = lo = hi = None
@@ -105,13 +107,8 @@ def _iters_per_epoch(history: list[dict]) -> int:
 def plot_learning_curves(rows: list[SystemResult], png: str, title: str = "") -> None:
     """Two panels over epochs (integer ticks): the training objective after each iteration and the
     validation frame accuracy after each epoch; one line per system, labelled with its name."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig = Figure(figsize=(11, 4))  # no pyplot: no GUI backend, no global figure state
+    axes = fig.subplots(1, 2)
     for r in rows:
         ipe = _iters_per_epoch(r.history)
         x = [(h["iter"] + 1) / ipe for h in r.history]
@@ -132,7 +129,6 @@ def plot_learning_curves(rows: list[SystemResult], png: str, title: str = "") ->
     fig.tight_layout()
     with atomic_path(png, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
 
 
 def write_report(systems: list[tuple[str, str]], ref_text: str | None, out_md: str, png: str | None,

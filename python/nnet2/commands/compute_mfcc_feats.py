@@ -23,15 +23,15 @@ KIND = "mfcc"
 
 
 def add_feature_options(p, kind: str) -> None:
-    """The MfccOptions/FbankOptions flags, collected without defaults so that a --config file can
-    be overridden by the command line (defaults live in nnet2.feat.features)."""
+    """The MfccOptions/FbankOptions flags, collected without defaults (those live in
+    nnet2.feat.features): only the options given (on the command line or in --config) are set."""
     import argparse
     import dataclasses
 
     from nnet2.feat.features import FbankOptions, MfccOptions
 
     cls = MfccOptions if kind == "mfcc" else FbankOptions
-    g = p.add_argument_group(f"{kind} options (Kaldi names; override --config)")
+    g = p.add_argument_group(f"{kind} options (Kaldi names)")
     for f in dataclasses.fields(cls):
         default = f.default if f.default is not dataclasses.MISSING else None
         g.add_argument("--" + f.name.replace("_", "-"), dest="feat_" + f.name, default=argparse.SUPPRESS,
@@ -43,12 +43,10 @@ def feature_options(args, kind: str):
 
     cls = MfccOptions if kind == "mfcc" else FbankOptions
     extra = [f"--{k[5:].replace('_', '-')}={v}" for k, v in vars(args).items() if k.startswith("feat_")]
-    return cls.from_conf(getattr(args, "config", None), extra=extra)
+    return cls.from_argv(extra)  # a --config FILE has already been read into args (nnet2.cli)
 
 
 def add_arguments(p, kind: str = KIND):
-    p.add_argument("--config", default=None, metavar="FILE",
-                   help="Kaldi conf file of options (--name=value lines); the command line wins")
     p.add_argument("--output-format", default="kaldi", choices=["kaldi"],
                    help="Format of the output files (Kaldi's 'htk' is not supported)")
     p.add_argument("--subtract-mean", type=_bool, default=False, metavar="true|false",

@@ -11,14 +11,13 @@ per-rank logs exp/nnet/log/train.<iter>.<rank>.log, and exp/nnet/final.mdl (with
 """
 
 from nnet2.train.trainer import TrainOptions
-from nnet2.utils.options import add_options, from_args, read_conf
+from nnet2.utils.options import add_options, from_args
 
 NAME = "train"
 HELP = "parallel training with model averaging (SGD or NG-SGD)"
 
 
 def add_arguments(p):
-    p.add_argument("--config", help="Kaldi-style conf file of --option=value lines (command line wins)")
     add_options(p, TrainOptions)
     p.add_argument("egs_dir", help="egs directory from `nnet2 get-egs`")
     p.add_argument("init_model", help="initial model (.mdl), e.g. from `nnet2 am-init` or `nnet2 dbn-to-nnet`")
@@ -32,13 +31,6 @@ def run(args) -> int:
     from nnet2.train.trainer import train
     from nnet2.utils.log import get_logger
 
-    if args.config:
-        from nnet2.cli import build_parser
-
-        argv = [a for a in sys.argv[1:]]
-        # conf values first, then the command line, so the command line wins
-        i = argv.index("train") if "train" in argv else 0
-        args = build_parser().parse_args(argv[: i + 1] + read_conf(args.config) + argv[i + 1:])
     comm = world()
     try:
         train(args.egs_dir, args.init_model, args.out_dir, from_args(TrainOptions, args), comm)

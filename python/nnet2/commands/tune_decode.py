@@ -29,9 +29,9 @@ def run(args) -> int:
     import json
     import os
 
-    from nnet2.decode.decoder import load_scores, read_priors
+    from nnet2.decode.decoder import load_scores, read_priors, tune
     from nnet2.decode.graph import Graph
-    from nnet2.decode.score import read_text, tune
+    from nnet2.decode.score import read_text
     from nnet2.utils.errors import UserError
     from nnet2.utils.fileio import write_bytes_atomic
 

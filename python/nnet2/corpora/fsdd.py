@@ -26,9 +26,11 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
+import soundfile as sf
 
 from nnet2.corpora.fsdd_download import FSDD_TAG, cached_fsdd, default_cache_dir, fetch_fsdd
 from nnet2.data.datadir import utt2spk_to_spk2utt, write_table
+from nnet2.gmm.lang import lexicon_fst_text, make_topo
 from nnet2.utils.errors import DataError, UserError
 from nnet2.utils.fileio import atomic_path
 from nnet2.utils.log import get_logger
@@ -131,8 +133,6 @@ def list_recordings(fsdd_dir: str) -> list[tuple[int, str, int, str]]:
 
 
 def _read_int16(path: str) -> np.ndarray:
-    import soundfile as sf
-
     try:
         x, sr = sf.read(path, dtype="int16", always_2d=True)
     except Exception as e:
@@ -221,8 +221,6 @@ def prepare_fsdd(out_dir: str, o: FsddOptions | None = None) -> dict[str, dict]:
 
 
 def _write_set(out_dir, name, utts, o: FsddOptions, rng) -> dict:
-    import soundfile as sf
-
     wav_dir = os.path.abspath(os.path.join(out_dir, "wav", name))
     data_dir = os.path.join(out_dir, "data", name)
     os.makedirs(wav_dir, exist_ok=True)
@@ -282,17 +280,6 @@ def _write_set(out_dir, name, utts, o: FsddOptions, rng) -> dict:
             "words": sum(len(g) for _, g in utts)}
 
 
-def load_word_boundaries(data_dir: str) -> tuple[int, dict[str, list[tuple[str, int, int]]]]:
-    """(sample_rate, {utt: [(word, start_sample, end_sample), ...]}) from word_boundaries.json."""
-    p = os.path.join(data_dir, "word_boundaries.json")
-    try:
-        with open(p) as f:
-            j = json.load(f)
-    except OSError as e:
-        raise DataError(f"cannot read {p}: {e.strerror}") from None
-    return int(j["sample_rate"]), {u: [tuple(s) for s in v] for u, v in j["utterances"].items()}
-
-
 # --------------------------------------------------------------------------------------------
 # Dictionary and lang directory
 
@@ -315,7 +302,6 @@ def write_dict_and_lang(out_dir: str) -> None:
     _write_lines(os.path.join(lang_dir, "silence.csl"), ["1"])
     _write_lines(os.path.join(lang_dir, "nonsilence.csl"),
                  [":".join(str(i) for i in range(2, len(phones)))])
-    from nnet2.gmm.lang import lexicon_fst_text, make_topo
 
     with atomic_path(os.path.join(lang_dir, "topo")) as tmp:
         with open(tmp, "w") as f:

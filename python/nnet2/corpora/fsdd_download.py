@@ -22,8 +22,12 @@ import shutil
 import sys
 import tarfile
 import tempfile
+import urllib.error
+import urllib.request
 import zipfile
 import zlib
+
+from tqdm import tqdm
 
 from nnet2.utils.errors import UserError
 from nnet2.utils.log import get_logger
@@ -126,16 +130,11 @@ def fetch_fsdd(cache_dir: str | None = None, url: str | None = None,
 
 
 def _progress(total: int | None):
-    from tqdm import tqdm
-
     return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc="FSDD download",
                 disable=not sys.stderr.isatty(), leave=False)
 
 
 def _download(url: str, dest: str) -> None:
-    import urllib.error
-    import urllib.request
-
     try:
         resp = urllib.request.urlopen(url, timeout=60)
     except urllib.error.HTTPError as e:

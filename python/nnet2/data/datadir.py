@@ -18,14 +18,17 @@ naming the file and line; `write_table` writes a sorted file atomically (`fix_da
 
 from __future__ import annotations
 
+import io
+import json
 import os
 from dataclasses import dataclass, field
 
 import numpy as np
+import soundfile as sf
 
 from nnet2.io.table import open_input
 from nnet2.utils.errors import DataError
-from nnet2.utils.fileio import atomic_path
+from nnet2.utils.fileio import atomic_path, write_bytes_atomic
 
 TABLES = ("wav.scp", "segments", "text", "utt2spk", "spk2utt", "feats.scp", "cmvn.scp",
           "reco2file_and_channel")
@@ -293,8 +296,6 @@ def _read_recording(rec: str, spec: str) -> tuple[int, np.ndarray]:
         else:
             if not os.path.exists(spec):
                 raise DataError(f"recording '{rec}': wav file {spec} does not exist")
-            import soundfile as sf
-
             x, rate = sf.read(spec, dtype="int16", always_2d=True)
             if x.shape[1] != 1:
                 raise DataError(f"recording '{rec}': {spec} has {x.shape[1]} channels, expected 1")
@@ -309,10 +310,6 @@ def _read_recording(rec: str, spec: str) -> tuple[int, np.ndarray]:
 
 
 def _read_wav_stream(fh) -> tuple[int, np.ndarray]:
-    import io
-
-    import soundfile as sf
-
     data = fh.read()
     x, rate = sf.read(io.BytesIO(data), dtype="int16", always_2d=True)
     return rate, x[:, 0]
@@ -336,12 +333,22 @@ def load_wav(d: DataDir, utt: str) -> tuple[int, np.ndarray]:
     return rate, x.astype(np.float32)
 
 
+def load_word_boundaries(data_dir: str) -> tuple[int, dict[str, list[tuple[str, int, int]]]]:
+    """(sample_rate, {utt: [(word, start_sample, end_sample), ...]}) from the data dir's optional
+    word_boundaries.json (written by corpora whose word timings are known, e.g. FSDD's)."""
+    p = os.path.join(data_dir, "word_boundaries.json")
+    try:
+        with open(p) as f:
+            j = json.load(f)
+    except OSError as e:
+        raise DataError(f"cannot read {p}: {e.strerror}") from None
+    return int(j["sample_rate"]), {u: [tuple(s) for s in v] for u, v in j["utterances"].items()}
+
+
 def subset_scp(src: str, dst: str, num: int) -> int:
     """Keep `num` lines of an scp (or any keyed table) spread evenly over it, in order, like Kaldi's
     `utils/subset_scp.pl N` (deterministic, and it samples every part of a speaker-sorted list).
     Writes `dst` atomically; returns the number of lines kept (all of them if num >= the count)."""
-    from nnet2.utils.fileio import write_bytes_atomic
-
     if num <= 0:
         raise DataError(f"subset_scp: the number of lines must be positive, got {num}")
     try:

@@ -36,7 +36,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nnet2.data.alignments import read_pdf_alignments
 from nnet2.io.table import RandomAccessTable, is_rspecifier, parse_rspecifier, read_script, read_table
+from nnet2.io.transition_model import TransitionModel
 from nnet2.utils.errors import DataError, UserError
 from nnet2.utils.log import get_logger
 from nnet2.utils.options import opt, to_dict
@@ -692,8 +694,6 @@ class EgsReader:
 
 def load_tid2pdf(model_path: str) -> tuple[np.ndarray, int]:
     """(tid2pdf int32 [num_tids+1], num_pdfs) from a Kaldi model or transition-model file (text or binary)."""
-    from nnet2.io.transition_model import TransitionModel
-
     try:
         with open(model_path, "rb") as f:
             data = f.read()
@@ -708,8 +708,6 @@ def get_egs(feats: str, alignments, egs_dir: str, transition_model: str | None =
             utt2spk: str | None = None, utt2uniq: str | None = None,
             opts: EgsOptions | None = None) -> dict:
     """`nnet2 get-egs`: read alignments (→ pdf-ids), optional per-speaker CMVN, then `make_egs`."""
-    from nnet2.data.alignments import read_pdf_alignments
-
     opts = opts or EgsOptions()
     tid2pdf = None
     if transition_model:

@@ -19,20 +19,19 @@ import re
 import numpy as np
 
 from nnet2.data.egs import EgsReader
+from nnet2.io.table import read_table
+from nnet2.nnet import components as C
+from nnet2.nnet.nnet import concat_labels, make_soft_labels, simplify_labels
 from nnet2.utils.errors import DataError, UserError
 
 
 def iter_examples(rspecifier: str):
     """(key, NnetExample) pairs of an rspecifier (`ark:egs.1.ark`, `scp:...`, `ark:- `, `ark:cmd |`)."""
-    from nnet2.io.table import read_table
-
     yield from read_table(rspecifier, kind="nnet_example", what="examples rspecifier")
 
 
 def network_context(nnet) -> tuple[int, int]:
     """(left, right) context of the network; only a leading SpliceComponent may splice."""
-    from nnet2.nnet import components as C
-
     n_splice = sum(isinstance(c, C.SpliceComponent) for c in nnet.components)
     if n_splice > (1 if nnet.splice_component() is not None else 0):
         raise UserError("only networks whose sole SpliceComponent is the first component can be trained on egs")
@@ -80,8 +79,6 @@ def chunks_to_input(nnet, chunks: np.ndarray) -> np.ndarray:
 
 def example_labels(egs: list, frame: int = 0, where: str = ""):
     """Labels of labelled frame `frame` of each example: int32 [B] when simple, else soft labels."""
-    from nnet2.nnet.nnet import make_soft_labels, simplify_labels
-
     return simplify_labels(make_soft_labels([eg.labels[frame] for eg in egs]))
 
 
@@ -120,8 +117,6 @@ def _archive_sort_key(path: str):
 
 def _load_archive(path: str):
     """All examples of one archive, split into one-frame examples: (chunks [n, L+1+R, D], labels, L, R)."""
-    from nnet2.nnet.nnet import concat_labels
-
     chunks, labels, ctx, keys = [], [], None, []
     for key, eg in iter_examples(f"ark:{path}"):
         c = (eg.left_context, eg.right_context, eg.input_frames.shape[1] + eg.spk_info.size)
@@ -223,8 +218,6 @@ class KaldiEgsReader(EgsReader):
 
     def prior_examples(self, n: int):
         """The first n training examples in archive order (for the priors)."""
-        from nnet2.nnet.nnet import concat_labels
-
         xs, ys, have = [], [], 0
         for ch, lab in self._arch:
             take = min(n - have, len(lab))

@@ -14,9 +14,10 @@ from nnet2.decode.decoder import (
                                   pseudo_loglikes,
                                   read_matrices,
                                   read_priors,
+                                  tune,
 )
 from nnet2.decode.graph import Graph, GraphOptions, add_word_penalty, build_hclg, make_graph
-from nnet2.decode.score import WerResult, compute_wer, read_text, score_texts, tune
+from nnet2.decode.score import WerResult, compute_wer, read_text, score_texts
 
 __all__ = ["DecodeOptions", "DecodeResult", "Decoder", "Graph", "GraphOptions", "WerResult",
            "add_word_penalty", "build_hclg", "compute_wer", "decode_dir",

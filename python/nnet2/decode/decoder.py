@@ -19,10 +19,18 @@ import os
 import time
 from dataclasses import dataclass
 
+import kaldi_hmm_gmm as khg
+import kaldifst
 import numpy as np
 
+from nnet2 import _core
+from nnet2.decode.graph import Graph
+from nnet2.decode.score import compute_wer, read_text, score_texts
+from nnet2.feat.make_feats import load_cmvn_feats
+from nnet2.gmm.mono import load_mono_model
 from nnet2.io.kaldi_io import KaldiReader
 from nnet2.io.table import read_table_dict
+from nnet2.nnet.model import load_model
 from nnet2.utils.errors import DataError, UserError
 from nnet2.utils.fileio import atomic_path
 from nnet2.utils.log import get_logger
@@ -96,8 +104,6 @@ class Decoder:
 
     def __init__(self, fst, tid2pdf: np.ndarray, beam: float = 15.0, max_active: int = 7000,
                  min_active: int = 200, num_pdfs: int | None = None):
-        import kaldi_hmm_gmm as khg
-
         if beam <= 0:
             raise UserError(f"--beam must be positive, got {beam}")
         self.fst = fst  # the decoder keeps a reference only on the C++ side
@@ -109,9 +115,6 @@ class Decoder:
 
     def decode(self, loglikes: np.ndarray, acwt: float, utt: str = "utterance") -> DecodeResult:
         """Best path for `loglikes` [T, num_pdfs] (per-pdf log-likelihoods, unscaled)."""
-        import kaldi_hmm_gmm as khg
-        import kaldifst
-
         m = expand_to_tids(check_loglikes(loglikes, self.num_pdfs, utt), self.tid2pdf, acwt)
         self.dec.decode(khg.DecodableCtc(m))
         final = bool(self.dec.reached_final())
@@ -180,9 +183,6 @@ def gmm_loglikes(am, feats: np.ndarray) -> np.ndarray:
 def gmm_loglikes_for_data(model_dir: str, data_dir: str) -> dict[str, np.ndarray]:
     """{utt: float32 [T, num_pdfs]} GMM log-likelihoods of every utterance of `data_dir`, with the
     feature pipeline the model was trained on (`cmvn_opts`, `deltas` of `model_dir`)."""
-    from nnet2.feat.make_feats import load_cmvn_feats
-    from nnet2.gmm.mono import load_mono_model
-
     sysm = load_mono_model(model_dir)
 
     def flag(name, default):
@@ -199,10 +199,6 @@ def dnn_loglikes_for_data(model_path: str, data_dir: str, norm_vars: bool = Fals
     """{utt: float32 [T, num_pdfs]} pseudo-log-likelihoods log p(pdf|x) - log prior(pdf) of an nnet2
     .mdl (with priors) for the per-speaker-CMVN'd features of `data_dir` (the pipeline the egs of
     the recipes use)."""
-    from nnet2 import _core
-    from nnet2.feat.make_feats import load_cmvn_feats
-    from nnet2.nnet.model import load_model
-
     if threads > 0:
         _core.set_num_threads(threads)
     m = load_model(model_path)
@@ -281,9 +277,6 @@ def decode_dir(graph_dir: str, loglikes: dict[str, np.ndarray] | str, out_dir: s
     when `priors` — an array or a file — is given). With `ref_text` (a Kaldi text file) every
     reference utterance must have log-likelihoods, only those are decoded, and the WER is written
     to `out_dir/wer` (compute-wer format) and `out_dir/per_utt`. Returns stats (+ "wer")."""
-    from nnet2.decode.graph import Graph
-    from nnet2.decode.score import read_text, score_texts
-
     o = o or DecodeOptions()
     g = Graph(graph_dir)
     src = loglikes
@@ -310,3 +303,26 @@ def decode_dir(graph_dir: str, loglikes: dict[str, np.ndarray] | str, out_dir: s
         res.write(out_dir)
         stats["wer"] = res.wer  # printed by `nnet2 decode` (stdout), not logged a second time
     return stats
+
+
+def tune(graph, loglikes: dict[str, np.ndarray], refs: dict[str, list[str]],
+         acwts=(0.05, 0.075, 0.1, 0.125, 0.15, 0.2), penalties=(-1.0, -0.5, 0.0, 0.5, 1.0, 2.0),
+         beam: float = 15.0, priors: np.ndarray | None = None) -> dict:
+    """Grid search of acoustic scale x word insertion penalty on a *dev* set (never test).
+
+    `graph`: a loaded `Graph`; `loglikes` {utt: [T, num_pdfs]} (posteriors if `priors` given);
+    `refs` {utt: [word, ...]}. Ties go to the smaller |penalty|, then the acwt nearest 0.1.
+    Returns {"acwt", "word_ins_penalty", "wer", "table": [(acwt, penalty, wer%), ...]}."""
+    if not refs:
+        raise DataError("tune: empty dev set")
+    table = []
+    utts = list(refs)
+    for p in penalties:
+        fst = graph.with_penalty(p)
+        for a in acwts:
+            hyps, _ = decode_set(graph, loglikes, DecodeOptions(acwt=a, beam=beam), utts, priors, fst=fst)
+            table.append((float(a), float(p), compute_wer(refs, hyps).wer))
+    best = min(table, key=lambda t: (round(t[2], 6), abs(t[1]), abs(t[0] - 0.1)))
+    log.info(f"tuned on {len(utts)} dev utterances: acwt {best[0]}, word_ins_penalty {best[1]} "
+             f"-> WER {best[2]:.2f}%")
+    return {"acwt": best[0], "word_ins_penalty": best[1], "wer": best[2], "table": table}

@@ -42,8 +42,12 @@ import os
 import shutil
 from dataclasses import asdict, dataclass
 
+import kaldi_hmm_gmm as khg
+import kaldifst
 import numpy as np
 
+from nnet2.gmm.lang import Lang, read_symbols
+from nnet2.gmm.mono import load_mono_model
 from nnet2.utils.errors import DataError, UserError
 from nnet2.utils.fileio import atomic_path, write_bytes_atomic
 from nnet2.utils.log import get_logger
@@ -81,8 +85,6 @@ def digit_loop_grammar_text(word_ids: list[int], word_ins_penalty: float = 0.0) 
 
 
 def _det_min(fst, max_states: int, what: str):
-    import kaldifst
-
     if kaldifst.determinize_star(fst, use_log=True, max_states=max_states):
         raise DataError(f"determinizing {what} exceeded {max_states} states: the lexicon needs "
                         "disambiguation symbols (homophones or a pronunciation that is a prefix "
@@ -93,9 +95,6 @@ def _det_min(fst, max_states: int, what: str):
 
 def build_hclg(lang, sysm, o: GraphOptions | None = None):
     """HCLG (kaldifst.StdVectorFst) from a `Lang` and a `MonoSystem` (tree + TransitionModel)."""
-    import kaldi_hmm_gmm as khg
-    import kaldifst
-
     o = o or GraphOptions()
     G = kaldifst.compile(digit_loop_grammar_text(grammar_words(lang.words), o.word_ins_penalty))
     kaldifst.arcsort(G, sort_type="ilabel")
@@ -119,9 +118,6 @@ def make_graph(lang_dir: str, model_dir: str, out_dir: str, o: GraphOptions | No
     """Build HCLG for the digit-loop grammar from `lang_dir` (words.txt, phones.txt, L.txt) and the
     monophone model in `model_dir` (written by `train_mono_and_align`) and write the graph dir
     `out_dir` (see module docstring). Returns {"states", "arcs", "num_pdfs", "num_tids"}."""
-    from nnet2.gmm.lang import Lang
-    from nnet2.gmm.mono import load_mono_model
-
     o = o or GraphOptions()
     lang = Lang(lang_dir)
     sysm = load_mono_model(model_dir)
@@ -152,8 +148,6 @@ def make_graph(lang_dir: str, model_dir: str, out_dir: str, o: GraphOptions | No
 def add_word_penalty(fst, penalty: float):
     """Copy of `fst` with `penalty` added to the weight of every arc with a non-epsilon output
     label (same effect on every path as adding it to G's word arcs; see module docstring)."""
-    import kaldifst
-
     if penalty == 0.0:
         return fst.copy()
     # kaldifst 1.7 exposes no mutable arc iterator: copy state by state (exact, same numbering).
@@ -174,10 +168,6 @@ class Graph:
     (int array [num_tids], entry i = pdf of transition-id i+1), `num_pdfs`."""
 
     def __init__(self, graph_dir: str):
-        import kaldifst
-
-        from nnet2.gmm.lang import read_symbols
-
         self.dir = graph_dir
         for f in ("HCLG.fst", "words.txt", "tid2pdf.int", "num_pdfs"):
             if not os.path.exists(os.path.join(graph_dir, f)):

@@ -1,5 +1,6 @@
 """Word error rate (kaldialign), Kaldi `compute-wer` output, bootstrap confidence intervals over
-utterances (`nnet2.utils.intervals`, Bisani & Ney as Kaldi's compute-wer-bootci), and tuning of the acoustic scale / word insertion penalty on a dev set.
+utterances (`nnet2.utils.intervals`, Bisani & Ney as Kaldi's compute-wer-bootci). (Tuning the acoustic
+scale and insertion penalty decodes: `decoder.tune`.)
 
 WER = (ins + del + sub) / reference words, the minimum edit distance per utterance with equal
 costs (Kaldi's compute-wer), summed over utterances.
@@ -11,8 +12,10 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import numpy as np
+import kaldialign
 
+from nnet2.data.datadir import read_table
+from nnet2.utils import intervals as I
 from nnet2.utils.errors import DataError, UserError
 from nnet2.utils.fileio import atomic_path
 from nnet2.utils.log import get_logger
@@ -27,8 +30,6 @@ EPS = "***"  # Kaldi's per-utterance alignment blank (align-text --special-symbo
 
 def read_text(path: str) -> dict[str, list[str]]:
     """Kaldi text file -> {utt: [word, ...]} (file order; a bare key is an empty transcript)."""
-    from nnet2.data.datadir import read_table
-
     return {u: v.split() for u, v in read_table(path, min_fields=1, check_sorted=False).items()}
 
 
@@ -106,8 +107,6 @@ class WerResult:
     def interval(self, replications: int | None = None, seed: int | None = None) -> Interval:
         """The WER (percent) with its 95% bootstrap interval over utterances (`nnet2.utils.intervals`,
         the one implementation every report uses; never below 0)."""
-        from nnet2.utils import intervals as I
-
         utts = list(self.per_utt)
         return I.ratio_interval([self.per_utt[u]["total"] for u in utts], [self.per_utt[u]["ref_len"] for u in utts],
                                 lower=0.0, replications=replications or I.REPLICATIONS,
@@ -133,8 +132,6 @@ def compute_wer(refs: dict[str, list[str]], hyps: dict[str, list[str]], mode: st
     mode (as compute-wer): "strict" — every reference utterance needs a hypothesis (DataError
     naming the first missing one); "present" — score only utterances with a hypothesis; "all" —
     a missing hypothesis counts as empty. A hypothesis for an utterance not in `refs` is an error."""
-    import kaldialign
-
     if mode not in ("strict", "present", "all"):
         raise UserError(f"scoring mode must be strict, present or all, got '{mode}'")
     extra = [u for u in hyps if u not in refs]
@@ -161,28 +158,3 @@ def compute_wer(refs: dict[str, list[str]], hyps: dict[str, list[str]], mode: st
 def score_texts(ref_path: str, hyp_path: str, mode: str = "strict") -> WerResult:
     """WER of Kaldi text `hyp_path` against Kaldi text `ref_path`."""
     return compute_wer(read_text(ref_path), read_text(hyp_path), mode, ref_path, hyp_path)
-
-
-def tune(graph, loglikes: dict[str, np.ndarray], refs: dict[str, list[str]],
-         acwts=(0.05, 0.075, 0.1, 0.125, 0.15, 0.2), penalties=(-1.0, -0.5, 0.0, 0.5, 1.0, 2.0),
-         beam: float = 15.0, priors: np.ndarray | None = None) -> dict:
-    """Grid search of acoustic scale x word insertion penalty on a *dev* set (never test).
-
-    `graph`: a loaded `Graph`; `loglikes` {utt: [T, num_pdfs]} (posteriors if `priors` given);
-    `refs` {utt: [word, ...]}. Ties go to the smaller |penalty|, then the acwt nearest 0.1.
-    Returns {"acwt", "word_ins_penalty", "wer", "table": [(acwt, penalty, wer%), ...]}."""
-    from nnet2.decode.decoder import DecodeOptions, decode_set
-
-    if not refs:
-        raise DataError("tune: empty dev set")
-    table = []
-    utts = list(refs)
-    for p in penalties:
-        fst = graph.with_penalty(p)
-        for a in acwts:
-            hyps, _ = decode_set(graph, loglikes, DecodeOptions(acwt=a, beam=beam), utts, priors, fst=fst)
-            table.append((float(a), float(p), compute_wer(refs, hyps).wer))
-    best = min(table, key=lambda t: (round(t[2], 6), abs(t[1]), abs(t[0] - 0.1)))
-    log.info(f"tuned on {len(utts)} dev utterances: acwt {best[0]}, word_ins_penalty {best[1]} "
-             f"-> WER {best[2]:.2f}%")
-    return {"acwt": best[0], "word_ins_penalty": best[1], "wer": best[2], "table": table}

@@ -13,19 +13,15 @@ off there and add seeded Gaussian noise of the same scale to the waveform oursel
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import zlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Self
+from typing import Self
 
+import kaldi_native_fbank as knf
 import numpy as np
 
-from nnet2.utils.errors import DataError, UserError
-from nnet2.utils.options import add_options, opt, read_conf
-
-if TYPE_CHECKING:
-    import kaldi_native_fbank as knf
+from nnet2.utils.errors import DataError
+from nnet2.utils.options import opt, parse_options
 
 
 @dataclass
@@ -54,23 +50,14 @@ class FrameMelOptions:
 
     @classmethod
     def from_conf(cls, path: str | None, extra: list[str] | None = None) -> Self:
-        """Read a Kaldi conf file (`--name=value` lines). An unknown option is an error naming it."""
-        args = (read_conf(path) if path else []) + list(extra or [])
-        return cls.from_argv(args, source=path or "command line")
+        """Read a Kaldi conf file (`--name=value` lines; `extra` arguments win). An unknown option is an
+        error naming it."""
+        return parse_options(cls, ([f"--config={path}"] if path else []) + list(extra or []))
 
     @classmethod
     def from_argv(cls, argv: list[str], source: str = "command line") -> Self:
-        """The options from `--name=value` arguments (Kaldi names); an unknown or bad one is an error
-        naming `source`."""
-        p = argparse.ArgumentParser(add_help=False, exit_on_error=False, allow_abbrev=False)
-        add_options(p, cls)
-        try:
-            ns, unknown = p.parse_known_args(argv)
-        except (argparse.ArgumentError, argparse.ArgumentTypeError) as e:
-            raise UserError(f"{source}: {e}") from None
-        if unknown:
-            raise UserError(f"{source}: unknown option '{unknown[0]}' for {cls.__name__}")
-        return cls(**{f.name: getattr(ns, f.name) for f in dataclasses.fields(cls)})
+        """Options from `--name=value` arguments; an unknown option or bad value is one UserError."""
+        return parse_options(cls, argv, source)
 
     def _fill(self, o) -> None:
         fo = o.frame_opts
@@ -103,8 +90,6 @@ class MfccOptions(FrameMelOptions):
 
     def to_knf(self) -> knf.MfccOptions:
         """These options as kaldi-native-fbank's MfccOptions."""
-        import kaldi_native_fbank as knf
-
         o = knf.MfccOptions()
         self._fill(o)
         o.num_ceps = int(self.num_ceps)
@@ -128,8 +113,6 @@ class FbankOptions(FrameMelOptions):
 
     def to_knf(self) -> knf.FbankOptions:
         """These options as kaldi-native-fbank's FbankOptions."""
-        import kaldi_native_fbank as knf
-
         o = knf.FbankOptions()
         self._fill(o)
         o.use_energy = bool(self.use_energy)
@@ -173,8 +156,6 @@ def compute_mfcc(samples: np.ndarray, opts: MfccOptions, *, rate: float | None =
                  utt: str = "<utt>") -> np.ndarray:
     """MFCC of one utterance. samples: (S,) on the int16 scale. Returns float32 (T, num_ceps),
     T = 1 + (S - window) // shift with snip_edges (0 frames when S < window)."""
-    import kaldi_native_fbank as knf
-
     return _compute(knf.OnlineMfcc, opts.to_knf(), opts, samples, rate, utt)
 
 
@@ -182,15 +163,11 @@ def compute_fbank(samples: np.ndarray, opts: FbankOptions, *, rate: float | None
                   utt: str = "<utt>") -> np.ndarray:
     """Log mel filterbank of one utterance. samples: (S,) int16 scale -> float32 (T, num_mel_bins
     [+1 with use_energy])."""
-    import kaldi_native_fbank as knf
-
     return _compute(knf.OnlineFbank, opts.to_knf(), opts, samples, rate, utt)
 
 
 def add_deltas(feats: np.ndarray, order: int = 2, window: int = 2) -> np.ndarray:
     """Kaldi `add-deltas` (defaults order 2, window 2): (T, D) -> (T, D*(order+1))."""
-    import kaldi_native_fbank as knf
-
     if feats.shape[0] == 0:
         return np.zeros((0, feats.shape[1] * (order + 1)), dtype=np.float32)
     return np.asarray(knf.compute_deltas(knf.DeltaOptions(order=order, window=window),

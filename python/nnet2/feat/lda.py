@@ -17,6 +17,7 @@ import dataclasses
 
 import numpy as np
 
+from nnet2.data.egs import EgsReader, gather_spliced
 from nnet2.utils.errors import DataError, UserError
 from nnet2.utils.log import get_logger
 from nnet2.utils.options import opt
@@ -187,8 +188,6 @@ def lda_stats_from_egs(egs_dir: str, silence_pdfs=(), max_frames: int | None = N
     Frames whose label is in `silence_pdfs` get weight 0 (`weight-silence-post 0.0`). With
     `max_frames`, stops after roughly that many frames (archives are already shuffled).
     """
-    from nnet2.data.egs import EgsReader, gather_spliced
-
     r = EgsReader(egs_dir)
     st = LdaStats(r.num_pdfs, r.input_dim)
     sil = np.zeros(r.num_pdfs, dtype=bool)

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
+from tqdm import tqdm
 
 from nnet2.data.datadir import DataDir, load_wav, validate_data_dir, write_table
-from nnet2.io.table import RandomAccessTable, object_bytes
 from nnet2.feat.cmvn import apply_cmvn, cmvn_stats
-from nnet2.feat.features import FbankOptions, MfccOptions, compute_fbank, compute_mfcc
+from nnet2.feat.features import FbankOptions, MfccOptions, add_deltas, compute_fbank, compute_mfcc
+from nnet2.io.table import RandomAccessTable, object_bytes
 from nnet2.utils.errors import DataError
 from nnet2.utils.fileio import atomic_path
 from nnet2.utils.log import get_logger
@@ -27,10 +29,6 @@ log = get_logger("feat")
 
 def progress(it, desc: str, total: int | None = None):
     """tqdm progress bar on stderr when it is a terminal (quiet in logs and CI)."""
-    import sys
-
-    from tqdm import tqdm
-
     return tqdm(it, desc=desc, total=total, disable=not sys.stderr.isatty(), leave=False)
 
 
@@ -155,8 +153,6 @@ def read_feats(feats_scp, utt: str, d: DataDir | None = None) -> np.ndarray:
 def load_cmvn_feats(datadir: str, norm_vars: bool = False, deltas: bool = False):
     """Iterate (utt, float32 (T, D')) over `datadir`'s utterances with per-speaker CMVN applied
     (`apply-cmvn --utt2spk`), and optionally `add-deltas` (D' = 3D)."""
-    from nnet2.feat.features import add_deltas
-
     d = validate_data_dir(datadir, need_feats=True, need_wav=False)
     feats = RandomAccessTable("scp:" + d.file("feats.scp"))
     cmvn = RandomAccessTable("scp:" + d.file("cmvn.scp")) if d.cmvn_scp is not None else None

@@ -7,6 +7,9 @@ from __future__ import annotations
 import math
 import os
 
+import kaldi_hmm_gmm as khg
+import kaldifst
+
 from nnet2.utils.errors import DataError
 
 
@@ -119,15 +122,11 @@ class Lang:
         return prons
 
     def topology(self):
-        import kaldi_hmm_gmm as khg
-
         topo = khg.HmmTopology()
         topo.read(self.topo_text)
         return topo
 
     def lexicon_fst(self):
-        import kaldifst
-
         fst = kaldifst.compile(self.lexicon_fst_text)
         kaldifst.arcsort(fst, sort_type="olabel")
         return fst

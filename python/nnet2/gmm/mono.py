@@ -17,14 +17,17 @@ update, so `load_mono_model` rebuilds the exact TransitionModel), `cmvn_opts`, `
 
 from __future__ import annotations
 
+import heapq
 import os
 import shutil
 from dataclasses import dataclass
 
+import kaldi_hmm_gmm as khg
+import kaldifst
 import numpy as np
 
-from nnet2.data.alignments import read_alignments as read_ali_archive
-from nnet2.data.alignments import write_ali
+from nnet2.data.alignments import read_alignments as read_ali_archive, write_ali
+from nnet2.data.datadir import load_word_boundaries, validate_data_dir
 from nnet2.feat.make_feats import load_cmvn_feats, progress
 from nnet2.gmm.lang import Lang
 from nnet2.io.gmm_text import am_diag_gmm_text, parse_am_diag_gmm_text  # noqa: F401 (re-exported)
@@ -85,8 +88,6 @@ class MonoSystem:
         self._gc = None
 
     def graph_compiler(self):
-        import kaldi_hmm_gmm as khg
-
         if self._gc is None:
             self._gc = khg.TrainingGraphCompiler(self.tm, self.tree, self.lang.lexicon_fst(), [],
                                                  khg.TrainingGraphCompilerOptions())
@@ -94,8 +95,6 @@ class MonoSystem:
 
     def align(self, utt: str, graph, feats: np.ndarray, o: MonoOptions):
         """Viterbi alignment -> list of transition-ids (len T), or None when it fails."""
-        import kaldi_hmm_gmm as khg
-
         g = graph.copy()
         khg.add_transition_probs(trans_model=self.tm, transition_scale=o.transition_scale,
                                  self_loop_scale=o.self_loop_scale, fst=g)
@@ -138,8 +137,6 @@ class MonoSystem:
 
 
 def _init_mono(lang: Lang, feats: dict[str, np.ndarray]) -> MonoSystem:
-    import kaldi_hmm_gmm as khg
-
     topo = lang.topology()
     tree = khg.monophone_context_dependency(topo.phones, topo.get_phone_to_num_pdf_classes())
     tm = khg.TransitionModel(tree, topo)
@@ -157,8 +154,6 @@ def _init_mono(lang: Lang, feats: dict[str, np.ndarray]) -> MonoSystem:
 
 
 def _accumulate(sysm: MonoSystem, feats, alis):
-    import kaldi_hmm_gmm as khg
-
     acc = khg.AccumAmDiagGmm()
     acc.init(sysm.am, int(khg.GmmUpdateFlags.kGmmAll))
     tstats = sysm.tm.init_stats()
@@ -177,8 +172,6 @@ def split_targets(state_occs: np.ndarray, target_components: int, power: float, 
     """Kaldi's GetSplitTargets (`src/gmm/am-diag-gmm.cc`): Gaussians per pdf, growing the pdf with the
     largest occ**power / #Gauss one at a time until `target_components`; a pdf stops growing when
     (#Gauss + 1) * min_count >= its occupancy. Ties of Kaldi's priority queue go to the lower pdf index."""
-    import heapq
-
     occ = [float(np.float32(np.float32(o) ** np.float32(power))) for o in state_occs]
     num = [1] * len(occ)
     alive = [o for o in occ]
@@ -236,8 +229,6 @@ def split_by_count(am, state_occs: np.ndarray, target_components: int, perturb_f
 
 
 def _update(sysm: MonoSystem, acc, tstats, o: MonoOptions, num_gauss: int, rng: np.random.Generator) -> None:
-    import kaldi_hmm_gmm as khg
-
     tcfg = khg.MleTransitionUpdateConfig()
     sysm.tm.mle_update(tstats, tcfg)
     gopts = khg.MleDiagGmmOptions()
@@ -253,11 +244,8 @@ def train_mono_and_align(data_dir: str, lang_dir: str, out_dir: str, o: MonoOpti
     """Train a monophone system on `data_dir` (needs feats.scp, cmvn.scp, text) and write it and the
     final alignments to `out_dir`. Returns a summary (frames, utterances aligned/failed, log-like,
     and frame accuracy vs `word_boundaries.json` when the data dir has one)."""
-    import kaldifst
-
     o = o or MonoOptions()
     lang = Lang(lang_dir)
-    from nnet2.data.datadir import validate_data_dir
 
     d = validate_data_dir(data_dir, need_text=True, need_feats=True, need_wav=False)
     feats = _feats(data_dir, o)
@@ -336,8 +324,6 @@ def alignment_accuracy(sysm: MonoSystem, data_dir: str, alis: dict, wids: dict,
                        frame_shift: int = 80, frame_length: int = 200) -> float:
     """Fraction of frames whose aligned word (or silence) equals the true one; a frame's truth is
     the word whose sample span holds the frame's centre sample."""
-    from nnet2.corpora.fsdd import load_word_boundaries
-
     _rate, bounds = load_word_boundaries(data_dir)
     right = total = 0
     for u, ali in alis.items():
@@ -382,8 +368,6 @@ def load_mono_model(out_dir: str, lang_dir: str | None = None) -> MonoSystem:
     """Rebuild the HmmTopology, monophone ContextDependency, TransitionModel (transition
     probabilities replayed from trans_stats.npy; checked against final.mdl) and AmDiagGmm
     written by `train_mono_and_align`. `lang_dir` defaults to the copy of the lang files in out_dir."""
-    import kaldi_hmm_gmm as khg
-
     mdl = os.path.join(out_dir, "final.mdl")
     try:
         text = open(mdl).read()

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import kaldi_hmm_gmm as khg
 import numpy as np
 
 from nnet2.utils.errors import ModelFormatError
@@ -32,8 +33,6 @@ def am_diag_gmm_text(am) -> str:
 
 def parse_am_diag_gmm_text(text: str, path: str):
     """Inverse of `am_diag_gmm_text` -> kaldi_hmm_gmm.AmDiagGmm."""
-    import kaldi_hmm_gmm as khg
-
     toks = text.replace("[", " [ ").replace("]", " ] ").split()
     pos = 0
 

@@ -28,7 +28,9 @@ import struct
 
 import numpy as np
 
-from nnet2.utils.errors import DataError
+from nnet2.io import compressed
+from nnet2.io.kaldi_io import KaldiReader, KaldiWriter
+from nnet2.utils.errors import DataError, UserError
 
 _I32 = struct.Struct("<i")
 _WS = b" \t\n\r\v\f"
@@ -44,8 +46,6 @@ class NnetExample:
 
     @classmethod
     def from_frames(cls, labels, frames, left_context: int, spk_info=None) -> "NnetExample":
-        from nnet2.io import compressed
-
         cm = compressed.encode(np.asarray(frames, np.float32), 1)
         sp = cm.index(b" ")
         return cls([list(map(lambda p: (int(p[0]), float(np.float32(p[1]))), f)) for f in labels],
@@ -66,8 +66,6 @@ class NnetExample:
 # ------------------------------------------------------------------------------------- writing
 def nnet_example_bytes(eg: NnetExample, binary: bool) -> bytes:
     """NnetExample::Write (with the \\0B header in binary mode, as the table holder writes it)."""
-    from nnet2.io.kaldi_io import KaldiWriter
-
     w = KaldiWriter(binary)
     w.token("<NnetExample>")
     simple = eg.simple_labels()
@@ -86,8 +84,6 @@ def nnet_example_bytes(eg: NnetExample, binary: bool) -> bytes:
     if binary:
         cm = eg.cm
         if cm is None:
-            from nnet2.io import compressed
-
             cm = compressed.encode(np.asarray(eg.input_frames, np.float32), 1)
         w.raw(cm)
     else:  # CompressedMatrix::Write in text mode writes the decompressed matrix
@@ -181,9 +177,6 @@ class _Cursor:
             self.fail(f"expected integers in {what}, found {body[:40]!r}")
 
     def _text_array(self, what: str, matrix: bool) -> np.ndarray:
-        from nnet2.io.kaldi_io import KaldiReader
-        from nnet2.utils.errors import UserError
-
         self.s.skip_ws()
         if self.s.peek(1) != b"[":
             self.fail(f"expected '[' starting {what}, found {self.s.peek(8)!r}")
@@ -208,8 +201,6 @@ class _Cursor:
 
     def compressed_matrix(self, what: str) -> tuple[np.ndarray, bytes]:
         """CompressedMatrix::Read: (decompressed float32 matrix, its CM bytes)."""
-        from nnet2.io import compressed
-
         if self.binary and self.s.peek(1) == b"C":
             tok = self.token(what)
             if tok not in compressed.TOKEN_FORMAT:

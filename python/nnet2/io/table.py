@@ -44,9 +44,11 @@ from dataclasses import dataclass
 
 import kaldiio
 import numpy as np
+import soundfile as sf
 
 from nnet2.io import compressed
-from nnet2.io.kaldi_io import KaldiReader, KaldiWriter
+from nnet2.io.kaldi_io import KaldiReader, KaldiWriter, format_float
+from nnet2.io.nnet_example import nnet_example_bytes, read_nnet_example
 from nnet2.utils.errors import DataError, UserError
 from nnet2.utils.fileio import atomic_path
 
@@ -503,8 +505,6 @@ def _read_posterior(s: _Stream, where: str) -> list[list[tuple[int, float]]]:
 
 def _read_wave(s: _Stream, where: str):
     """WaveHolder: a RIFF/WAVE file; in an archive the RIFF size says where it ends."""
-    import soundfile as sf
-
     head = s.peek(8)
     if head[:4] == b"RIFF" and len(head) == 8:
         size = struct.unpack("<I", head[4:8])[0]
@@ -557,8 +557,6 @@ def read_object(s: _Stream, kind: str, where: str):
     if kind == "wave":
         return _read_wave(s, where)
     if kind == "nnet_example":
-        from nnet2.io.nnet_example import read_nnet_example
-
         return read_nnet_example(s, where)
     raise ValueError(f"unknown table object kind {kind!r}")
 
@@ -731,13 +729,10 @@ def object_bytes(obj, kind: str, binary: bool, compress: int | None = None, doub
                 for i, wgt in frame:
                     parts.append(b"\x04" + _I32.pack(int(i)) + b"\x04" + _F32S.pack(float(wgt)))
             return b"".join(parts)
-        from nnet2.io.kaldi_io import format_float
 
         return ("".join("[ " + "".join(f"{int(i)} {format_float(float(np.float32(wgt)))} "
                                        for i, wgt in frame) + "] " for frame in obj) + "\n").encode()
     if kind == "nnet_example":
-        from nnet2.io.nnet_example import nnet_example_bytes
-
         return nnet_example_bytes(obj, binary)
     raise ValueError(f"unknown table object kind {kind!r}")
 

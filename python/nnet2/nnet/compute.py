@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from nnet2 import _core
 from nnet2.io.table import TableWriter, read_table
-
+from nnet2.nnet.model import load_model
 from nnet2.utils.errors import DataError, UserError
 from nnet2.utils.log import get_logger
 
@@ -30,9 +31,6 @@ def iter_rspecifier(rs: str):
 
 def compute_outputs(model_path: str, feats_rspecifier: str, out_wspecifier: str, apply_log: bool = False,
                     divide_by_priors: bool = False, threads: int = 0) -> int:
-    from nnet2 import _core
-    from nnet2.nnet.model import load_model
-
     if threads > 0:
         _core.set_num_threads(threads)
     model = load_model(model_path)

@@ -3,10 +3,15 @@ nnet-am-switch-preconditioning / nnet-am-copy --remove-preconditioning), and DBN
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
+from nnet2.data.alignments import ali_to_pdf, initial_priors, iter_alignments
+from nnet2.io.nnet1 import dbn_to_layers, feature_transform_to_mean_std, read_nnet1
 from nnet2.nnet import components as C
-from nnet2.nnet.ngd_config import DEFAULT_PRESET, PRESETS, NgdConfig
+from nnet2.nnet.model import AmNnet, Model, read_transition_model
+from nnet2.nnet.ngd_config import DEFAULT_PRESET, NgdConfig, PRESETS
 from nnet2.nnet.nnet import Nnet
 from nnet2.utils.errors import ModelFormatError, UserError
 
@@ -53,10 +58,6 @@ def _input_components(feature_transform) -> list:
     Two element-wise components rather than one FixedAffineComponent (as Kaldi's nnet1-to-raw-nnet does):
     they compute exactly nnet1's (x + shift) * scale with the file's own float32 values, and cost O(D)
     per frame instead of a D x D matrix product."""
-    import os
-
-    from nnet2.io.nnet1 import feature_transform_to_mean_std, read_nnet1
-
     comps = read_nnet1(feature_transform) if isinstance(feature_transform, (str, os.PathLike)) \
         else list(feature_transform)
     name = os.fspath(feature_transform) if isinstance(feature_transform, (str, os.PathLike)) else "feature transform"
@@ -95,10 +96,6 @@ def dbn_to_nnet(feature_transform, dbn, num_pdfs: int, *, seed: int = 0, learnin
     initialized with `seed` as nnet1 does (`output_init="nnet1"`: W ~ N(0, (0.1·35·sqrt(2/(H+K)))²), b = 0)
     or as Kaldi's convert_nnet1_to_nnet2.sh (`"nnet2"`: W ~ N(0, 1/H), b ~ N(0, 1)).
     """
-    import os
-
-    from nnet2.io.nnet1 import dbn_to_layers
-
     name = os.fspath(dbn) if isinstance(dbn, (str, os.PathLike)) else "DBN"
     if num_pdfs <= 0:
         raise UserError(f"num_pdfs must be positive, got {num_pdfs}")
@@ -144,8 +141,6 @@ def random_sigmoid_nnet(feature_transform, num_pdfs: int, nn_depth: int, hid_dim
 def alignment_priors(ali_spec, transition_model) -> np.ndarray:
     """Initial priors (`nnet-train-transitions`): pdf counts over the alignments (streamed, so the
     Switchboard alignments never sit in memory at once), normalized and floored. -> float32 [num_pdfs]."""
-    from nnet2.data.alignments import ali_to_pdf, initial_priors, iter_alignments
-
     counts = np.zeros(transition_model.num_pdfs, np.float64)
     for utt, tids in iter_alignments(ali_spec):
         counts += np.bincount(ali_to_pdf(tids, transition_model.tid2pdf, utt), minlength=counts.size)
@@ -158,8 +153,6 @@ def dbn_to_model(feature_transform, dbn, transition_model: str, *, seed: int = 0
     """`nnet2 dbn-to-nnet`: `dbn_to_nnet` (or `random_sigmoid_nnet` when random_init, with dbn None)
     + the TransitionModel of `transition_model` (a GMM final.mdl) -> Model; num_pdfs comes from it.
     Priors: initial priors from the alignments `ali` if given, else empty."""
-    from nnet2.nnet.model import AmNnet, Model, read_transition_model
-
     tm = read_transition_model(transition_model)
     if random_init:
         if dbn is not None:

@@ -11,23 +11,10 @@ import os
 
 import numpy as np
 
+from nnet2.io import nnet_format
 from nnet2.nnet import components as C
-from nnet2.nnet.nnet import Nnet
+from nnet2.nnet.nnet import Nnet, init_nnet_from_config, nnet_from_fields, nnet_to_fields
 from nnet2.utils.errors import ModelFormatError, UserError
-
-
-def nnet_to_fields(nnet: Nnet) -> list[tuple[str, dict]]:
-    return [(c.type_name, c.to_fields()) for c in nnet.components]
-
-
-def nnet_from_fields(comps: list[tuple[str, dict]], where: str = "") -> Nnet:
-    out = []
-    for i, (t, f) in enumerate(comps):
-        out.append(C.component_from_fields(t, f, f"{where}component {i}: "))
-    try:
-        return Nnet(out)
-    except UserError as e:
-        raise ModelFormatError(f"{where}{e}") from None
 
 
 @dataclasses.dataclass
@@ -68,8 +55,6 @@ class Model:
 
 
 def load_model(path: str | os.PathLike) -> Model:
-    from nnet2.io import nnet_format
-
     path = os.fspath(path)
     if not os.path.exists(path):
         raise UserError(f"model file not found: {path}")
@@ -83,16 +68,12 @@ def load_model(path: str | os.PathLike) -> Model:
 
 
 def save_model(model: Model, path: str | os.PathLike, binary: bool = True) -> None:
-    from nnet2.io import nnet_format
-
     mdl = nnet_format.Mdl(model.transition_model, nnet_to_fields(model.nnet), np.asarray(model.priors, np.float32))
     nnet_format.write_mdl(os.fspath(path), mdl, binary=binary)
 
 
 def read_transition_model(path: str):
     """The TransitionModel at the start of a GMM final.mdl, a transition-model file or an nnet2 .mdl."""
-    from nnet2.io import nnet_format
-
     if not os.path.exists(path):
         raise UserError(f"transition model file not found: {path}")
     return nnet_format.read_transition_model_from_gmm_mdl(path)
@@ -101,8 +82,6 @@ def read_transition_model(path: str):
 def init_model(config_path: str, transition_model_path: str, seed: int = 0) -> Model:
     """`nnet-init` + `nnet-am-init`: the literal token NUM_PDFS in the config is replaced by the
     transition model's number of pdfs. Priors start empty (set from alignments or at the end of training)."""
-    from nnet2.nnet.nnet import init_nnet_from_config
-
     tm = read_transition_model(transition_model_path)
     try:
         with open(config_path) as f:

@@ -18,7 +18,7 @@ from nnet2.device import Array, asarray_like, copy_into, device_of, to_host, xp_
 from nnet2.io.table import read_matrix_file, read_vector_file
 from nnet2.nnet import components as C
 from nnet2.nnet.ngd_config import CONFIG_KEYS, KALDI_INIT, NgdConfig
-from nnet2.utils.errors import UserError
+from nnet2.utils.errors import ModelFormatError, UserError
 
 
 @dataclasses.dataclass
@@ -254,8 +254,6 @@ class Nnet:
 
     def copy(self) -> "Nnet":
         """A deep copy (on the CPU)."""
-        from nnet2.nnet.model import nnet_from_fields, nnet_to_fields
-
         return nnet_from_fields(nnet_to_fields(self))
 
     # ------------------------------------------------------------------ compute
@@ -394,14 +392,12 @@ class Nnet:
             p = xp.maximum(out[xp.arange(out.shape[0])[:, None], pdf], 1e-20)
             logp = (w * xp.log(p.astype(np.float64))).sum(axis=1)
             correct = (w * (out.argmax(axis=1)[:, None] == pdf)).sum(axis=1)
-            from nnet2.device import to_host
 
             return to_host(logp), to_host(correct)
         labels = xp.asarray(labels).astype(np.int64)
         lab_p = xp.maximum(out[xp.arange(out.shape[0]), labels], 1e-20)
         logp = xp.log(lab_p.astype(np.float64))
         correct = (out.argmax(axis=1) == labels).astype(np.float64)
-        from nnet2.device import to_host
 
         return to_host(logp), to_host(correct)
 
@@ -430,6 +426,21 @@ class Nnet:
         for i, c in enumerate(self.components):
             lines.append(f"component {i} : {c.info()}")
         return "\n".join(lines)
+
+
+def nnet_to_fields(nnet: Nnet) -> list[tuple[str, dict]]:
+    """The components as (type name, field dict) pairs of `nnet2.io.nnet_format`."""
+    return [(c.type_name, c.to_fields()) for c in nnet.components]
+
+
+def nnet_from_fields(comps: list[tuple[str, dict]], where: str = "") -> Nnet:
+    out = []
+    for i, (t, f) in enumerate(comps):
+        out.append(C.component_from_fields(t, f, f"{where}component {i}: "))
+    try:
+        return Nnet(out)
+    except UserError as e:
+        raise ModelFormatError(f"{where}{e}") from None
 
 
 # ---------------------------------------------------------------------- nnet-init config files

@@ -24,7 +24,7 @@ def cuda_aware_mpi() -> bool:
         if env not in ("0", "1"):
             raise UserError(f"NNET2_MPI_CUDA_AWARE must be 0 or 1, got '{env}'")
         return env == "1"
-    from mpi4py import MPI
+    from mpi4py import MPI  # mpi4py.MPI initializes MPI when imported: import it on first use
 
     query = getattr(MPI, "Query_cuda_support", None)
     if query is None:
@@ -58,7 +58,7 @@ def average_flat_(comm, buf):
     `comm` None or of size 1 leaves `buf` unchanged (no copy). GPU buffers go through `mpi_buffer`."""
     if comm is None or comm.Get_size() == 1:
         return buf
-    from mpi4py import MPI
+    from mpi4py import MPI  # mpi4py.MPI initializes MPI when imported: import it on first use
 
     if getattr(buf, "ndim", 1) != 1 or not buf.flags.c_contiguous:
         raise ValueError("average_flat_: expected a contiguous 1-D array")

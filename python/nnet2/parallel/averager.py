@@ -49,10 +49,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from nnet2.device import Array, asarray_like, to_host, xp_of
+from nnet2.device import Array, asarray_like, synchronize, to_host, xp_of
+from nnet2.parallel.average import average_flat_, mpi_buffer
 
 if TYPE_CHECKING:
-    from mpi4py import MPI
+    from mpi4py import MPI  # mpi4py.MPI initializes MPI when imported: import it on first use
 
 
 class Averager(abc.ABC):
@@ -85,8 +86,6 @@ class Averager(abc.ABC):
 
     def allreduce_mean(self, buf: Array) -> None:
         """Replace the contiguous 1-D array `buf` (numpy or cupy) by its mean over the ranks, in place."""
-        from nnet2.parallel.average import average_flat_
-
         average_flat_(self.comm, buf)
 
     @abc.abstractmethod
@@ -217,9 +216,8 @@ class OverlapAverager(Averager):
     def average_block(self, params: Array) -> None:
         if self.n == 1:
             return
-        from mpi4py import MPI
+        from mpi4py import MPI  # mpi4py.MPI initializes MPI when imported: import it on first use
 
-        from nnet2.parallel.average import mpi_buffer
 
         if self.req is not None:
             self.req.Wait()
@@ -232,8 +230,6 @@ class OverlapAverager(Averager):
             self.recv = xp_of(staged).empty_like(staged)
         self.snapshot[...] = staged
         if staged is params and xp_of(params) is not np:
-            from nnet2.device import synchronize
-
             synchronize(params)  # the copy into the snapshot is queued on the GPU
         self.req = self.comm.Iallreduce(self.snapshot, self.recv, op=MPI.SUM)
 

@@ -29,12 +29,15 @@ import os
 from typing import TYPE_CHECKING
 
 import numpy as np
+from tqdm import tqdm
 
 from nnet2 import _core
 from nnet2.device import activate, asarray_like, copy_into, to_device, to_host, xp_of
-from nnet2.parallel.average import average_flat_
 from nnet2.io import nnet1 as nnet1_io
 from nnet2.io.nnet1 import AddShift, Rbm, Rescale, Splice
+from nnet2.io.table import RandomAccessTable, parse_rspecifier, read_table
+from nnet2.parallel.average import average_flat_
+from nnet2.parallel.comm import local_rank
 from nnet2.utils.errors import DataError, UserError
 from nnet2.utils.log import get_logger
 from nnet2.utils.options import opt
@@ -330,10 +333,6 @@ def _stream_seed(*parts: int) -> int:
 
 
 def _progress(total: int, desc: str, enabled: bool):
-    try:
-        from tqdm import tqdm
-    except ImportError:  # tqdm is optional for library use
-        return None
     return tqdm(total=total, desc=desc, unit="mb", disable=None if enabled else True, leave=False)
 
 
@@ -408,7 +407,7 @@ def train_rbm(data, rbm: Rbm, opts: RbmTrainOptions, *, lower_layers=(), seed: i
     total = (opts.num_iters * N) // mb
     averaging = world > 1 and average_every > 0
     if averaging:
-        from mpi4py import MPI
+        from mpi4py import MPI  # mpi4py.MPI initializes MPI when imported: import it on first use
 
         total = comm.allreduce(total, op=MPI.MIN)
     sched = MomentumSchedule(opts)
@@ -580,7 +579,6 @@ def pretrain_dbn(feats, opts: DbnOptions | None = None, out_dir: str | None = No
         raise DataError("pretrain_dbn: no features")
     rank = comm.Get_rank() if comm is not None else 0
     writer = out_dir is not None and rank == 0
-    from nnet2.parallel.comm import local_rank
 
     where = activate(o.device, local_rank(comm) if comm is not None else 0, o.gpu)
     logger.info(f"pretrain_dbn: rank {rank} computes on {where}")
@@ -665,8 +663,6 @@ def pretrain_dbn(feats, opts: DbnOptions | None = None, out_dir: str | None = No
 def read_features(rspecifier: str) -> RandomAccessTable | list[np.ndarray]:
     """The utterances of a Kaldi rspecifier: for `scp:` a random-access table that reads each one from disk
     when asked (nnet2.io.table.RandomAccessTable), else all of them as a list of float32 arrays [T, D]."""
-    from nnet2.io.table import RandomAccessTable, parse_rspecifier, read_table
-
     if parse_rspecifier(rspecifier, "features rspecifier").kind == "scp":
         m = RandomAccessTable(rspecifier, "matrix", what="features rspecifier")
         if not len(m.keys()):

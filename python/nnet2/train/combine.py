@@ -28,6 +28,8 @@ import dataclasses
 
 import numpy as np
 
+from nnet2.nnet.components import host
+from nnet2.nnet.nnet import is_soft
 from nnet2.utils.errors import UserError
 from nnet2.utils.log import get_logger
 from nnet2.utils.options import opt
@@ -45,15 +47,11 @@ class CombineOptions:
 
 
 def _updatable_params(nnet) -> list[list[np.ndarray]]:
-    from nnet2.nnet.components import host
-
     return [[np.asarray(host(a), np.float64) for a in c.param_arrays()] for c in nnet.updatable()]
 
 
 class _Combiner:
     def __init__(self, nnets, X, y, opts: CombineOptions):
-        from nnet2.nnet.nnet import is_soft
-
         self.nnets, self.X, self.y, self.o = nnets, X, y, opts
         self.N, self.U = len(nnets), len(nnets[0].updatable())
         self.theta = [_updatable_params(n) for n in nnets]  # [n][u] -> [W, b]

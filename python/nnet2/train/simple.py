@@ -18,6 +18,9 @@ is printed on stdout (6 significant digits, as C++'s default stream), the accura
 
 from __future__ import annotations
 
+from nnet2.data.kaldi_egs import format_minibatch, iter_examples
+from nnet2.nnet.model import load_model, save_model
+from nnet2.nnet.nnet import StepStats
 from nnet2.utils.errors import DataError, UserError
 from nnet2.utils.log import get_logger
 
@@ -30,8 +33,6 @@ def _g(x: float) -> str:
 
 
 def _minibatches(rspecifier: str, size: int):
-    from nnet2.data.kaldi_egs import iter_examples
-
     batch = []
     for key, eg in iter_examples(rspecifier):
         batch.append((key, eg))
@@ -45,10 +46,6 @@ def _minibatches(rspecifier: str, size: int):
 def train_simple(model_in: str, egs_rspecifier: str, model_out: str, minibatch_size: int = 500,
                  minibatches_per_phase: int = 50, zero_stats: bool = True, binary: bool = True) -> dict:
     """One pass of nnet-train-simple. Returns {"examples", "weight", "objf_per_frame", "phases"}."""
-    from nnet2.data.kaldi_egs import format_minibatch
-    from nnet2.nnet.model import load_model, save_model
-    from nnet2.nnet.nnet import StepStats
-
     if minibatch_size < 1 or minibatches_per_phase < 1:
         raise UserError("--minibatch-size and --minibatches-per-phase must be positive")
     model = load_model(model_in)
@@ -89,9 +86,6 @@ def train_simple(model_in: str, egs_rspecifier: str, model_out: str, minibatch_s
 
 def compute_prob(model_in: str, egs_rspecifier: str) -> dict:
     """nnet-compute-prob: {"examples", "weight", "logprob_per_frame", "accuracy"}."""
-    from nnet2.data.kaldi_egs import format_minibatch
-    from nnet2.nnet.model import load_model
-
     nnet = load_model(model_in).nnet
     tot_like = tot_acc = tot_w = 0.0
     n = 0

@@ -46,19 +46,30 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
+import signal
+import sys
 import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from tqdm import tqdm
 
+from nnet2 import _core
+from nnet2.data.kaldi_egs import open_egs
 from nnet2.device import activate, to_host
+from nnet2.nnet import components as C
 from nnet2.nnet import ngd_config
-from nnet2.parallel.averager import Averager, BmufAverager
-from nnet2.parallel.comm import local_rank
-from nnet2.train.schedule import ExponentialSchedule, LearningRateSchedule, NewbobSchedule
+from nnet2.nnet.convert import set_update_type
+from nnet2.nnet.model import AmNnet, Model, average_models, load_model, save_model
+from nnet2.nnet.nnet import StepStats
+from nnet2.parallel.averager import Averager, BmufAverager, default_block_momentum, make_averager
+from nnet2.parallel.comm import local_rank, world
+from nnet2.train.combine import combine_nnets
+from nnet2.train.schedule import ExponentialSchedule, LearningRateSchedule, NewbobSchedule, worker_lr
 from nnet2.utils.errors import UserError
+from nnet2.utils.fileio import atomic_path, write_bytes_atomic
+from nnet2.utils.intervals import ratio_interval
 from nnet2.utils.log import get_logger, setup_logging
 from nnet2.utils.options import opt
 
@@ -188,8 +199,6 @@ def log_iteration(stats: IterationStats) -> None:
 
 
 def _atomic_json(path: str, obj: dict) -> None:
-    from nnet2.utils.fileio import write_bytes_atomic
-
     write_bytes_atomic(path, (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode())
 
 
@@ -206,9 +215,6 @@ class Trainer:
     def __init__(self, egs_dir: str, init_model: str, out_dir: str, opts: TrainOptions, comm=None,
                  schedule: LearningRateSchedule | None = None, averager: Averager | None = None,
                  callbacks: Sequence[IterationCallback] = ()):
-        from nnet2.data.kaldi_egs import open_egs
-        from nnet2.parallel.comm import world
-
         self.opts = opts
         self.comm = comm if comm is not None else world()
         self.rank, self.nw = self.comm.Get_rank(), self.comm.Get_size()
@@ -234,7 +240,6 @@ class Trainer:
             raise UserError(f"--iters-per-epoch must be between 1 and the {self.num_mb} minibatches of an epoch")
         self.num_iters = opts.num_epochs * opts.iters_per_epoch
         threads = opts.threads or max(1, (os.cpu_count() or 1) // self.nw)
-        from nnet2 import _core
 
         _core.set_num_threads(threads)
         self.threads = threads
@@ -269,8 +274,6 @@ class Trainer:
 
     def learning_rate(self, it: int) -> float:
         """The rate every worker uses in iteration `it`: the schedule's, x N when scaled by workers."""
-        from nnet2.train.schedule import worker_lr
-
         return worker_lr(self.schedule.learning_rate(it, self.num_iters), self.nw, self.scale_lr)
 
     @property
@@ -282,8 +285,6 @@ class Trainer:
     @property
     def block_momentum(self) -> float:
         """--block-momentum resolved (auto = 1 - 1/N)."""
-        from nnet2.parallel.averager import default_block_momentum
-
         v = str(self.opts.block_momentum)
         if v == "auto":
             return default_block_momentum(self.nw)
@@ -296,8 +297,7 @@ class Trainer:
         return bm
 
     def _reduce_stats(self, arr: np.ndarray) -> np.ndarray:
-        from mpi4py import MPI
-
+        from mpi4py import MPI  # mpi4py.MPI initializes MPI when imported: import it on first use
         out = np.array(arr, dtype=np.float64)
         if self.nw > 1:
             self.comm.Allreduce(MPI.IN_PLACE, out, op=MPI.SUM)
@@ -318,8 +318,6 @@ class Trainer:
     def evaluate_units(self, nnet, X, y, units, chunk: int = 4096):
         """`evaluate` plus the 95% bootstrap interval of the accuracy over the units (held-out utterances)
         `units` [n] (nnet2.utils.intervals): ((objf, accuracy, frames), Interval | None)."""
-        from nnet2.utils.intervals import ratio_interval
-
         n = len(y)
         uniq, inv = np.unique(units, return_inverse=True)
         lo, hi = self.rank * n // self.nw, (self.rank + 1) * n // self.nw
@@ -337,10 +335,6 @@ class Trainer:
 
     # ------------------------------------------------------------------ main loop
     def run(self) -> str:
-        from nnet2.nnet.convert import set_update_type
-        from nnet2.nnet.model import load_model
-        from nnet2.parallel.averager import make_averager
-
         o = self.opts
         ident = self._identity()
         schedule = self.schedule
@@ -494,16 +488,10 @@ class Trainer:
 
     def _train_iteration(self, nnet, averager, epoch, mb0, mb1, it, lr) -> IterationStats:
         """Train minibatches [mb0, mb1) of the epoch; the iteration's statistics (validation fields unset)."""
-        from nnet2.nnet.nnet import StepStats
-
         o = self.opts
         k_avg = o.average_every
         bar = None
         if self.rank == 0 and o.progress:
-            from tqdm import tqdm
-
-            import sys
-
             bar = tqdm(total=mb1 - mb0, desc=f"iter {it} (epoch {epoch})", unit="mb", leave=False,
                        disable=not sys.stderr.isatty(), dynamic_ncols=True)
         averager.seconds, averager.rounds = 0.0, 0
@@ -555,8 +543,6 @@ class Trainer:
         """Every nonlinear component's value_sum, deriv_sum and count averaged over the ranks, as
         nnet-am-average averages them over the jobs' models (all ranks ran the same minibatches, so the
         vectors have the same sizes everywhere)."""
-        from nnet2.nnet import components as C
-
         if self.nw == 1:
             return
         for c in nnet.components:
@@ -566,14 +552,10 @@ class Trainer:
                 c.value_sum, c.deriv_sum, c.count = buf[:nv], buf[nv:-1], float(buf[-1])
 
     def _save(self, model, it, ident, history, schedule, averager) -> None:
-        from nnet2.nnet.model import save_model
-
         nnet = model.nnet
         save_model(model, self._mdl(it), binary=True)  # the writer copies device parameters to the host
         st = averager.state()
         if any(v is not None for v in st.values()):
-            from nnet2.utils.fileio import atomic_path
-
             with atomic_path(os.path.join(self.out_dir, "state", f"{it}.npz"), suffix=".npz") as tmp:
                 np.savez(tmp, **{k: v for k, v in st.items() if v is not None})
         _atomic_json(self._state_path(it), {"iter": it, "identity": ident, "history": history,
@@ -581,8 +563,6 @@ class Trainer:
 
     def _finish(self, model) -> str:
         """Priors from the model's average posterior over training frames (Kaldi `nnet-adjust-priors`, `src/nnet2bin/nnet-adjust-priors.cc`), then final.mdl."""
-        from nnet2.nnet.model import save_model
-
         o = self.opts
         nnet = model.nnet
         final = os.path.join(self.out_dir, "final.mdl")
@@ -616,9 +596,6 @@ class Trainer:
         mix-up iteration), more than 20 pre-averaged in 20 consecutive groups; combination examples:
         the egs' combination set. Rank 0 combines and broadcasts the parameters. With --max-norm the
         combined model's rows are capped too (the combination may scale a layer up)."""
-        from nnet2.nnet.model import AmNnet, Model, average_models, load_model
-        from nnet2.train.combine import combine_nnets
-
         o = self.opts
         n_it = self._last_checkpoint() if self.rank == 0 else None  # < num_iters if newbob stopped early
         if self.nw > 1:
@@ -662,8 +639,6 @@ class Trainer:
 def _injected_failure(rank: int, it: int) -> None:
     """The NNET2_TEST_FAIL_* test hook (module docstring)."""
     if os.environ.get("NNET2_TEST_FAIL_MODE", "raise") == "kill":
-        import signal
-
         os.kill(os.getpid(), signal.SIGKILL)
     raise RuntimeError(f"injected failure on rank {rank} in iteration {it} (NNET2_TEST_FAIL_RANK/ITER)")
 

@@ -3,7 +3,9 @@
 Options live in dataclasses whose fields are declared with `opt(default, help)`. The same class
 registers its flags on an argparse parser (`add_options`), builds itself from parsed args
 (`from_args`), and reads Kaldi-style config files (`--name=value` per line, `#` comments) that hold
-only the options that differ from the defaults (`read_conf`).
+only the options that differ from the defaults. `parse_with_conf` is the one parser of such files:
+every `nnet2` verb accepts `--config FILE` through it (the command line wins), and `parse_options`
+builds an options class from arguments and files with it.
 
     @dataclass
     class EgsOptions:
@@ -84,22 +86,83 @@ def from_args(cls, args: argparse.Namespace, prefix: str = ""):
     return cls(**kw)
 
 
-def read_conf(path: str) -> list[str]:
-    """Read a Kaldi-style conf file into a list of `--name=value` arguments (comments stripped)."""
-    out = []
+def read_conf_lines(path: str) -> list[tuple[int, str]]:
+    """(line number, `--name=value`) of a Kaldi-style conf file, comments and blank lines skipped."""
     try:
         with open(path) as fh:
             lines = fh.readlines()
     except OSError as e:
         raise UserError(f"cannot read config file {path}: {e.strerror}") from None
+    out = []
     for i, line in enumerate(lines, 1):
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
         if not line.startswith("--"):
             raise UserError(f"{path}:{i}: expected '--name=value', got '{line}'")
-        out.append(line)
+        out.append((i, line))
     return out
+
+
+def read_conf(path: str) -> list[str]:
+    """Read a Kaldi-style conf file into a list of `--name=value` arguments (comments stripped)."""
+    return [a for _, a in read_conf_lines(path)]
+
+
+def _option_checker(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """A parser with `parser`'s options only (no positionals, no help), raising instead of exiting."""
+    checker = argparse.ArgumentParser(add_help=False, allow_abbrev=False, exit_on_error=False)
+    for a in parser._actions:
+        if a.option_strings and not isinstance(a, (argparse._HelpAction, argparse._VersionAction)):
+            checker._add_action(a)
+    return checker
+
+
+def _check_args(checker: argparse.ArgumentParser, args: list[tuple[str, str]]) -> None:
+    """Each (where, `--name=value`) must be one known option with a valid value: else one UserError line."""
+    for where, arg in args:
+        try:
+            _, unknown = checker.parse_known_args([arg])
+        except argparse.ArgumentError as e:
+            raise UserError(f"{where}: {e}") from None
+        if unknown:
+            raise UserError(f"{where}: unknown option '{unknown[0].split('=', 1)[0]}'")
+
+
+def parse_with_conf(parser: argparse.ArgumentParser, argv: list[str], dest: str = "config") -> argparse.Namespace:
+    """Parse `argv` like Kaldi's ParseOptions: when it has `--config FILE`, the file's `--name=value`
+    lines are read first and the command line after them, so the command line wins (`dest`: where
+    `parser` puts --config's value). A line naming an unknown option or holding a bad value is one
+    UserError naming the file and line.
+
+    The one place where a conf file meets an option parser: every `nnet2` verb is parsed through it
+    (cli.main), and so are the option classes read from files (`parse_options`)."""
+    argv = list(argv)
+    ns = parser.parse_args(argv)
+    conf = getattr(ns, dest, None)
+    if not conf:
+        return ns
+    checker = _option_checker(parser)
+    # a bare boolean line (`--binary`) means true, as in Kaldi's ReadConfigFile
+    bools = {o for a in checker._actions if a.type is parse_bool for o in a.option_strings}
+    lines = [(ln, f"{a}=true" if a in bools else a) for ln, a in read_conf_lines(conf)]
+    _check_args(checker, [(f"{conf}:{ln}", a) for ln, a in lines])
+    return parser.parse_args([a for _, a in lines] + argv)
+
+
+def parse_options(cls, argv: list[str], source: str = "command line"):
+    """An options dataclass from `--name=value` arguments (a `--config FILE` among them is read first,
+    the arguments win); a bad argument is one UserError naming `source` (or the file and line)."""
+    p = argparse.ArgumentParser(add_help=False, allow_abbrev=False, exit_on_error=False)
+    p.add_argument("--config", default=None)
+    add_options(p, cls)
+    try:
+        _, unknown = p.parse_known_args(argv)
+    except argparse.ArgumentError as e:
+        raise UserError(f"{source}: {e}") from None
+    if unknown:
+        raise UserError(f"{source}: unknown option '{unknown[0].split('=', 1)[0]}' for {cls.__name__}")
+    return from_args(cls, parse_with_conf(p, argv))
 
 
 def to_dict(obj) -> dict:
