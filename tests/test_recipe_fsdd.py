@@ -17,7 +17,7 @@ from nnet2.corpora.fsdd import default_fsdd_dir
 from nnet2.utils.errors import UserError
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-RECIPE_FILES = ("run.sh", "cmd.sh", "path.sh", "parse_options.sh", "conf", "local")
+RECIPE_FILES = ("run.sh", "cmd.sh", "path.sh", "conf", "local")  # + egs/_common, which the scripts source
 pytestmark = pytest.mark.slow
 
 
@@ -103,7 +103,7 @@ def test_help_lists_every_option_and_nothing_else(recipe):
     r = _run(["bash", "run.sh", "--help"], d)
     assert r.returncode == 0
     listed = re.findall(r"^  --([a-z-]+) ", r.stdout.split("Options (current values):")[1], re.M)
-    src = (d / "run.sh").read_text().split(". ./parse_options.sh")[0]
+    src = (d / "run.sh").read_text().split(". ../_common/parse_options.sh")[0]
     declared = [v.replace("_", "-") for v in re.findall(r"^([a-z][a-z0-9_]*)=", src, re.M) if v != "help_message"]
     assert sorted(listed) == sorted(declared)
     assert "root" not in listed

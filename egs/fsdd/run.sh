@@ -29,8 +29,7 @@ update=ngd             # ngd (online natural gradient) or sgd
 nn_depth=4             # sigmoid DNN: hidden layers (all RBM-pretrained)
 hid_dim=512
 rbm_iter=2
-pnorm_layers=3
-pnorm_input_dim=1000
+pnorm_input_dim=1000   # p-norm DNN (conf/pnorm_nnet.config): units in and out of each p-norm layer
 pnorm_output_dim=100
 exp=exp
 
@@ -48,7 +47,7 @@ Each trained model goes to exp/dnn_<model>_<update>_<nj>w_avg<K> (e.g. exp/dnn_s
 so a run with other workers/update/averaging trains a new model beside the old ones; rerunning the
 same options resumes or skips. Other options (all listed below) keep their directory names: use
 --exp DIR for a separate experiment."
-. ./parse_options.sh
+. ../_common/parse_options.sh
 
 quick_opts=()
 gmm_opts=()
@@ -57,7 +56,7 @@ tune_opts=()
 if [ "$quick" = true ]; then
   quick_opts=(--quick true)
   gmm_opts=(--num-iters 12 --max-iter-inc 8 --tot-gauss 300 --realign-iters "1 2 3 4 6 8 10")
-  nn_depth=2; hid_dim=128; rbm_iter=1; pnorm_layers=2; pnorm_input_dim=400; pnorm_output_dim=40
+  nn_depth=2; hid_dim=128; rbm_iter=1; pnorm_input_dim=400; pnorm_output_dim=40
   train_extra=(--num-epochs 2 --iters-per-epoch 1)
   tune_opts=(--acwts "0.075 0.1 0.15" --penalties "0 1")
   exp=exp_quick
@@ -155,21 +154,10 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
       nnet2 get-lda --silence-phones=$(cat $data/lang/silence.csl) --left-context=4 --right-context=4 \
         $exp/mono/final.mdl scp:$exp/feats/train_nodev_cmvn.scp "ark:gunzip -c $exp/mono/ali.*.gz |" \
         $exp/init_$m/lda.mat
-      cfg=$exp/init_$m/nnet.config
-      {
-        echo "SpliceComponent input-dim=13 left-context=4 right-context=4"
-        echo "FixedAffineComponent matrix=$exp/init_$m/lda.mat"
-        d=117
-        for _ in $(seq $pnorm_layers); do
-          echo "AffineComponent input-dim=$d output-dim=$pnorm_input_dim learning-rate=0.001 param-stddev=$(python -c "print(1/$pnorm_input_dim**0.5)") bias-stddev=0.5"
-          echo "PnormComponent input-dim=$pnorm_input_dim output-dim=$pnorm_output_dim p=2"
-          echo "NormalizeComponent dim=$pnorm_output_dim"
-          d=$pnorm_output_dim
-        done
-        echo "AffineComponent input-dim=$d output-dim=NUM_PDFS learning-rate=0.001 param-stddev=0 bias-stddev=0"
-        echo "SoftmaxComponent dim=NUM_PDFS"
-      } > $cfg
-      nnet2 am-init --srand $seed $exp/mono/final.mdl $cfg $exp/init_$m/init.mdl
+      # the network is conf/pnorm_nnet.config; am-init fills in the egs' input, the LDA and the sizes below
+      nnet2 am-init --srand $seed --egs-dir $exp/egs_c$(context_of $m) --var LDA_MAT=$exp/init_$m/lda.mat \
+        --var PNORM_INPUT_DIM=$pnorm_input_dim --var PNORM_OUTPUT_DIM=$pnorm_output_dim \
+        $exp/mono/final.mdl conf/pnorm_nnet.config $exp/init_$m/init.mdl
     fi
   done
 fi

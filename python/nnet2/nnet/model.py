@@ -13,7 +13,8 @@ import numpy as np
 
 from nnet2.io import nnet_format
 from nnet2.nnet import components as C
-from nnet2.nnet.nnet import Nnet, init_nnet_from_config, nnet_from_fields, nnet_to_fields
+from nnet2.nnet.nnet import (Nnet, init_nnet_from_config, nnet_from_fields, nnet_to_fields,
+                             resolve_placeholders)
 from nnet2.utils.errors import ModelFormatError, UserError
 
 
@@ -79,16 +80,19 @@ def read_transition_model(path: str):
     return nnet_format.read_transition_model_from_gmm_mdl(path)
 
 
-def init_model(config_path: str, transition_model_path: str, seed: int = 0) -> Model:
-    """`nnet-init` + `nnet-am-init`: the literal token NUM_PDFS in the config is replaced by the
-    transition model's number of pdfs. Priors start empty (set from alignments or at the end of training)."""
+def init_model(config_path: str, transition_model_path: str, seed: int = 0,
+               values: dict[str, object] | None = None) -> Model:
+    """`nnet-init` + `nnet-am-init` of a config template (`resolve_placeholders`): NUM_PDFS is the
+    transition model's number of pdfs, the other placeholders come from `values`. Priors start empty
+    (set from alignments or at the end of training)."""
     tm = read_transition_model(transition_model_path)
     try:
         with open(config_path) as f:
             text = f.read()
     except OSError as e:
         raise UserError(f"cannot read config {config_path}: {e.strerror}") from None
-    nnet = init_nnet_from_config(text.replace("NUM_PDFS", str(tm.num_pdfs)), seed=seed, name=config_path)
+    text = resolve_placeholders(text, {**(values or {}), "NUM_PDFS": tm.num_pdfs}, config_path)
+    nnet = init_nnet_from_config(text, seed=seed, name=config_path)
     if nnet.output_dim != tm.num_pdfs:
         raise UserError(f"{config_path}: the network outputs {nnet.output_dim} values but the transition model "
                         f"{transition_model_path} has {tm.num_pdfs} pdfs")

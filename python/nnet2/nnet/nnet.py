@@ -9,6 +9,7 @@ averaging, checkpointing and BMUF are one operation each (style rule 4).
 from __future__ import annotations
 
 import dataclasses
+import re
 import shlex
 from types import ModuleType
 
@@ -534,6 +535,40 @@ def init_component(line: str, rng: np.random.Generator, where: str = "") -> C.Co
     if unused:
         raise UserError(f"{where}: unknown option(s) for {name}: {', '.join(sorted(unused))}")
     return comp
+
+
+_PLACEHOLDER = re.compile(r"\b[A-Z][A-Z0-9_]*\b")
+_POWER = re.compile(r"^([-+0-9.eE]+)\^([-+0-9.eE]+)$")
+
+
+def resolve_placeholders(text: str, values: dict[str, object], name: str = "<config>") -> str:
+    """An nnet-init config template -> a plain config (what Kaldi's scripts do with shell variables
+    before calling nnet-init). Every upper-case word that is a key of `values` is replaced by its value
+    (e.g. NUM_PDFS, FEAT_DIM); then a value of the form A^B (two numbers) becomes A to the power B, so
+    `param-stddev=PNORM_INPUT_DIM^-0.5` is Kaldi's 1/sqrt(pnorm_input_dim). A key=value whose value is
+    still an upper-case name (or NAME^B) is an error naming the file, line and placeholder."""
+    out = []
+    for ln, line in enumerate(text.splitlines(), 1):
+        body, hash_, comment = line.partition("#")
+        body = _PLACEHOLDER.sub(lambda m: str(values[m.group(0)]) if m.group(0) in values else m.group(0), body)
+        toks = []
+        for t in body.split():
+            k, eq, v = t.partition("=")
+            if eq:
+                left = _PLACEHOLDER.fullmatch(v.split("^", 1)[0])
+                if left:
+                    raise UserError(f"{name}:{ln}: placeholder {left.group(0)} in '{t}' has no value "
+                                    f"(known: {', '.join(sorted(values)) or 'none'})")
+                m = _POWER.match(v)
+                if m:
+                    try:
+                        v = f"{float(m.group(1)) ** float(m.group(2)):.9g}"
+                    except (ValueError, OverflowError, ZeroDivisionError):
+                        raise UserError(f"{name}:{ln}: cannot compute '{t}'") from None
+                t = f"{k}={v}"
+            toks.append(t)
+        out.append(" ".join(toks + ([hash_ + comment] if hash_ else [])))
+    return "\n".join(out) + "\n"
 
 
 def init_nnet_from_config(text: str, seed: int = 0, name: str = "<config>") -> Nnet:

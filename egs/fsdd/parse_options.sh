@@ -1,1 +1,0 @@
-../_common/parse_options.sh
