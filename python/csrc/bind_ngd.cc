@@ -46,8 +46,11 @@ void BindNgd(py::module_ &m) {
       .def(py::init([](int rank, int update_period, double num_samples_history, double alpha) {
              return new PyNgd(MakeOptions(rank, update_period, num_samples_history, alpha));
            }),
-           py::arg("rank") = 40, py::arg("update_period") = 1, py::arg("num_samples_history") = 2000.0,
-           py::arg("alpha") = 4.0)
+           // the preconditioner's own defaults are NgdOptions' (csrc/ngd/ngd.h); an NG-SGD layer passes all
+           // of its settings (python/nnet2/nnet/ngd_config.py)
+           py::arg("rank") = NgdOptions().rank, py::arg("update_period") = NgdOptions().update_period,
+           py::arg("num_samples_history") = NgdOptions().num_samples_history,
+           py::arg("alpha") = NgdOptions().alpha)
       .def(
           "precondition",
           [](PyNgd &self, py::handle X, py::object row_prod) {
