@@ -43,7 +43,15 @@ not needed), plus 2 N O for the bias; elementwise nonlinearities are left out (a
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _paths import use_source_tree_if_built  # noqa: E402
+
+use_source_tree_if_built()
+
+from nnet2.nnet.ngd_config import KALDI_SCRIPTS  # noqa: E402  (what Kaldi's p-norm scripts pass)
 
 NUM_INITIAL_UPDATES = 10  # Kaldi: "we do 10 updates before skipping any"
 NUM_INIT_ITERS = 3        # Kaldi's OnlinePreconditioner::Init
@@ -118,8 +126,9 @@ def network_layers(net: str) -> list[tuple[int, int]]:
     raise ValueError(f"unknown network {net}")
 
 
-def ngd_flop_share(layers: list[tuple[int, int]], N: int, rank_in: int = 20, rank_out: int = 80,
-                   update_period: int = 4, minibatches: int | None = None, form: str = "ours") -> float:
+def ngd_flop_share(layers: list[tuple[int, int]], N: int, rank_in: int = KALDI_SCRIPTS.rank_in,
+                   rank_out: int = KALDI_SCRIPTS.rank_out, update_period: int = KALDI_SCRIPTS.update_period,
+                   minibatches: int | None = None, form: str = "ours") -> float:
     """NG-SGD's added FLOPs / SGD's FLOPs for one training step of the network (the overhead floor)."""
     ngd = sum(layer_ngd_flops(N, i, o, rank_in, rank_out, update_period, minibatches, form) for i, o in layers)
     sgd = sum(layer_sgd_flops(N, i, o, k > 0) for k, (i, o) in enumerate(layers))
@@ -130,9 +139,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--net", choices=["pnorm", "sigmoid"], default="pnorm")
     ap.add_argument("--minibatch", type=int, nargs="+", default=[128, 1024])
-    ap.add_argument("--rank-in", type=int, default=20)
-    ap.add_argument("--rank-out", type=int, default=80)
-    ap.add_argument("--update-period", type=int, default=4)
+    ap.add_argument("--rank-in", type=int, default=KALDI_SCRIPTS.rank_in)
+    ap.add_argument("--rank-out", type=int, default=KALDI_SCRIPTS.rank_out)
+    ap.add_argument("--update-period", type=int, default=KALDI_SCRIPTS.update_period)
     ap.add_argument("--minibatches", type=int, default=None,
                     help="amortize initialization and the first 10 updates over this many (default: steady state)")
     a = ap.parse_args()
