@@ -145,16 +145,14 @@ def time_trainer(argv: list[str]) -> float:
 def step_replay(argv: list[str], scratch: str):
     """(run, frames): run() replays the trainer's iterations through Nnet.train_step alone and returns
     (seconds in train_step, the trained network)."""
-    from nnet2.cli import build_parser, expand_config
+    from nnet2.cli import parse_args
+    from nnet2.nnet import ngd_config
     from nnet2.nnet.convert import set_update_type
     from nnet2.nnet.model import load_model
     from nnet2.train.trainer import TrainOptions, Trainer
-    from nnet2.utils.options import from_args, read_conf
+    from nnet2.utils.options import from_args
 
-    parser = build_parser()
-    args = parser.parse_args(expand_config(list(argv), parser))
-    if args.config:  # as the train command does: the conf's values first, the command line wins
-        args = parser.parse_args(argv[:1] + read_conf(args.config) + list(argv[1:]))
+    args = parse_args(list(argv))  # as `nnet2 train` parses them (--config: the conf first, command line wins)
     opts = from_args(TrainOptions, args)
     with contextlib.redirect_stderr(io.StringIO()):
         tr = Trainer(args.egs_dir, args.init_model, scratch, opts)
@@ -172,7 +170,7 @@ def step_replay(argv: list[str], scratch: str):
 
     def run() -> tuple[float, object]:
         nnet = load_model(args.init_model).nnet
-        set_update_type(nnet, opts.update)
+        set_update_type(nnet, opts.update, ngd_config.preset(opts.ngd_preset))
         el = 0.0
         for lr, mbs in iters:
             nnet.set_learning_rate(lr)

@@ -81,6 +81,20 @@ def expand_bare_booleans(argv: list[str], parser: argparse.ArgumentParser) -> li
                         else a for i, a in enumerate(argv[1:], start=1)]
 
 
+def parse_args(argv: list[str], parser: argparse.ArgumentParser | None = None) -> argparse.Namespace:
+    """`nnet2 VERB ...` arguments as the command line parses them: bare booleans (Kaldi's form), then
+    a --config FILE read before the command line (`nnet2.utils.options.parse_with_conf`)."""
+    parser = parser or build_parser()
+    argv = expand_bare_booleans(list(argv), parser)
+    args = parser.parse_args(argv)
+    if getattr(args, "_run", None) and getattr(args, CONF_DEST):
+        # Kaldi's --config: the verb's own parser again, the file's lines before the command line
+        verb = args.command
+        args = parse_with_conf(args._parser, argv[argv.index(verb) + 1:], CONF_DEST)
+        args.command = verb
+    return args
+
+
 def _core_missing() -> str | None:
     """None when nnet2._core imports, else the first line of why not (never a traceback)."""
     try:
@@ -97,17 +111,13 @@ def main(argv: list[str] | None = None) -> int:
               "run 'make setup' (or 'pip install .'; 'make dev' for this source tree)", file=sys.stderr)
         return 1
     parser = build_parser()
-    argv = expand_bare_booleans(list(sys.argv[1:] if argv is None else argv), parser)
-    args = parser.parse_args(argv)
-    if not getattr(args, "_run", None):
-        parser.print_help()
-        return 2
-    verb = args.command
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verb = next((a for a in argv if not a.startswith("-")), "")
     try:
-        if getattr(args, CONF_DEST):
-            # Kaldi's --config: the verb's own parser again, the file's lines before the command line
-            args = parse_with_conf(args._parser, argv[argv.index(verb) + 1:], CONF_DEST)
-            args.command = verb
+        args = parse_args(argv, parser)
+        if not getattr(args, "_run", None):
+            parser.print_help()
+            return 2
         return int(args._run(args) or 0)
     except UserError as e:
         print(f"nnet2 {verb}: error: {e}", file=sys.stderr)
