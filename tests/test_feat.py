@@ -9,16 +9,16 @@ import pytest
 from nnet2.feat import FbankOptions, MfccOptions, apply_cmvn, cmvn_stats, compute_fbank, compute_mfcc
 from nnet2.utils.errors import DataError, UserError
 
-FSDD = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "fsdd", "recordings")
-WAV = os.path.join(FSDD, "3_jackson_7.wav")
-
-
 def _samples():
-    if not os.path.exists(WAV):
+    from nnet2.corpora.fsdd import default_fsdd_dir
+
+    try:  # $FSDD_DIR, ../shared/data/fsdd, or the verified download cache
+        wav = os.path.join(default_fsdd_dir(), "recordings", "3_jackson_7.wav")
+    except UserError:
         pytest.skip("FSDD not available")
     import soundfile as sf
 
-    x, sr = sf.read(WAV, dtype="int16")
+    x, sr = sf.read(wav, dtype="int16")
     return x.astype(np.float64), sr
 
 

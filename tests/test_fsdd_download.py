@@ -22,20 +22,19 @@ import pytest
 from conftest import subprocess_pythonpath
 
 from nnet2.corpora import fsdd_download as fd
-from nnet2.corpora.fsdd import list_recordings, resolve_fsdd_dir
+from nnet2.corpora.fsdd import default_fsdd_dir, list_recordings, resolve_fsdd_dir
 from nnet2.utils.errors import UserError
 
 TOP = "free-spoken-digit-dataset-1.0.10"
 
 
 def local_fsdd_or_skip():
-    """The local FSDD copy beside the repository or $FSDD_DIR (never the download cache)."""
-    env = os.environ.get("FSDD_DIR")
-    repo = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-    for cand in (env, os.path.join(repo, "..", "shared", "data", "fsdd")):
-        if cand and os.path.isdir(os.path.join(cand, "recordings")):
-            return os.path.normpath(cand)
-    pytest.skip("no local FSDD copy to build a test archive from (../shared/data/fsdd or $FSDD_DIR)")
+    """A verified FSDD copy already on this machine ($FSDD_DIR, ../shared/data/fsdd or the download
+    cache); never downloads."""
+    try:
+        return default_fsdd_dir()
+    except UserError:
+        pytest.skip("no FSDD copy to build a test archive from ($FSDD_DIR, ../shared/data/fsdd, the cache)")
 
 
 def _add(tf, name, data):
