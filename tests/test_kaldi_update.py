@@ -19,6 +19,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from ngd_reference import RefNgd, affine_update_ref  # noqa: E402
 
 from nnet2.nnet import components as C  # noqa: E402
+from nnet2.nnet.ngd_config import NgdConfig  # noqa: E402
 from nnet2.nnet.nnet import Nnet, make_soft_labels  # noqa: E402
 
 
@@ -29,10 +30,10 @@ def _net(rng, kind="sgd", nonlin="sigmoid", lr=(0.05, 0.02)):
     if kind == "sgd":
         a1, a2 = C.AffineComponent(W1, b1, lr[0]), C.AffineComponent(W2, b2, lr[1])
     else:
-        mk = dict(rank_in=3, rank_out=2, update_period=1, num_samples_history=2000.0, alpha=4.0,
-                  max_change_per_sample=0.075)
-        a1 = C.AffineComponentPreconditionedOnline(W1, b1, lr[0], **mk)
-        a2 = C.AffineComponentPreconditionedOnline(W2, b2, lr[1], **mk)
+        ngd = NgdConfig(rank_in=3, rank_out=2, update_period=1, num_samples_history=2000.0, alpha=4.0,
+                        max_change_per_sample=0.075)
+        a1 = C.AffineComponentPreconditionedOnline(W1, b1, lr[0], ngd=ngd)
+        a2 = C.AffineComponentPreconditionedOnline(W2, b2, lr[1], ngd=ngd)
     nl = C.SigmoidComponent(H) if nonlin == "sigmoid" else C.TanhComponent(H)
     return Nnet([a1, nl, a2, C.SoftmaxComponent(O)])
 
