@@ -196,8 +196,8 @@ def test_resume_after_sigkill_of_the_process_group(setup, tmp_path_factory, tmp_
     assert final_bytes(out) == final_bytes(ref)
 
 
-@pytest.mark.parametrize("change,field", [(("--seed", "5"), "seed"), ((), "num_workers"),
-                                          (("--minibatch-size", "16"), "minibatch_size")])
+@pytest.mark.parametrize("change,field", [(("--seed", "5"), "--seed"), ((), "num_workers"),
+                                          (("--minibatch-size", "16"), "--minibatch-size")])
 def test_resume_refuses_a_different_setup(setup, tmp_path, change, field):
     out = tmp_path / "run"
     killed_run(1, setup, out, 2)

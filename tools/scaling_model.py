@@ -262,8 +262,10 @@ def run_measured(ranks: list[int], frames: int = 24000, minibatch: int = FSDD_MI
         for n in ranks:
             args = ["-m", "nnet2", "train", "--num-epochs", str(epochs), "--iters-per-epoch", "1",
                     "--minibatch-size", str(minibatch), "--average-every", str(k), "--update", "ngd",
-                    "--threads", "1", "--prior-frames", "0", "--progress", "false", egs, mdl,
-                    os.path.join(d, f"run{n}")]
+                    "--threads", "1", "--prior-frames", "0", "--progress", "false",
+                    # random labels: the default learning rate diverges, and the trainer stops a diverged
+                    # run; the time per epoch does not depend on the learning rate
+                    "--initial-lr", "0.0005", "--final-lr", "0.0005", egs, mdl, os.path.join(d, f"run{n}")]
             cmd = [sys.executable, *args] if n == 1 else [_mpiexec(), "-n", str(n), sys.executable, "-m", "mpi4py", *args]
             p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
             if p.returncode != 0:

@@ -4,7 +4,8 @@ Each module in `nnet2/commands/` defines `NAME` (the verb, e.g. "am-info"), `HEL
 `add_arguments(parser)` plus `run(args) -> int`. Subcommands are discovered, so adding a verb means
 adding one file. Every verb takes `--config FILE` (Kaldi's ParseOptions: the file's `--name=value`
 lines first, the command line wins), read by `nnet2.utils.options.parse_with_conf`. Errors that are the user's (bad files, bad options) are raised as `nnet2.utils.errors.UserError`
-and printed as one line naming the thing, with exit status 1.
+and printed as one line naming the thing, with exit status 1; so are failures of the environment (an `OSError`:
+disk full, file too large, read-only or missing directory, permission denied), naming the path and the cause.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import sys
 
 import nnet2.commands
 from nnet2 import __version__
-from nnet2.utils.errors import UserError
+from nnet2.utils.errors import UserError, error_line
 from nnet2.utils.options import parse_bool, parse_with_conf
 
 CONF_DEST = "_config_file"  # not "config": a verb may have a positional of that name
@@ -129,6 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"nnet2 {verb}: interrupted", file=sys.stderr)
         return 130
+    except OSError as e:
+        line = error_line(e)
+        if line is None:
+            raise
+        print(f"nnet2 {args.command}: error: {line}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

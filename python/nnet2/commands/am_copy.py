@@ -63,7 +63,7 @@ def _read(rx: str):
     from nnet2.io.table import read_input_bytes
 
     data = read_input_bytes(rx, what="model")
-    m = read_mdl(data)
+    m = read_mdl(data, name=rx)
     return m
 
 

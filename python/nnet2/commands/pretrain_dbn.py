@@ -48,9 +48,11 @@ def run(args) -> int:
     from nnet2.parallel.comm import local_rank
 
     activate(args.device, local_rank(comm) if comm is not None else 0, args.gpu)  # no GPU: fail before writing
+    opts = from_args(DbnOptions, args)
+    feats = read_features(args.feats)  # checked before the output directory is created
     os.makedirs(os.path.join(args.dir, "log"), exist_ok=True)
     log = "pretrain_dbn.log" if world == 1 else f"pretrain_dbn.{rank}.log"
     setup_logging(log_file=os.path.join(args.dir, "log", log))
     _core.set_num_threads(args.num_threads)
-    pretrain_dbn(read_features(args.feats), from_args(DbnOptions, args), args.dir, comm=comm)
+    pretrain_dbn(feats, opts, args.dir, comm=comm)
     return 0

@@ -139,6 +139,8 @@ def validate_data_dir(path: str, *, need_text: bool = False, need_feats: bool = 
     if not os.path.exists(f("utt2spk")):
         raise DataError(f"{f('utt2spk')}: missing (every data dir needs utt2spk)")
     d.utt2spk = read_table(f("utt2spk"), min_fields=2, max_fields=2)
+    if not d.utt2spk:  # as utils/validate_data_dir.sh ("empty file utt2spk")
+        raise DataError(f"{f('utt2spk')}: empty file (a data dir needs at least one utterance)")
     utt_order = {u: i for i, u in enumerate(d.utt2spk)}
 
     if os.path.exists(f("spk2utt")):

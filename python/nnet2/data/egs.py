@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nnet2.data.alignments import read_pdf_alignments
+from nnet2.data.datadir import c_sort_key
 from nnet2.io.table import RandomAccessTable, is_rspecifier, parse_rspecifier, read_script, read_table
 from nnet2.io.transition_model import TransitionModel
 from nnet2.utils.errors import DataError, UserError
@@ -53,25 +54,29 @@ _NPY_HEADER_LEN = 128  # fixed so the shape can be written after the frames have
 class EgsOptions:
     """Options of `get_egs` (and `nnet2 get-egs`); the defaults follow Kaldi's steps/nnet2/get_egs.sh."""
 
-    left_context: int = opt(4, "frames of left context per example (splice width)")
-    right_context: int = opt(4, "frames of right context per example (splice width)")
-    frames_per_archive: int = opt(200000, "approximate number of training frames per archive file")
+    left_context: int = opt(4, "frames of left context per example (splice width)", range="[0, inf)")
+    right_context: int = opt(4, "frames of right context per example (splice width)", range="[0, inf)")
+    frames_per_archive: int = opt(200000, "approximate number of training frames per archive file",
+                                  range="[1, inf)")
     num_utts_subset: int = opt(300, "held-out validation utterances and training-subset utterances "
-                               "(at most 10%% of the utterances are held out)")
+                               "(at most 10%% of the utterances are held out)", range="[0, inf)")
     valid_split: str = opt("random", "held-out utterances: random = --num-utts-subset random utterances, at most 10%% "
                            "(Kaldi nnet2 get_egs.sh); last-utts = the last --valid-percent %% of the utterances, "
                            "boundary moved back to a speaker change (the paper's and nnet1's default, "
                            "utils/subset_data_dir_tr_cv.sh --cv-utt-percent); speakers = --valid-percent %% of the "
                            "speakers at random (subset_data_dir_tr_cv.sh --cv-spk-percent; needs --utt2spk)",
                            choices=["random", "last-utts", "speakers"])
-    valid_percent: float = opt(10.0, "with --valid-split last-utts or speakers: the held-out percentage")
+    valid_percent: float = opt(10.0, "with --valid-split last-utts or speakers: the held-out percentage",
+                               range="(0, 100)")
     num_frames_valid: int = opt(0, "held-out frames scored after every epoch: 0 = every frame of the held-out "
                                 "utterances; N = a random sample of N frames (for large hold-outs, e.g. "
-                                "Switchboard's 10%%: 300000 frames give a standard error near 0.1%%)")
-    num_frames_diagnostic: int = opt(4000, "frames in the train diagnostic set")
-    num_frames_combine: int = opt(10000, "training-subset frames for final model combination")
+                                "Switchboard's 10%%: 300000 frames give a standard error near 0.1%%)",
+                                range="[0, inf)")
+    num_frames_diagnostic: int = opt(4000, "frames in the train diagnostic set", range="[0, inf)")
+    num_frames_combine: int = opt(10000, "training-subset frames for final model combination",
+                                  range="[0, inf)")
     max_missing_frac: float = opt(0.05, "fail if more than this fraction of the utterances with "
-                                  "features have no alignment")
+                                  "features have no alignment", range="[0, 1]")
     norm_vars: bool = opt(False, "with --cmvn: also normalize variances (apply-cmvn --norm-vars)")
     seed: int = opt(0, "random seed for the held-out split, archive assignment and shuffling")
 
@@ -290,6 +295,12 @@ def _split_utts(utts: list[str], frames: dict[str, int], opts: EgsOptions,
                 valid.update(g)
         if len(valid) >= n:
             raise UserError(f"--valid-split {opts.valid_split} holds out all {n} utterances")
+    if not valid and (opts.valid_split != "random" or opts.num_utts_subset > 0):
+        # the validation set decides newbob and reports progress: an empty one is a mistake, not a set of 0 frames
+        why = "at most 10% of them are held out" if opts.valid_split == "random" else \
+            f"--valid-percent {opts.valid_percent:g} of them is less than one {'speaker' if opts.valid_split == 'speakers' else 'utterance'}"
+        raise UserError(f"only {n} utterances: too few for a validation set ({why}); give more data, or "
+                        f"--num-utts-subset 0 for no validation set")
     train = [u for u in utts if u not in valid]
     nsub = min(opts.num_utts_subset, len(train))
     subset = {train[i] for i in rng.choice(len(train), size=nsub, replace=False)} if nsub else set()
@@ -330,6 +341,14 @@ def make_egs(feats: str, pdf_alis: dict[str, np.ndarray], egs_dir: str, num_pdfs
     egs_dir = os.path.abspath(os.fspath(egs_dir))
     rs = parse_rspecifier(_feature_spec(feats), "features rspecifier")
     feat_keys = [k for k, _ in read_script(rs.target)] if rs.kind == "scp" else None
+    if feat_keys is not None:
+        # The egs depend on the order of the utterances: a data dir's feats.scp is sorted in C order with
+        # unique keys (utils/validate_data_dir.sh), so an unsorted one is refused, as validate-data-dir does.
+        for i in range(1, len(feat_keys)):
+            if c_sort_key(feat_keys[i]) <= c_sort_key(feat_keys[i - 1]):
+                what = "duplicate key" if feat_keys[i] == feat_keys[i - 1] else "not sorted in C order"
+                raise DataError(f"{rs.target}:{i + 1}: {what} ('{feat_keys[i]}' after '{feat_keys[i - 1]}'); "
+                                f"run fix_data_dir")
 
     planned = sorted(pdf_alis) if feat_keys is None else sorted(set(feat_keys) & set(pdf_alis))
     if feat_keys is not None:
@@ -354,11 +373,13 @@ def make_egs(feats: str, pdf_alis: dict[str, np.ndarray], egs_dir: str, num_pdfs
         info = _write_egs(tmp, feats, pdf_alis, num_pdfs, opts, cmvn, valid, subset, arch_of,
                           num_archives, feat_keys, writers)
         _atomic_dir_commit(tmp, egs_dir)
-    except BaseException:
+    except BaseException as e:
         for w in writers:
             with contextlib.suppress(Exception):
                 w.f.close()
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError) and (e.filename is None or os.fspath(e.filename).startswith(tmp)):
+            raise OSError(e.errno, e.strerror, egs_dir) from None  # name the output, not the temporary dir
         raise
     logger.info(f"wrote {info['num_frames']} training examples in {len(info['archives'])} archives, "
                 f"{info['num_valid_frames']} valid / {info['num_train_diag_frames']} train-diagnostic "
@@ -544,15 +565,48 @@ class EgsReader:
         self.sizes = np.array([a["num_examples"] for a in self.archives], dtype=np.int64)
         self.num_frames = int(self.sizes.sum())
         self._cache: dict[str, np.ndarray] = {}
+        # which frames file each index file points into (checked when the index is first loaded)
+        self._index_feats = {a["index"]: a["feats"] for a in self.archives}
+        self._index_feats.update({"valid_diag.index.npy": "valid.feats.npy",
+                                  "train_diag.index.npy": "train_subset.feats.npy",
+                                  "combine.index.npy": "train_subset.feats.npy"})
 
     def _load(self, name: str) -> np.ndarray:
         if name not in self._cache:
             path = os.path.join(self.dir, name)
             try:
-                self._cache[name] = np.load(path, mmap_mode="r")
+                arr = np.load(path, mmap_mode="r")
             except (OSError, ValueError) as e:
                 raise DataError(f"cannot read egs file '{path}': {e}") from None
+            index_feats = getattr(self, "_index_feats", {})  # (a subclass reading another layout has none)
+            if name in index_feats:
+                self._check_index(path, arr, self._load(index_feats[name]), index_feats[name])
+            elif index_feats and (arr.ndim != 2 or arr.shape[1] != self.feat_dim):
+                raise DataError(f"egs file '{path}': expected frames of dim {self.feat_dim}, found shape {arr.shape}")
+            self._cache[name] = arr
         return self._cache[name]
+
+    def check_all(self) -> None:
+        """Load (and so check) every index file now, before a trainer creates its outputs."""
+        for name in getattr(self, "_index_feats", {}):
+            self._load(name)
+
+    def _check_index(self, path: str, idx: np.ndarray, feats: np.ndarray, feats_name: str) -> None:
+        """Every example's row inside its utterance, every utterance inside the frames file, every label a
+        pdf: a corrupt or foreign index is an error naming the example, never clamped or wrapped."""
+        if idx.ndim != 2 or idx.shape[1] != 4 or not np.issubdtype(idx.dtype, np.integer):
+            raise DataError(f"egs file '{path}': expected an integer [n, 4] index, found {idx.dtype} {idx.shape}")
+        a = np.asarray(idx, dtype=np.int64)
+        row, start, end, label = a[:, 0], a[:, 1], a[:, 2], a[:, 3]
+        checks = [((start < 0) | (end > len(feats)) | (start >= end),
+                   lambda k: f"utterance rows [{start[k]}, {end[k]}) outside the {len(feats)} frames of {feats_name}"),
+                  ((row < start) | (row >= end), lambda k: f"row {row[k]} outside its utterance [{start[k]}, {end[k]})"),
+                  ((label < 0) | (label >= self.num_pdfs),
+                   lambda k: f"label {label[k]} is not a pdf-id (the egs have {self.num_pdfs} pdfs)")]
+        for bad, msg in checks:
+            if bad.any():
+                k = int(np.argmax(bad))
+                raise DataError(f"egs file '{path}': example {k}: {msg(k)}")
 
     def _check_split(self, worker: int, num_workers: int) -> None:
         if not 0 <= worker < num_workers:

@@ -21,7 +21,7 @@ from nnet2.feat.cmvn import apply_cmvn, cmvn_stats
 from nnet2.feat.features import FbankOptions, MfccOptions, add_deltas, compute_fbank, compute_mfcc
 from nnet2.io.table import RandomAccessTable, object_bytes
 from nnet2.utils.errors import DataError
-from nnet2.utils.fileio import atomic_path
+from nnet2.utils.fileio import atomic_path, make_parents, remove_dirs
 from nnet2.utils.log import get_logger
 
 log = get_logger("feat")
@@ -84,7 +84,9 @@ def make_feats(datadir: str, opts: MfccOptions | FbankOptions, feat_dir: str, nj
     d = validate_data_dir(datadir)
     kind = "mfcc" if isinstance(opts, MfccOptions) else "fbank"
     name = os.path.basename(os.path.normpath(datadir))
-    os.makedirs(feat_dir, exist_ok=True)
+    if not d.utts:
+        raise DataError(f"data dir {datadir} has no utterances")
+    created = make_parents(os.path.join(feat_dir, "x"))  # removed again if nothing is written
     utts = d.utts
     nj = max(1, min(nj, len(utts)))
     chunks = [utts[i * len(utts) // nj:(i + 1) * len(utts) // nj] for i in range(nj)]
@@ -100,12 +102,20 @@ def make_feats(datadir: str, opts: MfccOptions | FbankOptions, feat_dir: str, nj
         for a in arks:  # finished jobs' archives are useless without the others
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(a)
+        remove_dirs(created)
         raise
     entries = [e for r, _ in results for e in r]
-    write_table(os.path.join(datadir, "feats.scp"), entries)
-    if write_utt2num_frames:
-        write_table(os.path.join(datadir, "utt2num_frames"),
-                    [(u, str(n)) for _, fr in results for u, n in fr.items()])
+    try:
+        write_table(os.path.join(datadir, "feats.scp"), entries)
+        if write_utt2num_frames:
+            write_table(os.path.join(datadir, "utt2num_frames"),
+                        [(u, str(n)) for _, fr in results for u, n in fr.items()])
+    except BaseException:
+        for a in arks:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(a)
+        remove_dirs(created)
+        raise
     log.info(f"computed {kind} features for {len(entries)} utterances of {datadir} "
              f"({nj} job(s)) into {feat_dir}")
     return len(entries)

@@ -455,9 +455,10 @@ def _expect_end(r: KaldiReader, what: str) -> None:
         r.fail(f"end of file after the {what}")
 
 
-def read_mdl(path_or_bytes) -> Mdl:
-    """Reads an nnet2 `.mdl` (text or binary) from a path or from bytes."""
-    data, name = _load(path_or_bytes)
+def read_mdl(path_or_bytes, name: str | None = None) -> Mdl:
+    """Reads an nnet2 `.mdl` (text or binary) from a path or from bytes (`name`: what errors call them)."""
+    data, name0 = _load(path_or_bytes)
+    name = name or name0
     r = KaldiReader(data, name)
     tm = TransitionModel.read(r)
     pos = r.pos

@@ -298,7 +298,12 @@ class Output:
         return self.f.tell()
 
     def write(self, b: bytes) -> None:
-        self.f.write(b)
+        try:
+            self.f.write(b)
+        except OSError as e:  # disk full, file too large: name the output, not the temporary file
+            if isinstance(e, BrokenPipeError):
+                raise
+            raise OSError(e.errno, e.strerror, self.name) from None
 
     def commit(self) -> None:
         if self.kind == "stdout":
@@ -309,12 +314,17 @@ class Output:
             if rc != 0:
                 raise DataError(f"output command '{self.name[1:].strip()}' failed (exit status {rc})")
         else:
-            self.f.close()
+            try:
+                self.f.close()  # flushes: may fail with ENOSPC as well
+            except OSError as e:
+                self.abort()
+                raise OSError(e.errno, e.strerror, self.name) from None
             self._cm.__exit__(None, None, None)
 
     def abort(self) -> None:
         if self.kind == "file":
-            self.f.close()
+            with contextlib.suppress(OSError):  # the data is being thrown away: a failing flush is moot
+                self.f.close()
             exc = RuntimeError("aborted")
             with contextlib.suppress(RuntimeError):
                 self._cm.__exit__(RuntimeError, exc, None)
@@ -346,12 +356,23 @@ class _Stream:
         self.buf = b""
         self.pos = 0  # bytes consumed
 
+    _CHUNK = 1 << 24
+
     def _fill(self, n: int) -> None:
-        while len(self.buf) < n:
-            chunk = self.f.read(max(65536, n - len(self.buf)))
+        """Buffer at least `n` bytes if the input has them. Reads in bounded chunks, so a size field that
+        claims more than the input holds (a corrupt or truncated archive) costs no more memory than the
+        input itself before `read` reports the truncation."""
+        have = len(self.buf)
+        if have >= n:
+            return
+        parts = [self.buf]
+        while have < n:
+            chunk = self.f.read(min(max(65536, n - have), self._CHUNK))
             if not chunk:
                 break
-            self.buf += chunk
+            parts.append(chunk)
+            have += len(chunk)
+        self.buf = b"".join(parts)
 
     def peek(self, n: int) -> bytes:
         self._fill(n)
@@ -399,7 +420,12 @@ def _read_matrix_or_vector(s: _Stream, kind: str, where: str) -> np.ndarray:
     """One Matrix/Vector object from the stream (binary with \\0B, or text)."""
     if s.peek(2) == b"\0B":
         s.read(2)
-        tok = s.read_until(b" ", f"the type token of {where}")[:-1].decode("latin-1")
+        head = s.peek(5)  # the longest token is CM2/CM3: a corrupt one is never read beyond this
+        sp = head.find(b" ")
+        if sp < 1:
+            raise DataError(f"{where}: byte offset {s.pos}: expected a type token (FM, DM, FV, DV, CM, ...) and a "
+                            f"space, found {head!r}")
+        tok = s.read(sp + 1, f"the type token of {where}")[:-1].decode("latin-1")
         if kind == "matrix" and tok in compressed.TOKEN_FORMAT:
             hdr = s.read(compressed.HEADER_BYTES, f"the compressed-matrix header of {where}")
             _, _, rows, cols = struct.unpack("<ffii", hdr)
@@ -410,7 +436,7 @@ def _read_matrix_or_vector(s: _Stream, kind: str, where: str) -> np.ndarray:
         want = ("FM", "DM") if kind == "matrix" else ("FV", "DV")
         if tok not in want:
             raise DataError(f"{where}: expected a {kind} ({' or '.join(want)}"
-                            f"{', CM, CM2 or CM3' if kind == 'matrix' else ''}), found '{tok}'")
+                            f"{', CM, CM2 or CM3' if kind == 'matrix' else ''}), found {tok!r}")
         dt = np.dtype("<f4") if tok[0] == "F" else np.dtype("<f8")
         nhead = 10 if kind == "matrix" else 5
         head = s.read(nhead, f"the dimensions of {where}")
@@ -800,7 +826,7 @@ class TableWriter:
             self._scp.commit()
 
     def abort(self) -> None:
-        for o in (self._ark, self._scp):
+        for o in (self._scp, self._ark):  # reverse order of creation: the directories the first made go last
             if o is not None:
                 o.abort()
 

@@ -27,6 +27,10 @@ from nnet2.io.kaldi_io import KaldiReader, KaldiWriter
 from nnet2.utils.errors import ModelFormatError
 
 NO_PDF = -1
+# Largest phone id accepted in a text topology. Kaldi takes any int32 and allocates a phone2idx table of
+# 4*(id+1) bytes; real phone sets have at most a few thousand phones, so an id above this is a corrupt file
+# (a table of this size is 8 MB; the binary form stores the table itself, so its size is bounded by the file).
+MAX_PHONE_ID = 1 << 20
 
 
 @dataclass
@@ -111,6 +115,8 @@ class HmmTopology:
                         phones.append(int(w))
                     except ValueError:
                         r.fail("an integer phone or </ForPhones>", found=repr(w), at=ppos)
+                    if not 0 < phones[-1] <= MAX_PHONE_ID:
+                        r.fail(f"a phone id in 1..{MAX_PHONE_ID} in <ForPhones>", found=w, at=ppos)
                 entry = []
                 tpos = r.pos
                 tok = r.read_token("<State> or </TopologyEntry>")
@@ -226,6 +232,9 @@ class HmmTopology:
             raise ModelFormatError(f"{name}: byte offset {offset}: invalid HMM topology: {msg}")
         if not self.entries or not self.phones:
             bad("empty topology")
+        for p, e in enumerate(self.phone2idx):
+            if not -1 <= e < len(self.entries):
+                bad(f"phone {p} maps to topology entry {e}, but there are {len(self.entries)} entries")
         used = {self.phone2idx[p] for p in self.phones}
         for i, entry in enumerate(self.entries):
             if i not in used:

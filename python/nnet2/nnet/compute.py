@@ -46,6 +46,9 @@ def compute_outputs(model_path: str, feats_rspecifier: str, out_wspecifier: str,
                                 f"{nnet.input_dim}")
             if not np.isfinite(feats).all():
                 raise DataError(f"utterance {utt}: features contain NaN or Inf")
+            if feats.shape[0] == 0:  # as Kaldi's nnet-am-compute (--pad-input=true: output frames = input frames)
+                logger.warning(f"Skipping utterance {utt} because output would be empty.")
+                continue
             out = nnet.compute_utterance(feats).astype(np.float64)
             if divide_by_priors:
                 out = out / priors[None, :]
@@ -54,5 +57,7 @@ def compute_outputs(model_path: str, feats_rspecifier: str, out_wspecifier: str,
                 out = np.log(np.maximum(out, 1e-20))
             tw.write(utt, out.astype(np.float32))
             n += 1
+        if n == 0:  # Kaldi's nnet-am-compute exits 1 when it processed nothing
+            raise DataError(f"{feats_rspecifier}: no utterance with frames to process")
     logger.info(f"Processed {n} utterances")
     return n

@@ -32,10 +32,14 @@ Averaging semantics (details and formulas in nnet2.parallel.averager):
 
 The checkpoint of iteration x is complete when state/x.json exists (written last). A resumed run
 starts from the highest such x (decided on rank 0, broadcast), deletes stray temporary files left by a
-kill during a write, and refuses if the seed, number of workers or another field that determines the
-result differs (the message names the field). Starting afresh (no --resume) in a directory that has
-checkpoints deletes its state files and final.mdl, so a later --resume can never pick up a stale
-checkpoint of the earlier run.
+kill during a write, and refuses if the seed, number of workers or another option that determines the
+result differs (learning rates and schedule, BMUF and newbob settings, update, minibatch size, averaging,
+prior frames; the message names the option). Options, egs and the initial model are checked on every
+rank before the output directory is created, and rank 0 holds an exclusive lock (`flock` on
+`<dir>/.lock`, which records its pid and host) on the directory for the whole run, with or without
+--resume: a second run into the same directory is refused. Starting afresh (no --resume) in a
+directory that has checkpoints deletes its state files and final.mdl, so a later --resume can never
+pick up a stale checkpoint of the earlier run.
 
 Test hook (for tests/test_train.py only): NNET2_TEST_FAIL_RANK=r NNET2_TEST_FAIL_ITER=x makes rank r
 fail after its first minibatch of iteration x -- by raising RuntimeError, or with
@@ -45,9 +49,12 @@ NNET2_TEST_FAIL_MODE=kill by sending itself SIGKILL (a dead rank, which mpiexec 
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
+import math
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -67,37 +74,42 @@ from nnet2.parallel.averager import Averager, BmufAverager, default_block_moment
 from nnet2.parallel.comm import local_rank, world
 from nnet2.train.combine import combine_nnets
 from nnet2.train.schedule import ExponentialSchedule, LearningRateSchedule, NewbobSchedule, worker_lr
-from nnet2.utils.errors import UserError
+from nnet2.utils.errors import SharedError, UserError, error_line
 from nnet2.utils.fileio import atomic_path, write_bytes_atomic
 from nnet2.utils.intervals import ratio_interval
 from nnet2.utils.log import get_logger, setup_logging
-from nnet2.utils.options import opt
+from nnet2.utils.options import check_options, opt
 
 
 @dataclasses.dataclass
 class TrainOptions:
     """Options of `nnet2 train` / `nnet2.api.train` (one default and help text each)."""
 
-    num_epochs: int = opt(15, "epochs (passes over the training egs)")
-    iters_per_epoch: int = opt(1, "iterations (checkpoints) per epoch")
-    minibatch_size: int = opt(1024, "frames per minibatch per worker (Kaldi uses 128 for p-norm nets)")
-    average_every: int = opt(10, "average the workers' parameters every K minibatches (0 = once per iteration)")
+    num_epochs: int = opt(15, "epochs (passes over the training egs)", range="[1, inf)")
+    iters_per_epoch: int = opt(1, "iterations (checkpoints) per epoch", range="[1, inf)")
+    minibatch_size: int = opt(1024, "frames per minibatch per worker (Kaldi uses 128 for p-norm nets)",
+                              range="[1, inf)")
+    average_every: int = opt(10, "average the workers' parameters every K minibatches (0 = once per iteration)",
+                             range="[0, inf)")
     averaging: str = opt("plain", "plain Allreduce averaging, bmuf (block momentum) or overlap (nonblocking "
                          "Iallreduce overlapped with the next block)", choices=["plain", "bmuf", "overlap"])
     block_momentum: str = opt("auto", "BMUF block momentum in [0, 1); auto = 1 - 1/N for N workers (Chen & Huo "
                               "2016; 0 = plain averaging)")
-    block_lr: float = opt(1.0, "BMUF block learning rate (Chen & Huo: 1)")
+    block_lr: float = opt(1.0, "BMUF block learning rate (Chen & Huo: 1)", range="(0, inf)")
     lr_schedule: str = opt("exponential", "learning-rate schedule", choices=["exponential", "newbob"])
-    initial_lr: float = opt(0.008, "initial learning rate per frame (gradients are summed over the minibatch)")
-    final_lr: float = opt(0.0008, "final learning rate (exponential schedule)")
+    initial_lr: float = opt(0.008, "initial learning rate per frame (gradients are summed over the minibatch)",
+                            range="(0, inf)")
+    final_lr: float = opt(0.0008, "final learning rate (exponential schedule)", range="(0, inf)")
     scale_lr_by_workers: str = opt("auto", "multiply the learning rate by the number of workers N (Su & Chen's rule "
                                    "for plain averaging); auto = true for plain/overlap averaging, false for bmuf, "
                                    "whose block momentum 1-1/N already makes the step N times larger",
                                    choices=["auto", "true", "false"])
     newbob_start_halving_impr: float = opt(0.005, "newbob: start halving when the validation frame-accuracy "
-                                           "gain of an epoch is below this (absolute)")
-    newbob_end_halving_impr: float = opt(0.001, "newbob: stop when halving and the gain is below this")
-    newbob_halving_factor: float = opt(0.5, "newbob: learning-rate factor per epoch once halving")
+                                           "gain of an epoch is below this (absolute)", range="[0, inf)")
+    newbob_end_halving_impr: float = opt(0.001, "newbob: stop when halving and the gain is below this",
+                                         range="[0, inf)")
+    newbob_halving_factor: float = opt(0.5, "newbob: learning-rate factor per epoch once halving",
+                                       range="(0, 1]")
     update: str = opt("ngd", "parameter update: plain SGD or online natural-gradient SGD", choices=["sgd", "ngd"])
     max_norm: float = opt(0.0, "after every update, scale each affine weight row (the weights into one unit) whose "
                           "L2 norm exceeds this back to it (nnet1's max-norm; the paper's fork used 10); 0 = off")
@@ -109,8 +121,9 @@ class TrainOptions:
                           "converts (layers already NG-SGD keep theirs): " + ngd_config.presets_help(),
                           choices=list(ngd_config.PRESETS))
     seed: int = opt(0, "seed for the data order")
-    threads: int = opt(0, "BLAS/OpenMP threads per worker (0 = cores / workers, at least 1)")
-    prior_frames: int = opt(20000, "training frames used to estimate the priors at the end (0 = no priors)")
+    threads: int = opt(0, "BLAS/OpenMP threads per worker (0 = cores / workers, at least 1)", range="[0, inf)")
+    prior_frames: int = opt(20000, "training frames used to estimate the priors at the end (0 = no priors)",
+                            range="[0, inf)")
     device: str = opt("cpu", "where to train", choices=["cpu", "cuda"])
     gpu: int = opt(-1, "GPU index for --device cuda (-1 = this rank's local rank on its node modulo the number "
                    "of GPUs, so the ranks of a node spread over its GPUs)")
@@ -215,6 +228,7 @@ class Trainer:
     def __init__(self, egs_dir: str, init_model: str, out_dir: str, opts: TrainOptions, comm=None,
                  schedule: LearningRateSchedule | None = None, averager: Averager | None = None,
                  callbacks: Sequence[IterationCallback] = ()):
+        check_options(opts)
         self.opts = opts
         self.comm = comm if comm is not None else world()
         self.rank, self.nw = self.comm.Get_rank(), self.comm.Get_size()
@@ -229,22 +243,77 @@ class Trainer:
         self.out_dir = os.path.abspath(out_dir)
         self.egs_dir = os.path.abspath(egs_dir)
         self.init_model = init_model
-        os.makedirs(os.path.join(self.out_dir, "log"), exist_ok=True)
-        os.makedirs(os.path.join(self.out_dir, "state"), exist_ok=True)
+        self._init = None
+        self._lock_fd = None
+        self._objf_start = None  # held-out objective per frame of the model this run starts from
+        # Everything is checked before anything is created; a failed check ends all ranks with one line.
+        self._collective(self._validate)
+        self._collective(self._make_out_dir_and_lock)
         setup_logging(os.path.join(self.out_dir, "log", f"train.setup.{self.rank}.log"), self.rank, self.nw,
                       stderr=self.rank == 0)  # other ranks: their log files only (errors still reach stderr)
         self.log = get_logger("train")
-        self.egs = open_egs(egs_dir)  # ours (info.json) or Kaldi's (egs.*.ark)
-        self.num_mb = self.egs.num_minibatches(self.rank, self.nw, opts.minibatch_size)
-        if opts.iters_per_epoch < 1 or opts.iters_per_epoch > self.num_mb:
-            raise UserError(f"--iters-per-epoch must be between 1 and the {self.num_mb} minibatches of an epoch")
         self.num_iters = opts.num_epochs * opts.iters_per_epoch
         threads = opts.threads or max(1, (os.cpu_count() or 1) // self.nw)
 
         _core.set_num_threads(threads)
         self.threads = threads
-        if averager is None and opts.averaging == "bmuf":
-            self.block_momentum  # noqa: B018 -- a bad --block-momentum fails here, before any training
+
+    def _collective(self, fn) -> None:
+        """Run `fn` on every rank; if it fails on any (a user or environment error), every rank raises
+        `SharedError` carrying the lowest failing rank's line, which only that rank prints."""
+        line = None
+        try:
+            fn()
+        except (UserError, OSError) as e:
+            line = error_line(e)
+            if line is None or self.nw == 1:
+                raise
+        lines = self.comm.allgather(line) if self.nw > 1 else [line]
+        bad = [(r, m) for r, m in enumerate(lines) if m is not None]
+        if bad:
+            r, m = bad[0]
+            raise SharedError(m if r == 0 else f"rank {r}: {m}", rank=r)
+
+    def _validate(self) -> None:
+        """The egs and (unless resuming) the initial model, before the output directory is touched."""
+        o = self.opts
+        if self.averager is None:
+            self.block_momentum  # noqa: B018 -- a bad --block-momentum fails here, before anything is created
+        self.egs = open_egs(self.egs_dir)  # ours (info.json) or Kaldi's (egs.*.ark)
+        if hasattr(self.egs, "check_all"):
+            self.egs.check_all()
+        self.num_mb = self.egs.num_minibatches(self.rank, self.nw, o.minibatch_size)
+        if o.iters_per_epoch > self.num_mb:
+            raise UserError(f"--iters-per-epoch must be between 1 and the {self.num_mb} minibatches of an epoch")
+        if not (o.resume and os.path.isdir(os.path.join(self.out_dir, "state"))):
+            self._init = load_model(self.init_model)
+            nnet = self._init.nnet
+            if nnet.input_dim != self.egs.feat_dim and nnet.frame_input_start() == 1:
+                raise UserError(f"model {self.init_model} expects {nnet.input_dim}-dim features but the egs in "
+                                f"{self.egs_dir} have {self.egs.feat_dim}")
+            self._check_model(nnet)
+
+    def _make_out_dir_and_lock(self) -> None:
+        """Rank 0 creates out_dir and holds an exclusive lock on it for the whole run (also with --resume):
+        a second `nnet2 train` into the same directory is refused with the holder's pid and host."""
+        if self.rank == 0:
+            os.makedirs(self.out_dir, exist_ok=True)
+            path = os.path.join(self.out_dir, ".lock")
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+                os.close(fd)
+                raise UserError(f"{self.out_dir} is in use by another `nnet2 train` ({holder}); wait for it to "
+                                f"finish or choose another output directory") from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+            self._lock_fd = fd  # released when the process exits
+            os.makedirs(os.path.join(self.out_dir, "log"), exist_ok=True)
+            os.makedirs(os.path.join(self.out_dir, "state"), exist_ok=True)
+        if self.nw > 1:
+            self.comm.Barrier()
 
     # ------------------------------------------------------------------ bookkeeping
     def _mdl(self, it: int) -> str:
@@ -255,10 +324,19 @@ class Trainer:
 
     def _identity(self) -> dict:
         o = self.opts
-        return {"seed": o.seed, "num_workers": self.nw, "egs_dir": self.egs_dir, "minibatch_size": o.minibatch_size,
-                "iters_per_epoch": o.iters_per_epoch, "num_epochs": o.num_epochs, "update": o.update,
-                "max_norm": o.max_norm, "preconditioner_lifetime": o.preconditioner_lifetime,
-                "averaging": self.averaging, "average_every": o.average_every, "lr_schedule": self.schedule.name}
+        ident = {"seed": o.seed, "num_workers": self.nw, "egs_dir": self.egs_dir, "minibatch_size": o.minibatch_size,
+                 "iters_per_epoch": o.iters_per_epoch, "num_epochs": o.num_epochs, "update": o.update,
+                 "max_norm": o.max_norm, "preconditioner_lifetime": o.preconditioner_lifetime,
+                 "averaging": self.averaging, "average_every": o.average_every, "lr_schedule": self.schedule.name,
+                 "initial_lr": o.initial_lr, "final_lr": o.final_lr, "scale_lr_by_workers": self.scale_lr,
+                 "prior_frames": o.prior_frames}
+        if self.averager is None and o.averaging == "bmuf":  # (a given averager carries its own settings)
+            ident.update(block_momentum=self.block_momentum, block_lr=o.block_lr)
+        if self.schedule.name == "newbob":
+            ident.update(newbob_start_halving_impr=o.newbob_start_halving_impr,
+                         newbob_end_halving_impr=o.newbob_end_halving_impr,
+                         newbob_halving_factor=o.newbob_halving_factor)
+        return ident
 
     def _last_checkpoint(self) -> int | None:
         d = os.path.join(self.out_dir, "state")
@@ -354,9 +432,15 @@ class Trainer:
             with open(self._state_path(last)) as f:
                 st = json.load(f)
             for k, v in ident.items():
-                if st["identity"].get(k, _IDENTITY_ADDED.get(k)) != v:
-                    raise UserError(f"cannot resume {self.out_dir}: it was trained with {k}={st['identity'].get(k)!r}, "
-                                    f"this run has {k}={v!r}")
+                # (a key missing from an older state file: the then only behaviour, or not checked)
+                if st["identity"].get(k, _IDENTITY_ADDED.get(k, v)) != v:
+                    flag = "--" + k.replace("_", "-") if k not in ("num_workers", "egs_dir") else k
+
+                    def show(x):
+                        return str(x).lower() if isinstance(x, bool) else str(x)
+                    raise UserError(f"cannot resume {self.out_dir}: it was trained with {flag}="
+                                    f"{show(st['identity'].get(k))}, this run has {flag}={show(v)} (start afresh "
+                                    f"without --resume, or resume with the same value)")
             start_it, history = last, st["history"]
             schedule.load_state(st.get("schedule", st.get("newbob", {})))  # "newbob": checkpoints before the hook
             model = load_model(self._mdl(last))
@@ -365,7 +449,7 @@ class Trainer:
             if self.rank == 0:
                 self.log.info(f"Resuming from iteration {last} ({self._mdl(last)})")
         else:
-            model = load_model(self.init_model)
+            model = self._init if self._init is not None else load_model(self.init_model)
             if model.nnet.input_dim != self.egs.feat_dim and model.nnet.frame_input_start() == 1:
                 raise UserError(f"model {self.init_model} expects {model.nnet.input_dim}-dim features but the egs in "
                                 f"{self.egs_dir} have {self.egs.feat_dim}")
@@ -384,6 +468,10 @@ class Trainer:
             averager.load_state({k: avg_state[k] for k in avg_state}, nnet.params)
         valid, train_diag = self.egs.valid_set(), self.egs.train_diag_set()
         valid_units = self.egs.valid_utterances()
+        # where the objective starts (the same number on every rank), for the divergence check
+        start_objf, _, nstart = self.evaluate(nnet, *(valid if len(valid[1]) else train_diag))
+        self._objf_start = start_objf if nstart > 0 and math.isfinite(start_objf) else None
+        self._chance = -math.log(max(nnet.output_dim, 2))  # the objective of a uniform posterior
         if last is None:
             acc0 = None
             if schedule.needs_initial_validation:
@@ -501,11 +589,17 @@ class Trainer:
         tot = StepStats()
         t0 = time.perf_counter()
         since_avg, capped = 0, 0
+        block = (0.0, 0.0)  # (objf, label weight) of tot at the last averaging point
         mbs = self.egs.iter_minibatches(self.rank, epoch, o.minibatch_size, o.seed, self.nw, start=mb0)
         for i, (X, y) in enumerate(mbs, start=mb0):  # seeks to mb0: earlier minibatches are not read
             if i >= mb1:
                 break
-            tot.add(nnet.train_step(X, y))
+            try:
+                tot.add(nnet.train_step(X, y))
+            except Exception as e:  # the NG-SGD update refuses non-finite values: the model has diverged
+                if "non-finite" not in str(e):
+                    raise
+                self._diverged(it, epoch, float("nan"), f"in minibatch {i} of rank {self.rank} ({e})")
             if o.max_norm > 0.0:
                 capped += nnet.apply_max_norm(o.max_norm)
             if inject:
@@ -514,6 +608,14 @@ class Trainer:
             if hasattr(averager, "poll"):
                 averager.poll()
             if k_avg > 0 and since_avg == k_avg and i + 1 < mb1:
+                # The objective over the block just trained, checked at every averaging point: summed over
+                # the ranks (one more small blocking Allreduce next to the blocking average), so all ranks
+                # decide alike; the overlap averager keeps its ranks unsynchronised, so it is checked per
+                # iteration only.
+                if self.nw == 1 or averager.kind != "overlap":
+                    b = self._reduce_stats(np.array([tot.objf - block[0], tot.weight - block[1]]))
+                    self._check_divergence(it, epoch, b[0], b[1], "all ranks", shared=True)
+                block = (tot.objf, tot.weight)
                 averager.block_end(nnet.params)
                 since_avg = 0
             if bar is not None:
@@ -529,6 +631,8 @@ class Trainer:
         objf, acc = red[0] / max(red[2], 1), red[1] / max(red[2], 1)
         if bar is not None:
             bar.close()
+        # the iteration's objective over all ranks: every rank takes the same decision
+        self._check_divergence(it, epoch, red[0], red[2], "all ranks", shared=True)
         self.log.info(f"Iter {it} (epoch {epoch}, minibatches {mb0}-{mb1}, lr {lr:g}): training objf {objf:.4f} "
                       f"accuracy {acc:.4f} over {int(red[2])} frames in {el:.1f}s "
                       f"({red[2] / max(el, 1e-9):.0f} frames/s in all); averaging {averager.rounds} rounds, "
@@ -538,6 +642,29 @@ class Trainer:
                               train_objf=float(objf), train_acc=float(acc), frames=int(red[2]), seconds=el,
                               avg_seconds=averager.seconds, avg_rounds=averager.rounds,
                               model_path=self._mdl(it + 1), rank=self.rank, num_workers=self.nw)
+
+    # ------------------------------------------------------------------ divergence
+    def _check_divergence(self, it: int, epoch: int, objf: float, frames: float, who: str,
+                          shared: bool = False) -> None:
+        """Stop a diverged run: an objective that is not finite, or far below where it started (below three times
+        the lower of the starting model's held-out objective and chance level, -log(num_pdfs))."""
+        if frames <= 0:
+            return
+        per_frame = objf / frames
+        start = self._objf_start if self._objf_start is not None else 0.0
+        floor = 3.0 * min(start, self._chance)
+        if not math.isfinite(per_frame) or per_frame < floor:
+            who = f"{who}; " if self.nw > 1 else ""
+            self._diverged(it, epoch, per_frame, f"({who}the model started at {start:.4g}, the limit is "
+                           f"{floor:.4g})", shared)
+
+    def _diverged(self, it: int, epoch: int, per_frame: float, detail: str, shared: bool = False) -> None:
+        msg = (f"training diverged in iteration {it} (epoch {epoch}): objective per frame {per_frame:.4g} {detail}; "
+               f"no final.mdl written; lower --initial-lr (now {self.opts.initial_lr:g}) and start again without "
+               f"--resume")
+        if shared and self.nw > 1:
+            raise SharedError(msg, rank=0)
+        raise UserError(msg)
 
     def _average_nonlinear_stats(self, nnet) -> None:
         """Every nonlinear component's value_sum, deriv_sum and count averaged over the ranks, as

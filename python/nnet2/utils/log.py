@@ -62,6 +62,9 @@ def setup_logging(log_file: str | None = None, rank: int | None = None, world: i
         sh.setFormatter(fmt)
         root.addHandler(sh)
     if log_file:
+        # A log line that cannot be written (disk full) must not print a traceback of its own; the write
+        # that matters (a checkpoint) reports the cause as one line.
+        logging.raiseExceptions = False
         os.makedirs(os.path.dirname(os.path.abspath(log_file)), exist_ok=True)
         fh = logging.FileHandler(log_file, mode="a")
         fh.setFormatter(fmt)

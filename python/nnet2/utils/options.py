@@ -13,20 +13,30 @@ builds an options class from arguments and files with it.
 
     add_options(parser, EgsOptions)          # adds --left-context (default 4)
     o = from_args(EgsOptions, args)
+
+A field may declare the values it accepts as an interval, `opt(0.008, "...", range="(0, inf)")`
+(`[`/`]` closed, `(`/`)` open, `inf` unbounded). `from_args` (and `check_options` for an options object
+built in code) rejects a value outside it -- and NaN or infinity in any float option -- with one
+`UserError` line naming the flag, before a command creates anything.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import typing
 
 from nnet2.utils.errors import UserError
 
 
-def opt(default, help: str, *, choices=None, flag: str | None = None):
-    """A dataclass field with its default and help text (and optional choices / explicit flag name)."""
+def opt(default, help: str, *, choices=None, flag: str | None = None, range: str | None = None):
+    """A dataclass field with its default and help text (and optional choices / explicit flag name /
+    interval of accepted values, e.g. `range="[0, 1)"`)."""
     md = {"help": help}
+    if range is not None:
+        _parse_range(range)  # a malformed interval is a programming error: fail at import
+        md["range"] = range
     if choices is not None:
         md["choices"] = list(choices)
     if flag is not None:
@@ -34,6 +44,41 @@ def opt(default, help: str, *, choices=None, flag: str | None = None):
     if isinstance(default, (list, dict)):
         return dataclasses.field(default_factory=lambda d=default: type(d)(d), metadata=md)
     return dataclasses.field(default=default, metadata=md)
+
+
+def _parse_range(spec: str) -> tuple[float, float, bool, bool]:
+    """'[a, b)' -> (a, b, a closed?, b closed?); 'inf' / '-inf' for unbounded ends."""
+    t = spec.strip()
+    if len(t) < 5 or t[0] not in "[(" or t[-1] not in "])" or "," not in t:
+        raise ValueError(f"bad option range {spec!r} (expected e.g. '[0, 1)' or '(0, inf)')")
+    lo, hi = (float(x) for x in t[1:-1].split(","))
+    return lo, hi, t[0] == "[", t[-1] == "]"
+
+
+def check_value(flag: str, value, range: str | None) -> None:
+    """Raise UserError if `value` is NaN/inf (floats) or outside the interval `range`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UserError(f"{flag} must be a finite number, got {value}")
+    if range is None:
+        return
+    lo, hi, lo_closed, hi_closed = _parse_range(range)
+    ok = (value >= lo if lo_closed else value > lo) and (value <= hi if hi_closed else value < hi)
+    if not ok:
+        if math.isinf(hi):
+            want = f"{'>=' if lo_closed else '>'} {lo:g}"
+        elif math.isinf(lo):
+            want = f"{'<=' if hi_closed else '<'} {hi:g}"
+        else:
+            want = f"in {range}"
+        raise UserError(f"{flag} must be {want}, got {value}")
+
+
+def check_options(obj, prefix: str = "") -> None:
+    """Validate every field of an options dataclass instance against its declared range (module docstring)."""
+    for f in dataclasses.fields(obj):
+        check_value(_flag(f, prefix), getattr(obj, f.name), f.metadata.get("range"))
 
 
 def parse_bool(s: str | bool) -> bool:
@@ -83,7 +128,9 @@ def from_args(cls, args: argparse.Namespace, prefix: str = ""):
         dest = prefix.replace("-", "_") + f.name
         if hasattr(args, dest):
             kw[f.name] = getattr(args, dest)
-    return cls(**kw)
+    obj = cls(**kw)
+    check_options(obj, prefix)
+    return obj
 
 
 def read_conf_lines(path: str) -> list[tuple[int, str]]:
