@@ -69,11 +69,15 @@ def test_run_sh_end_to_end(kaldi_system, tmp_path):
     assert (egs.left, egs.right) == (5, 5)
     sub = open(d / "dbn" / "feats.scp").read().splitlines()  # pretraining subset, evenly spread
     assert len(sub) == 30 and sub[0].split()[0] == info["utts"][0]
-    # 10% of the utterances held out, as the paper's CV set
+    # the paper's CV set: the last 10% of the utterances (4 of 40), moved back to a speaker change
+    # (subset_data_dir_tr_cv.sh): the fixture's last speaker has 5 utterances, all held out
     import json
 
     ei = json.load(open(d / "egs" / "info.json"))
-    assert ei["num_valid_utts"] == len(info["utts"]) // 10
+    last_spk = info["utts"][-1].split("_")[0]
+    assert ei["num_valid_utts"] == sum(u.startswith(last_spk + "_") for u in info["utts"]) == 5
+    assert "Averaging" in open(d / "log" / "train.setup.0.log").read()
+    assert "max-norm 10 capped" in open(d / "log" / "train.0.0.log").read()  # conf/train.conf: the paper's
     assert 0 < ei["num_frames"] < info["num_frames"]
 
     m = load_model(d / "final.mdl")
