@@ -87,3 +87,22 @@ def test_only_unknown_experiment_is_one_line(tmp_path):
     r = subprocess.run([sys.executable, os.path.join(LOCAL, "paper_tables.py"), "--only", "nope", *["x"] * 11],
                        capture_output=True, text=True, env=env)
     assert r.returncode != 0 and "unknown experiment(s) nope" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_bmuf_rows_and_their_controls(tmp_path):
+    """The BMUF row runs Chen & Huo's defaults (no LR x N, block momentum auto); the earlier row's setting
+    (block momentum 0.5 with LR x N) has a plain-averaging control at twice the LR: the same step."""
+    exps = {e.name: e for e in X.all_experiments()}
+    b16 = dataclasses.replace(X.BASE, workers=16)
+    bmuf = dataclasses.replace(b16, averaging="bmuf")
+    old = dataclasses.replace(bmuf, block_momentum="0.5", scale_lr="true")
+    ctrl = dataclasses.replace(b16, lr_factor=2.0)
+    for e in (bmuf, old, ctrl):
+        assert e.name in exps
+    cmd_sh = str(tmp_path / "cmd.sh")
+    s = " ".join(X.train_command(bmuf, "egs", "i", "o", 3, (0.004, 0.0004), 0, cmd_sh=cmd_sh))
+    assert "--block-momentum auto --scale-lr-by-workers auto" in s and "--initial-lr 0.004 " in s
+    s = " ".join(X.train_command(old, "egs", "i", "o", 3, (0.004, 0.0004), 0, cmd_sh=cmd_sh))
+    assert "--block-momentum 0.5 --scale-lr-by-workers true" in s
+    s = " ".join(X.train_command(ctrl, "egs", "i", "o", 3, (0.004, 0.0004), 0, cmd_sh=cmd_sh))
+    assert "--initial-lr 0.008 --final-lr 0.0008" in s and "--averaging plain" in s

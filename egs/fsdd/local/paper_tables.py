@@ -23,13 +23,17 @@ import shlex
 import subprocess
 import sys
 
+import numpy as np
 from matplotlib.figure import Figure
 
+from nnet2.data.egs import EgsReader
+from nnet2.decode.score import score_texts
 from nnet2.nnet import components as C
 from nnet2.nnet.model import load_model
 from nnet2.report import collect, plot_learning_curves
 from nnet2.utils.errors import UserError
 from nnet2.utils.fileio import atomic_path, write_bytes_atomic
+from nnet2.utils.intervals import grouped_sums, paired_comparison
 from nnet2.utils.log import get_logger
 
 log = get_logger("paper_tables")
@@ -46,11 +50,17 @@ class Exp:
     minibatch: int = 256       # plays the paper's 1024
     lr_schedule: str = "exponential"
     averaging: str = "plain"   # plain | bmuf | overlap
+    block_momentum: str = "auto"  # bmuf: auto = 1 - 1/N (Chen & Huo)
+    scale_lr: str = "auto"     # --scale-lr-by-workers: auto = x N except under bmuf
+    lr_factor: float = 1.0     # multiplies the schedule's rates (a control at a given effective step)
 
     @property
     def name(self) -> str:
         parts = [self.model, self.init if self.model == "sigmoid" else "", self.update, f"n{self.workers}",
-                 f"k{self.average_every}", f"mb{self.minibatch}", self.lr_schedule[:3], self.averaging]
+                 f"k{self.average_every}", f"mb{self.minibatch}", self.lr_schedule[:3], self.averaging,
+                 "" if self.block_momentum == "auto" else f"bm{self.block_momentum}",
+                 "" if self.scale_lr == "auto" else f"xN{self.scale_lr}",
+                 "" if self.lr_factor == 1.0 else f"lrx{self.lr_factor:g}"]
         return "_".join(p for p in parts if p)
 
 
@@ -86,8 +96,13 @@ def table_specs() -> list[dict]:
              paper=[("paper newbob", ["14.9", "15.4"]), ("paper exponential", ["14.7", "15.1"])]),
         dict(key="beyond", title="7. Beyond the paper: BMUF and overlapped averaging (N=16); p-norm vs sigmoid",
              cols=["N=1", "N=16"],
-             rows=[("plain averaging", [BASE, r(BASE, workers=16)]),
-                   ("BMUF (block momentum 0.5)", [None, r(BASE, workers=16, averaging="bmuf")]),
+             rows=[("plain averaging, LR x N (control for BMUF: the same effective step)", [BASE, r(BASE, workers=16)]),
+                   ("BMUF, Chen & Huo defaults (block momentum 1-1/N = 0.9375, block LR 1, worker LR x 1)",
+                    [None, r(BASE, workers=16, averaging="bmuf")]),
+                   ("BMUF as in the earlier table (block momentum 0.5, worker LR x N: twice the step)",
+                    [None, r(BASE, workers=16, averaging="bmuf", block_momentum="0.5", scale_lr="true")]),
+                   ("plain averaging, LR x 2N (control for the row above: the same effective step)",
+                    [None, r(BASE, workers=16, lr_factor=2.0)]),
                    ("overlapped Iallreduce", [None, r(BASE, workers=16, averaging="overlap")]),
                    ("p-norm DNN (random init)", [r(BASE, model="pnorm", init="random"),
                                                  r(BASE, workers=16, model="pnorm", init="random")])],
@@ -113,8 +128,9 @@ def train_command(e: Exp, egs_dir: str, init_mdl: str, out_dir: str, epochs: int
     train = ["-m", "nnet2", "train",
              "--update", e.update, "--average-every", str(e.average_every), "--minibatch-size", str(e.minibatch),
              "--lr-schedule", e.lr_schedule, "--averaging", e.averaging, "--num-epochs", str(epochs),
-             "--initial-lr", str(lr[0]), "--final-lr", str(lr[1]), "--seed", str(seed), "--threads", "1",
-             "--resume", "true", "--progress", "false", "--block-momentum", "0.5"]
+             "--initial-lr", f"{lr[0] * e.lr_factor:g}", "--final-lr", f"{lr[1] * e.lr_factor:g}",
+             "--seed", str(seed), "--threads", "1", "--resume", "true", "--progress", "false",
+             "--block-momentum", e.block_momentum, "--scale-lr-by-workers", e.scale_lr]
     return ["bash", "-c", '. "$0" && mpi_cmd "$@"', cmd_sh, str(e.workers), *train, egs_dir, init_mdl, out_dir]
 
 
@@ -145,48 +161,130 @@ def results_of(root: str, e: Exp, ref_text: str):
     return collect(e.name, os.path.join(root, e.name), ref_text)
 
 
-def write_tables(root: str, ref_text: str, out_dir: str) -> str:
-    """Markdown tables (ours beside the paper) + WER-vs-N plot; returns the Markdown."""
+def valid_per_utterance(exp_dir: str, egs_dir: str):
+    """(units, correct frames per held-out utterance, frames per utterance) of the final model on the egs'
+    validation set, for paired comparisons between systems."""
+    egs = EgsReader(egs_dir)
+    X, y = egs.valid_set()
+    units = egs.valid_utterances()
+    nnet = load_model(os.path.join(exp_dir, "final.mdl")).nnet
+    corr = np.concatenate([nnet.evaluate_frames(X[s:s + 4096], y[s:s + 4096])[1] for s in range(0, len(y), 4096)])
+    c, f = grouped_sums(units, corr, np.ones(len(y)))
+    return np.unique(units), c, f
+
+
+def _paired(a, b, what: str):
+    """Comparison of systems a and b ((units, num, den) each) or None when they are not on the same units."""
+    if a is None or b is None or len(a[0]) != len(b[0]) or not np.array_equal(a[0], b[0]):
+        return None
+    return paired_comparison(a[1], b[1], a[2], lower_is_better=(what == "WER"))
+
+
+def write_tables(root: str, ref_text: str, out_dir: str, egs: dict | None = None, run_info: str = "") -> str:
+    """Markdown tables (ours with 95% intervals, the paper's numbers beside them, and which differences
+    are significant) + plots; returns the Markdown."""
     os.makedirs(out_dir, exist_ok=True)
-    cache = {}
+    cache, tests, valids = {}, {}, {}
+
+    def done(e):
+        return os.path.exists(os.path.join(root, e.name, "decode_test", "hyp.txt"))
 
     def res(e):
         if e not in cache:
             cache[e] = results_of(root, e, ref_text)
         return cache[e]
 
+    def test_units(e):
+        if e not in tests:
+            r = score_texts(ref_text, os.path.join(root, e.name, "decode_test", "hyp.txt"))
+            utts = sorted(r.per_utt)
+            err, words = r.utt_errors(utts)
+            tests[e] = (np.arange(len(utts)), np.asarray(err, float), np.asarray(words, float))
+        return tests[e]
+
+    def valid_units(e):
+        if e not in valids:
+            valids[e] = valid_per_utterance(os.path.join(root, e.name), egs[e.model]) if egs else None
+        return valids[e]
+
+    def cell(e):
+        r = res(e)
+        acc = f"{100 * r.valid_acc:.1f} [{100 * r.valid_acc_lo:.1f}, {100 * r.valid_acc_hi:.1f}]" \
+            if r.valid_acc_lo is not None else f"{100 * r.valid_acc:.1f}"
+        best = f" (best {100 * r.best_valid_acc:.1f} @{r.best_epoch})" if r.best_epoch != r.last_epoch \
+            and r.best_valid_acc > r.valid_acc else ""
+        return f"{r.wer:.2f} [{r.wer_lo:.2f}, {r.wer_hi:.2f}] / {acc}{best}"
+
+    exps = [e for e in all_experiments() if done(e)]
+    missing = [e.name for e in all_experiments() if not done(e)]
+    epochs = sorted({1 + max(h["epoch"] for h in res(e).history) for e in exps})
     md = ["# The paper's comparisons on FSDD connected digits\n",
-          "WER % on the FSDD test set [bootstrap 95% CI] / validation frame accuracy %. Paper columns: "
-          "Hub5'00 SWB WER % from Su & Chen (2015) — a different task; compare the *shape* (how much is "
-          "lost going from 1 to 16 workers), not the values.\n"]
+          (f"**Not run** (time): {', '.join(missing)}; their cells say so. " if missing else "") +
+          f"What ran: the {len(exps)} training runs named in `paper_tables.json`, {' / '.join(map(str, epochs))} "
+          f"epochs each, one seed (0), decoded with the acoustic scale and insertion penalty tuned on dev. "
+          + run_info + "\n",
+          "Each cell: test WER % [95% bootstrap interval over the 73 test utterances] / validation frame "
+          "accuracy % of the last epoch [95% interval over the held-out utterances] (and the best epoch's "
+          "accuracy when an earlier epoch was better: the last model is the one decoded). Intervals: "
+          "`nnet2.utils.intervals` (percentile bootstrap over utterances, the same as `nnet2 score`). "
+          "*paper* cells: Hub5'00 SWB WER % from Su & Chen (2015) -- a different task and scale; compare "
+          "the *shape* of each comparison, not the values. *Significant* below means the 95% paired-"
+          "bootstrap interval of the difference (same utterances, both systems) excludes 0.\n"]
     for t in table_specs():
         md.append(f"\n## {t['title']}\n")
+        ncol = len(t["cols"])
         md.append("| | " + " | ".join(t["cols"]) + " |")
-        md.append("|---" * (len(t["cols"]) + 1) + "|")
-        for label, cells in t["rows"]:
-            vals = []
-            for e in cells:
-                if e is None:
-                    vals.append("")
+        md.append("|---" * (ncol + 1) + "|")
+        for label_, cells in t["rows"]:
+            vals = ["" if e is None else cell(e) if done(e) else "not run" for e in cells]
+            md.append(f"| {label_} | " + " | ".join(vals) + " |")
+        for plabel, pvals in t["paper"]:
+            md.append(f"| *{plabel}* | " + " | ".join(pvals) + " |")
+        # significance: each pair of rows in each column, and first vs last column in each row
+        sig, notsig = [], []
+        pairs = []
+        rows = t["rows"]
+        for ci in range(ncol):
+            for i in range(len(rows)):
+                for j in range(i + 1, len(rows)):
+                    a, b = rows[i][1][ci], rows[j][1][ci]
+                    if a is not None and b is not None and a != b and done(a) and done(b):
+                        pairs.append((f"{rows[i][0].split(' (')[0]} vs {rows[j][0].split(' (')[0]}, {t['cols'][ci]}", a, b))
+        for lbl, cells in rows:
+            present = [c for c in cells if c is not None and done(c)]
+            if len(present) >= 2 and present[0] != present[-1]:
+                pairs.append((f"{lbl.split(' (')[0]}: {t['cols'][cells.index(present[0])]} vs "
+                              f"{t['cols'][cells.index(present[-1])]}", present[0], present[-1]))
+        for lbl, a, b in pairs:
+            for what, fa, fb, scale in (("valid acc", valid_units(a), valid_units(b), 100.0),
+                                        ("WER", test_units(a), test_units(b), 100.0)):
+                c = _paired(fa, fb, what)
+                if c is None:
                     continue
-                r = res(e)
-                vals.append(f"{r.wer:.2f} [{r.wer_lo:.2f}, {r.wer_hi:.2f}] / {100 * r.valid_acc:.1f}")
-            md.append(f"| {label} | " + " | ".join(vals) + " |")
-        for label, vals in t["paper"]:
-            md.append(f"| *{label}* | " + " | ".join(vals) + " |")
-    md += _learning_speed_md(res, out_dir)
+                d = c.diff.scaled(scale)
+                txt = f"{lbl}: {what} {d.value:+.2f} [{d.lo:+.2f}, {d.hi:+.2f}]"
+                (sig if c.significant else notsig).append(txt)
+        md.append("")
+        md.append("Differences (first minus second, in points; paired bootstrap over the same utterances, 95%):")
+        md.append("- **significant**: " + ("; ".join(sig) if sig else "none"))
+        md.append("- not significant: " + ("; ".join(notsig) if notsig else "none"))
+    r = dataclasses.replace
+    speed_runs = [r(BASE, workers=n, update=u, init=i) for n in (1, 16) for u in ("ngd", "sgd") for i in ("rbm", "random")
+                  if not (u == "sgd" and i == "random")]
+    if all(done(e) for e in speed_runs):
+        md += _learning_speed_md(res, out_dir)
     text = "\n".join(md) + "\n"
-    _plot_wer_vs_n(root, ref_text, [res(dataclasses.replace(BASE, workers=n)) for n in (1, 2, 4, 8, 16)],
-                   os.path.join(out_dir, "wer_vs_workers.png"))
-    plot_learning_curves([dataclasses.replace(res(dataclasses.replace(BASE, workers=n)),
-                                              name=f"{n} worker{'s' if n > 1 else ''}") for n in (1, 2, 4, 8, 16)],
-                         os.path.join(out_dir, "learning_curves_workers.png"),
-                         "Sigmoid DNN (RBM init, NG-SGD, averaging every 10) on 1-16 workers")
-    text += "\n![WER vs workers](wer_vs_workers.png)\n\n![learning curves](learning_curves_workers.png)\n"
+    n_runs = [r(BASE, workers=n) for n in (1, 2, 4, 8, 16) if done(r(BASE, workers=n))]
+    if len(n_runs) >= 2:
+        _plot_wer_vs_n(root, ref_text, [res(e) for e in n_runs], os.path.join(out_dir, "wer_vs_workers.png"))
+        plot_learning_curves([dataclasses.replace(res(e), name=f"{e.workers} worker{'s' if e.workers > 1 else ''}")
+                              for e in n_runs], os.path.join(out_dir, "learning_curves_workers.png"),
+                             "Sigmoid DNN (RBM init, NG-SGD, averaging every 10) on 1-16 workers")
+        text += "\n![WER vs workers](wer_vs_workers.png)\n\n![learning curves](learning_curves_workers.png)\n"
     write_bytes_atomic(os.path.join(out_dir, "paper_tables.md"), text.encode())
     write_bytes_atomic(os.path.join(out_dir, "paper_tables.json"),
-                       json.dumps({e.name: dataclasses.asdict(res(e)) | {"history": None}
-                                   for e in cache}, indent=1).encode())
+                       json.dumps({e.name: {k: v for k, v in dataclasses.asdict(res(e)).items()
+                                            if k not in ("history", "exp_dir")} for e in cache}, indent=1).encode())
     return text
 
 
@@ -283,7 +381,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--initial-lr", type=float, default=0.004, help="initial learning rate (x workers)")
     p.add_argument("--final-lr", type=float, default=0.0004, help="final learning rate (x workers)")
     p.add_argument("--seed", type=int, default=0, help="seed of the data order and of the random init")
-    p.add_argument("--only", default="", help="comma-separated experiment names to run (default: all)")
+    p.add_argument("--only", default="", help="comma-separated experiment names to run, in this order (default: all)")
+    p.add_argument("--note", default="", help="a sentence for the top of paper_tables.md (e.g. what was reduced)")
     p.add_argument("--list", action="store_true", help="list the experiments and exit")
     p.add_argument("--tables-only", action="store_true", help="do not train; write tables from finished runs")
     p.add_argument("exp_root", help="where each experiment gets its directory")
@@ -302,12 +401,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         print("\n".join(e.name for e in exps))
         return 0
-    if args.only:
-        want = set(args.only.split(","))
-        unknown = want - {e.name for e in exps}
+    if args.only:  # in the order given (run the most important first)
+        by_name = {e.name: e for e in exps}
+        unknown = [n for n in args.only.split(",") if n not in by_name]
         if unknown:
-            raise SystemExit(f"paper_tables.py: unknown experiment(s) {', '.join(sorted(unknown))} (see --list)")
-        exps = [e for e in exps if e.name in want]
+            raise SystemExit(f"paper_tables.py: unknown experiment(s) {', '.join(unknown)} (see --list)")
+        exps = [by_name[n] for n in args.only.split(",")]
     if not args.tables_only:
         os.makedirs(args.exp_root, exist_ok=True)
         init_random = make_random_init(args.init_rbm, args.feature_transform, args.transition_model,
@@ -319,9 +418,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{i + 1}/{len(exps)}] {e.name}", flush=True)
             run_experiment(e, args.exp_root, egs, inits, args.graph_dir, args.dev_dir, args.test_dir,
                            args.epochs, (args.initial_lr, args.final_lr), args.seed)
-    if args.only:
-        return 0  # the tables need every experiment
-    print(write_tables(args.exp_root, os.path.join(args.test_dir, "text"), args.out_dir))
+    egs = {"sigmoid": args.egs_sigmoid, "pnorm": args.egs_pnorm}
+    print(write_tables(args.exp_root, os.path.join(args.test_dir, "text"), args.out_dir, egs, args.note))
     return 0
 
 
