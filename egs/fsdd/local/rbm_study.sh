@@ -23,6 +23,7 @@ settings=(
   "nnet1|--rbm-iter 2"
   "momentum-period-5k|--rbm-iter 2 --momentum-step-period 5000"
   "bb-lrate-0.1|--rbm-iter 2 --rbm-lrate 0.1"
+  "bb-lrate-0.02|--rbm-iter 2 --rbm-lrate 0.02"
   "period-5k-iter-6|--rbm-iter 6 --momentum-step-period 5000"
 )
 systems=()
