@@ -1,7 +1,6 @@
 """Kaldi basic I/O: exact bytes in both modes, float formatting, malformed and truncated input."""
 
 import struct
-import time
 
 import numpy as np
 import pytest
@@ -153,13 +152,11 @@ def test_truncation_at_every_offset_binary_and_text():
                 read_all(KaldiReader(data[:cut], "cut"))
 
 
-def test_large_text_matrix_is_fast():
+def test_large_text_matrix_round_trip():
+    """A 1024 x 1024 text matrix round-trips (no wall-clock limit: tests never time)."""
     M = np.random.default_rng(3).standard_normal((1024, 1024)).astype(np.float32)
-    t0 = time.time()
     w = KaldiWriter(False); w.matrix(M)
     data = w.getvalue()
     M2 = KaldiReader(data).read_matrix()
-    elapsed = time.time() - t0
     assert M2.shape == M.shape
     np.testing.assert_allclose(M2, M, rtol=1e-6)
-    assert elapsed < 5.0, elapsed

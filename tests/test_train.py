@@ -42,10 +42,7 @@ def cmd(n: int, egs: str, init: str, out: str, *extra: str) -> list[str]:
 
 def run(n, setup, out, *extra, env=None, timeout=120):
     e = dict(os.environ, PYTHONPATH=subprocess_pythonpath(), OMP_NUM_THREADS="1", **(env or {}))
-    t = time.monotonic()
-    p = subprocess.run(cmd(n, *setup, str(out), *extra), env=e, capture_output=True, text=True, timeout=timeout)
-    p.seconds = time.monotonic() - t
-    return p
+    return subprocess.run(cmd(n, *setup, str(out), *extra), env=e, capture_output=True, text=True, timeout=timeout)
 
 
 def final_bytes(out) -> bytes:
@@ -223,8 +220,10 @@ def test_failing_rank_stops_the_job(setup, tmp_path, mode):
 
     out = tmp_path / "run"
     p = run(2, setup, out, env={"NNET2_TEST_FAIL_RANK": "1", "NNET2_TEST_FAIL_ITER": "2",
-                                "NNET2_TEST_FAIL_MODE": mode}, timeout=60)
-    assert p.returncode != 0 and p.seconds < 60
+                                "NNET2_TEST_FAIL_MODE": mode}, timeout=600)
+    # A job that does not stop hangs in a collective: the subprocess timeout (a hang guard, generous
+    # for a loaded machine) is what catches it; nothing here depends on how fast the job ends.
+    assert p.returncode != 0
     if mode == "raise":
         log = open(out / "log" / "train.2.1.log").read()
         assert "rank 1 failed: RuntimeError: injected failure on rank 1 in iteration 2" in log
