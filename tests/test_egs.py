@@ -269,22 +269,69 @@ def test_cli_and_bad_tid(tmp_path, capsys):
     rc = cli_main(["get-egs", "--ali-is-pdf", "true", "--num-pdfs", "5", str(tmp_path / "feats.scp"),
                    f"ark,t:{tmp_path}/pdf.txt", str(tmp_path / "egs2")])
     assert rc == 1 and "out of range" in capsys.readouterr().err
-    # transition-id alignments against a tid2pdf that is too small for them
-    tid2pdf = np.array([-1] + list(range(5)), np.int32)
+    # transition-id alignments against a transition model that is too small for them
     write_ali(tmp_path / "ali.1.gz", {k: v + 1 for k, v in alis.items()})
-    from nnet2.data import egs as egs_mod
-
-    orig = egs_mod.load_tid2pdf
-    egs_mod.load_tid2pdf = lambda p: (tid2pdf, 5)
-    try:
-        with pytest.raises(DataError, match=r"transition-id \d+ is out of range .*5 transition-ids"):
-            get_egs(str(tmp_path / "feats.scp"), str(tmp_path / "ali.1.gz"), str(tmp_path / "egs3"),
-                    transition_model="fake.mdl")
-    finally:
-        egs_mod.load_tid2pdf = orig
+    with pytest.raises(DataError, match=r"transition-id \d+ is out of range .*10 transition-ids"):
+        get_egs(str(tmp_path / "feats.scp"), str(tmp_path / "ali.1.gz"), str(tmp_path / "egs3"),
+                transition_model=TINY_MDL)
     assert not os.path.exists(tmp_path / "egs3")
     with pytest.raises(UserError, match="--transition-model"):
         get_egs(str(tmp_path / "feats.scp"), str(tmp_path / "ali.1.gz"), str(tmp_path / "egs3"))
+
+
+TINY_MDL = os.path.join(os.path.dirname(__file__), "data", "tiny_sigmoid.mdl.txt")
+
+
+def _other_tree(tm):
+    """The same topology and number of transition-ids and pdfs, but another tree: the pdfs of two
+    states swapped, so every transition-id is still in range and means something else."""
+    from nnet2.io.transition_model import TransitionModel
+
+    t = tm.tuples.copy()
+    t[[1, 3], 2:] = t[[3, 1], 2:]
+    return TransitionModel(tm.topology, t, tm.log_probs)
+
+
+def test_alignments_from_another_tree_are_refused(tmp_path):
+    """Issue #14 item 8: alignments whose transition-ids fit the given model but were made with a
+    different tree (Kaldi keeps that model as final.mdl beside ali.*.gz) are refused, and so is
+    training a model of another tree on egs made with the first (same pdf count)."""
+    from nnet2.data.egs import load_transition_model
+
+    tm = load_transition_model(TINY_MDL)
+    other = _other_tree(tm)
+    assert other.num_pdfs == tm.num_pdfs and other.identity() != tm.identity()
+    rng = np.random.default_rng(0)
+    feats = {f"u{i:02d}": rng.standard_normal((20, 3)).astype(np.float32) for i in range(12)}
+    from nnet2.io.table import write_table
+
+    write_table(f"ark,scp:{tmp_path}/f.ark,{tmp_path}/feats.scp", feats, "matrix")
+    alidir = tmp_path / "ali"
+    alidir.mkdir()
+    write_ali(alidir / "ali.1.gz", {k: rng.integers(1, 11, size=20).astype(np.int32) for k in feats})
+    (alidir / "final.mdl").write_bytes(other.to_bytes(binary=True))
+    with pytest.raises(DataError, match="transition model .*differs from --transition-model"):
+        get_egs(str(tmp_path / "feats.scp"), str(alidir / "ali.1.gz"), str(tmp_path / "egs"),
+                transition_model=TINY_MDL)
+    assert not os.path.exists(tmp_path / "egs")
+    # the alignment directory's own model (same identity, other transition probabilities) is fine
+    same = type(tm)(tm.topology, tm.tuples, tm.log_probs * 0.5)
+    assert same.identity() == tm.identity()
+    (alidir / "final.mdl").write_bytes(same.to_bytes(binary=False))
+    info = get_egs(str(tmp_path / "feats.scp"), str(alidir / "ali.1.gz"), str(tmp_path / "egs"),
+                   transition_model=TINY_MDL, opts=EgsOptions(left_context=0, right_context=0,
+                                                              num_utts_subset=2))
+    assert info["transition_model_id"] == tm.identity()
+    # training a model of the other tree on these egs is refused before anything is written
+    from nnet2.nnet.model import load_model, save_model
+    from nnet2.train.trainer import TrainOptions, Trainer
+
+    m = load_model(TINY_MDL)
+    m.transition_model = other
+    save_model(m, str(tmp_path / "other.mdl"), binary=True)
+    with pytest.raises(UserError, match="different transition model"):
+        Trainer(str(tmp_path / "egs"), str(tmp_path / "other.mdl"), str(tmp_path / "run"), TrainOptions())
+    assert not os.path.exists(tmp_path / "run")
 
 
 def test_lda_stats_from_egs(egs):

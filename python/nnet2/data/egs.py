@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nnet2.data.alignments import read_pdf_alignments
+from nnet2.data.alignments import expand_specs, read_pdf_alignments
 from nnet2.data.datadir import c_sort_key
 from nnet2.io.table import RandomAccessTable, is_rspecifier, parse_rspecifier, read_script, read_table
 from nnet2.io.transition_model import TransitionModel
@@ -321,7 +321,8 @@ def _assign_archives(train: list[str], frames: dict[str, int], frames_per_archiv
 
 def make_egs(feats: str, pdf_alis: dict[str, np.ndarray], egs_dir: str, num_pdfs: int,
              opts: EgsOptions | None = None, cmvn: Cmvn | None = None,
-             utt2uniq: str | dict | None = None, utt2spk: str | dict | None = None) -> dict:
+             utt2uniq: str | dict | None = None, utt2spk: str | dict | None = None,
+             transition_model_id: str | None = None) -> dict:
     """Build an egs directory from features and pdf-id alignments; returns the info dict.
 
     feats: rspecifier/path of float matrices [T, D]; pdf_alis: {utt: int32 [T]} pdf-ids in 0..num_pdfs−1.
@@ -371,7 +372,7 @@ def make_egs(feats: str, pdf_alis: dict[str, np.ndarray], egs_dir: str, num_pdfs
     writers: list[_StreamNpy] = []
     try:
         info = _write_egs(tmp, feats, pdf_alis, num_pdfs, opts, cmvn, valid, subset, arch_of,
-                          num_archives, feat_keys, writers)
+                          num_archives, feat_keys, writers, transition_model_id)
         _atomic_dir_commit(tmp, egs_dir)
     except BaseException as e:
         for w in writers:
@@ -400,7 +401,7 @@ def _check_missing(num_feat_utts: int, missing: list[str], opts: EgsOptions) -> 
 
 
 def _write_egs(tmp, feats, pdf_alis, num_pdfs, opts, cmvn, valid, subset, arch_of, num_archives,
-               feat_keys, writers) -> dict:
+               feat_keys, writers, transition_model_id=None) -> dict:
     L, R = opts.left_context, opts.right_context
     dim = None
     index_parts: list[list[np.ndarray]] = [[] for _ in range(num_archives)]
@@ -513,6 +514,7 @@ def _write_egs(tmp, feats, pdf_alis, num_pdfs, opts, cmvn, valid, subset, arch_o
         "num_train_diag_frames": nt["train_diag"],
         "num_combine_frames": nt["combine"],
         "num_missing_alignments": len(missing),
+        "transition_model_id": transition_model_id,
         "cmvn": None if cmvn is None else {"stats": cmvn.spec, "norm_vars": cmvn.norm_vars},
         "seed": opts.seed,
         "options": to_dict(opts),
@@ -746,15 +748,42 @@ class EgsReader:
             yield self._load(a["feats"]), np.asarray(self._load(a["index"]))
 
 
-def load_tid2pdf(model_path: str) -> tuple[np.ndarray, int]:
-    """(tid2pdf int32 [num_tids+1], num_pdfs) from a Kaldi model or transition-model file (text or binary)."""
+def load_transition_model(model_path: str) -> TransitionModel:
+    """The TransitionModel of a Kaldi model or transition-model file (text or binary)."""
     try:
         with open(model_path, "rb") as f:
             data = f.read()
     except OSError as e:
         raise DataError(f"cannot read transition model '{model_path}': {e.strerror}") from None
-    tm = TransitionModel.from_bytes(data, name=model_path)
+    return TransitionModel.from_bytes(data, name=model_path)
+
+
+def load_tid2pdf(model_path: str) -> tuple[np.ndarray, int]:
+    """(tid2pdf int32 [num_tids+1], num_pdfs) from a Kaldi model or transition-model file (text or binary)."""
+    tm = load_transition_model(model_path)
     return tm.tid2pdf, tm.num_pdfs
+
+
+def check_alignment_model(alignments, transition_model: str, tm: TransitionModel) -> None:
+    """Refuse alignments made with a different tree or topology than `transition_model`, even when
+    their transition-ids happen to be in range. Kaldi keeps the model that wrote `ali.*.gz` beside
+    them (`final.mdl` in the alignment directory); its identity (topology + tuples, see
+    `TransitionModel.identity`) must equal the given model's. Pipes cannot be checked this way."""
+    want = tm.identity()
+    seen = set()
+    for kind, target in expand_specs(alignments):
+        if kind == "pipe":
+            continue
+        mdl = os.path.join(os.path.dirname(os.path.abspath(target)), "final.mdl")
+        if mdl in seen or not os.path.isfile(mdl):
+            continue
+        seen.add(mdl)
+        if os.path.exists(transition_model) and os.path.samefile(mdl, transition_model):
+            continue
+        if load_transition_model(mdl).identity() != want:
+            raise DataError(f"the alignments '{target}' were made with '{mdl}', whose transition model "
+                            f"(tree/topology) differs from --transition-model '{transition_model}': "
+                            f"use the model the alignments were made with")
 
 
 def get_egs(feats: str, alignments, egs_dir: str, transition_model: str | None = None,
@@ -764,8 +793,11 @@ def get_egs(feats: str, alignments, egs_dir: str, transition_model: str | None =
     """`nnet2 get-egs`: read alignments (→ pdf-ids), optional per-speaker CMVN, then `make_egs`."""
     opts = opts or EgsOptions()
     tid2pdf = None
+    tm_id = None
     if transition_model:
-        tid2pdf, model_pdfs = load_tid2pdf(transition_model)
+        tm = load_transition_model(transition_model)
+        tid2pdf, model_pdfs, tm_id = tm.tid2pdf, tm.num_pdfs, tm.identity()
+        check_alignment_model(alignments, transition_model, tm)
         if num_pdfs is not None and num_pdfs != model_pdfs:
             raise UserError(f"--num-pdfs={num_pdfs} but '{transition_model}' has {model_pdfs} pdfs")
         num_pdfs = model_pdfs
@@ -777,4 +809,5 @@ def get_egs(feats: str, alignments, egs_dir: str, transition_model: str | None =
         num_pdfs = 1 + max((int(v.max()) for v in alis.values() if len(v)), default=-1)
         logger.warning(f"--num-pdfs not given; using {num_pdfs} (largest pdf-id in the alignments + 1)")
     cm = Cmvn(cmvn, utt2spk, opts.norm_vars) if cmvn else None
-    return make_egs(feats, alis, egs_dir, num_pdfs, opts, cmvn=cm, utt2uniq=utt2uniq, utt2spk=utt2spk)
+    return make_egs(feats, alis, egs_dir, num_pdfs, opts, cmvn=cm, utt2uniq=utt2uniq, utt2spk=utt2spk,
+                    transition_model_id=tm_id)

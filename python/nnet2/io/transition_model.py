@@ -19,6 +19,8 @@ Format and derived tables follow `src/hmm/hmm-topology.cc` (`HmmTopology::Read/W
 
 from __future__ import annotations
 
+import hashlib
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -391,6 +393,16 @@ class TransitionModel:
         w.newline_if_text()
         w.token("</TransitionModel>")
         w.newline_if_text()
+
+    def identity(self) -> str:
+        """A fingerprint of what decides the meaning of a transition-id: the topology and the
+        (phone, hmm-state, pdf) tuples that the tree produced -- not the transition probabilities,
+        which every GMM iteration re-estimates. Two models with the same identity map every
+        transition-id to the same phone, HMM state and pdf (Kaldi's scripts check this by comparing
+        the `tree` files, e.g. steps/nnet2/train_pnorm_simple2.sh: `cmp $alidir/tree $dir/tree`)."""
+        w = KaldiWriter(True)
+        self.topology.write(w)
+        return hashlib.sha256(w.getvalue() + np.ascontiguousarray(self.tuples, "<i4").tobytes()).hexdigest()[:16]
 
     @classmethod
     def from_bytes(cls, data: bytes, name: str = "<bytes>") -> "TransitionModel":

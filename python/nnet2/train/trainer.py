@@ -288,6 +288,7 @@ class Trainer:
         if not (o.resume and os.path.isdir(os.path.join(self.out_dir, "state"))):
             self._init = load_model(self.init_model)
             nnet = self._init.nnet
+            self._check_transition_model(self._init)
             if nnet.input_dim != self.egs.feat_dim and nnet.frame_input_start() == 1:
                 raise UserError(f"model {self.init_model} expects {nnet.input_dim}-dim features but the egs in "
                                 f"{self.egs_dir} have {self.egs.feat_dim}")
@@ -559,6 +560,17 @@ class Trainer:
         final = os.path.join(self.out_dir, "final.mdl")
         if os.path.exists(final):
             os.unlink(final)
+
+    def _check_transition_model(self, model) -> None:
+        """The egs' labels are pdf-ids of the tree they were aligned with (recorded by get-egs); a model
+        from another tree can have the same number of pdfs and still mean other things by them."""
+        info = getattr(self.egs, "info", None)
+        want = info.get("transition_model_id") if isinstance(info, dict) else None
+        tm = getattr(model, "transition_model", None)
+        if want and tm is not None and tm.identity() != want:
+            raise UserError(f"the model {self.init_model} has a different transition model (tree/topology) "
+                            f"than the one the egs in {self.egs_dir} were made with: initialize it with "
+                            f"the alignment model's tree")
 
     def _check_model(self, nnet) -> None:
         if nnet.frame_input_start() == 1:
