@@ -29,30 +29,40 @@ from typing import Any, TYPE_CHECKING, TypeVar
 import numpy as np
 
 from nnet2 import _core
-from nnet2.corpora.fsdd import FsddOptions, prepare_fsdd as _prepare
-from nnet2.data.datadir import subset_data_dir as _subset, validate_data_dir
-from nnet2.data.egs import EgsOptions, get_egs as _get_egs
-from nnet2.decode.decoder import DecodeOptions, decode_dir, load_scores, read_priors, tune
-from nnet2.decode.graph import Graph, GraphOptions, make_graph as _make_graph
-from nnet2.decode.score import WerResult, read_text, score_texts
-from nnet2.feat.apply_cmvn import apply_cmvn_archive
+from nnet2.corpora import fsdd as _fsdd
+from nnet2.corpora.fsdd import FsddOptions
+from nnet2.data import datadir as _datadir
+from nnet2.data import egs as _egs
+from nnet2.data.egs import EgsOptions
+from nnet2.decode import decoder as _decoder
+from nnet2.decode import graph as _graph
+from nnet2.decode import score as _score
+from nnet2.decode.decoder import DecodeOptions
+from nnet2.decode.graph import GraphOptions
+from nnet2.decode.score import WerResult
+from nnet2.feat.apply_cmvn import apply_cmvn_archive as _apply_cmvn_archive
+from nnet2.feat import lda as _lda
+from nnet2.feat.make_feats import compute_cmvn_stats as _compute_cmvn_stats, make_feats as _make_feats_fn
 from nnet2.feat.features import FbankOptions, MfccOptions
-from nnet2.feat.lda import LdaOptions, estimate_lda, lda_stats_from_egs
-from nnet2.feat.make_feats import compute_cmvn_stats, make_feats
-from nnet2.gmm.mono import MonoOptions, train_mono_and_align
-from nnet2.io.table import write_matrix_file
-from nnet2.nnet.compute import compute_outputs
-from nnet2.nnet.convert import dbn_to_model as _convert
-from nnet2.nnet.model import Model, init_model as _init, load_model as _load, save_model as _save
+from nnet2.feat.lda import LdaOptions
+from nnet2.gmm import mono as _mono
+from nnet2.gmm.mono import MonoOptions
+from nnet2.io import table as _table
+from nnet2.nnet import compute as _compute
+from nnet2.nnet import convert as _convert
+from nnet2.nnet import model as _model
+from nnet2.nnet.model import Model
 from nnet2.nnet.nnet import Nnet, StepStats
+from nnet2.parallel import comm as _comm
 from nnet2.parallel.averager import Averager, BmufAverager, OverlapAverager, PlainAverager
-from nnet2.parallel.comm import world as _world
-from nnet2.rbm.train import DbnOptions, pretrain_dbn as _pretrain, read_features
+from nnet2.rbm import train as _rbm
+from nnet2.rbm.train import DbnOptions
+from nnet2.train import trainer as _trainer
 from nnet2.train.schedule import ExponentialSchedule, LearningRateSchedule, NewbobSchedule
-from nnet2.train.trainer import IterationStats, TrainOptions, train as _train
+from nnet2.train.trainer import IterationStats, TrainOptions
+from nnet2.utils import log as _log
 from nnet2.utils.errors import UserError
 from nnet2.utils.fileio import write_bytes_atomic
-from nnet2.utils.log import env_rank_world, get_logger, setup_logging
 
 if TYPE_CHECKING:
     from mpi4py import MPI
@@ -81,12 +91,12 @@ _T = TypeVar("_T")
 def world() -> MPI.Comm:
     """The MPI world communicator (mpi4py's `MPI.COMM_WORLD`): N ranks under `mpiexec -n N python -m
     mpi4py script.py`, one without a launcher."""
-    return _world()
+    return _comm.world()
 
 
 def _launched_ranks() -> int:
     """The number of ranks mpiexec started (from its environment, without initializing MPI)."""
-    return env_rank_world()[1]
+    return _log.env_rank_world()[1]
 
 
 def _serial(fn: Callable[..., _T]) -> Callable[..., _T]:
@@ -126,7 +136,7 @@ def prepare_fsdd(out_dir: str, opts: FsddOptions | None = None) -> dict[str, dic
     `out_dir/data/local/dict` and the lang dir `out_dir/data/lang`. The FSDD copy is
     `opts.fsdd_dir`, else the default one (`nnet2.corpora.fsdd.default_fsdd_dir`). Same seed ->
     identical files. Returns per-set statistics {set: {utterances, speakers, ...}}."""
-    return _prepare(out_dir, opts or FsddOptions())
+    return _fsdd.prepare_fsdd(out_dir, opts or FsddOptions())
 
 
 @_serial
@@ -138,7 +148,7 @@ def compute_features(data_dir: str, feat_dir: str, opts: MfccOptions | FbankOpti
     Writes `feat_dir/raw_<kind>_<set>.<j>.ark` (j = 1..nj parallel jobs) and `data_dir/feats.scp`;
     nothing is left behind when an utterance fails. `MfccOptions.from_conf("conf/mfcc.conf")` reads a
     Kaldi conf file. Returns the number of utterances."""
-    return make_feats(data_dir, opts if opts is not None else MfccOptions(), feat_dir, nj=nj)
+    return _make_feats_fn(data_dir, opts if opts is not None else MfccOptions(), feat_dir, nj=nj)
 
 
 @_serial
@@ -146,7 +156,7 @@ def compute_cmvn(data_dir: str, feat_dir: str | None = None) -> int:
     """Per-speaker CMVN statistics of `data_dir`'s features (`nnet2 compute-cmvn-stats`): a float64
     [2, D+1] matrix per speaker in `feat_dir/cmvn_<set>.ark` (default feat_dir: `data_dir/data`),
     indexed by `data_dir/cmvn.scp`. Returns the number of speakers."""
-    return compute_cmvn_stats(data_dir, feat_dir)
+    return _compute_cmvn_stats(data_dir, feat_dir)
 
 
 @_serial
@@ -157,7 +167,7 @@ def apply_cmvn(feats: str, cmvn: str, out_ark: str, out_scp: str, utt2spk: str |
     feats / cmvn: rspecifiers (`scp:data/train/feats.scp`, `scp:data/train/cmvn.scp`); utt2spk: the
     stats are per speaker (without it, per utterance); norm_vars: variances too. Writes `out_ark`
     and `out_scp` (pointing into it). Returns the number of utterances."""
-    return apply_cmvn_archive(feats, cmvn, out_ark, out_scp, utt2spk, norm_vars)
+    return _apply_cmvn_archive(feats, cmvn, out_ark, out_scp, utt2spk, norm_vars)
 
 
 @_serial
@@ -169,7 +179,7 @@ def subset_data_dir(src: str, dst: str, *, first: int | None = None, every: int 
     three. exclude: keep the complement instead. Returns the number of utterances in `dst`."""
     if sum(x is not None for x in (first, every, utt_list)) != 1:
         raise UserError("subset_data_dir: give exactly one of first, every, utt_list")
-    utts = validate_data_dir(src, need_wav=False).utts
+    utts = _datadir.validate_data_dir(src, need_wav=False).utts
     if first is not None:
         sel = utts[:first]
     elif every is not None:
@@ -189,7 +199,7 @@ def subset_data_dir(src: str, dst: str, *, first: int | None = None, every: int 
         sel = [u for u in utts if u not in drop]
     if not sel:
         raise UserError(f"the subset of {src} is empty")
-    return len(_subset(src, dst, utt_list=sel).utts)
+    return len(_datadir.subset_data_dir(src, dst, utt_list=sel).utts)
 
 
 # ------------------------------------------------------------------------------------------------ GMM
@@ -202,7 +212,7 @@ def align(data_dir: str, lang_dir: str, out_dir: str, opts: MonoOptions | None =
     tree, topo, `ali.1.gz` (transition-ids per frame) and the lang files. Returns a summary
     (frames, utterances aligned/failed, log-likelihood, and the alignment's frame accuracy when the
     data dir has word_boundaries.json)."""
-    return train_mono_and_align(data_dir, lang_dir, out_dir, opts or MonoOptions())
+    return _mono.train_mono_and_align(data_dir, lang_dir, out_dir, opts or MonoOptions())
 
 
 @_serial
@@ -210,7 +220,7 @@ def make_graph(lang_dir: str, model_dir: str, graph_dir: str, opts: GraphOptions
     """The decoding graph HCLG.fst of the digit-loop grammar for a monophone model (`nnet2
     make-graph`, Kaldi's utils/mkgraph.sh). Writes HCLG.fst, words.txt, phones.txt, tid2pdf.int,
     num_pdfs and graph.json to `graph_dir`; returns the graph's statistics."""
-    return _make_graph(lang_dir, model_dir, graph_dir, opts or GraphOptions())
+    return _graph.make_graph(lang_dir, model_dir, graph_dir, opts or GraphOptions())
 
 
 # ------------------------------------------------------------------------------------------------ egs, LDA
@@ -226,7 +236,7 @@ def get_egs(feats: str, alignments: str | Sequence[str], egs_dir: str, *, transi
     cmvn / utt2spk: per-speaker CMVN applied on the fly; utt2uniq: utterances held out together.
     Writes the egs directory atomically (shuffled archives plus validation, training-diagnostic and
     combination subsets; usable by any number of workers). Returns `egs_dir`."""
-    _get_egs(feats, [alignments] if isinstance(alignments, str) else list(alignments), egs_dir,
+    _egs.get_egs(feats, [alignments] if isinstance(alignments, str) else list(alignments), egs_dir,
              transition_model=transition_model, ali_is_pdf=ali_is_pdf, num_pdfs=num_pdfs, cmvn=cmvn,
              utt2spk=utt2spk, utt2uniq=utt2uniq, opts=opts or EgsOptions())
     return egs_dir
@@ -239,11 +249,11 @@ def get_lda(egs_dir: str, out_mat: str, opts: LdaOptions | None = None) -> np.nd
     [dim, D+1] (use it as `FixedAffineComponent matrix=<out_mat>` in an nnet-init config).
     Returns the matrix (float32 [dim, D+1])."""
     o = opts or LdaOptions()
-    stats = lda_stats_from_egs(egs_dir, max_frames=o.max_frames or None)
-    mat = estimate_lda(stats, dim=o.dim or None, within_class_factor=o.within_class_factor,
+    stats = _lda.lda_stats_from_egs(egs_dir, max_frames=o.max_frames or None)
+    mat = _lda.estimate_lda(stats, dim=o.dim or None, within_class_factor=o.within_class_factor,
                        max_singular_value=o.max_singular_value)
     os.makedirs(os.path.dirname(os.path.abspath(out_mat)), exist_ok=True)
-    write_matrix_file(out_mat, mat, binary=o.binary)
+    _table.write_matrix_file(out_mat, mat, binary=o.binary)
     return mat
 
 
@@ -269,15 +279,15 @@ def _pretrain_dbn(feats: str | Sequence[np.ndarray], out_dir: str, o: DbnOptions
     rank = comm.Get_rank() if comm is not None else 0
     multi = comm is not None and comm.Get_size() > 1
     os.makedirs(os.path.join(out_dir, "log"), exist_ok=True)
-    setup_logging(log_file=os.path.join(out_dir, "log", f"pretrain_dbn.{rank}.log" if multi else "pretrain_dbn.log"),
+    _log.setup_logging(log_file=os.path.join(out_dir, "log", f"pretrain_dbn.{rank}.log" if multi else "pretrain_dbn.log"),
                   rank=rank, world=comm.Get_size() if comm is not None else 1)
     try:
         if isinstance(feats, str):
-            feats = read_features(feats)
+            feats = _rbm.read_features(feats)
         _core.set_num_threads(threads)
-        _pretrain(feats, o, out_dir, comm=comm if multi else None)
+        _rbm.pretrain_dbn(feats, o, out_dir, comm=comm if multi else None)
     finally:
-        setup_logging()  # later stages log to stderr only, not into this stage's log file
+        _log.setup_logging()  # later stages log to stderr only, not into this stage's log file
     return os.path.join(out_dir, f"{o.nn_depth}.dbn")
 
 
@@ -286,7 +296,7 @@ def init_model(config: str, transition_model: str, model_out: str, *, seed: int 
     """A new acoustic model from a Kaldi nnet-init config and a transition model (`nnet2 am-init`, Kaldi's
     nnet-init + nnet-am-init). The token NUM_PDFS in the config is replaced by the transition model's
     number of pdfs; `seed` draws the random weights. Writes `model_out`; returns it."""
-    _save(_init(config, transition_model, seed=seed), model_out, binary=binary)
+    _model.save_model(_model.init_model(config, transition_model, seed=seed), model_out, binary=binary)
     return model_out
 
 
@@ -298,23 +308,23 @@ def dbn_to_model(feature_transform: str, dbn: str | None, transition_model: str,
     transition model's pdfs (`nnet2 dbn-to-nnet`, Kaldi's convert_nnet1_to_nnet2.sh + nnet-am-init).
     random_init: random hidden layers (nn_depth x hid_dim; dbn must be None) instead of the DBN.
     ali: alignments for the initial priors. Writes `model_out`; returns it."""
-    model = _convert(feature_transform, dbn, transition_model, seed=seed, random_init=random_init,
+    model = _convert.dbn_to_model(feature_transform, dbn, transition_model, seed=seed, random_init=random_init,
                      nn_depth=nn_depth, hid_dim=hid_dim, ali=ali, output_init=output_init,
                      learning_rate=learning_rate)
-    _save(model, model_out, binary=binary)
+    _model.save_model(model, model_out, binary=binary)
     return model_out
 
 
 def load_model(path: str | os.PathLike) -> Model:
     """Read a Kaldi nnet2 acoustic model (.mdl, text or binary): `Model` with `.nnet` (the network),
     `.priors` (float32 [num_pdfs], empty before training ends) and `.transition_model`."""
-    return _load(path)
+    return _model.load_model(path)
 
 
 def save_model(model: Model, path: str | os.PathLike, binary: bool = True) -> None:
     """Write `model` as a Kaldi nnet2 .mdl (binary or text), atomically (GPU parameters are copied to
     the host; the model itself is not moved)."""
-    _save(model, path, binary=binary)
+    _model.save_model(model, path, binary=binary)
 
 
 # ------------------------------------------------------------------------------------------------ training
@@ -340,21 +350,21 @@ def train(egs_dir: str, init_model: str, out_dir: str, opts: TrainOptions | None
     A failing rank logs its error and aborts the whole job rather than leaving the others waiting."""
     comm = comm if comm is not None else world()
     try:
-        return _train(egs_dir, init_model, out_dir, opts or TrainOptions(), comm, schedule=schedule,
+        return _trainer.train(egs_dir, init_model, out_dir, opts or TrainOptions(), comm, schedule=schedule,
                       averager=averager, callbacks=callbacks)
     except BaseException as e:
         if comm.Get_size() > 1:
             # Make the whole job stop promptly instead of leaving the other ranks in a collective. A bad input
             # is one clear line; anything else also gets its traceback in the rank's log.
             msg = f"rank {comm.Get_rank()} failed: {type(e).__name__}: {e}; aborting the job"
-            get_logger("train").error(msg, exc_info=not isinstance(e, UserError))
+            _log.get_logger("train").error(msg, exc_info=not isinstance(e, UserError))
             if comm.Get_rank() != 0:  # only rank 0 logs to stderr: say it there too
                 print(f"nnet2 train: error: {msg}", file=sys.stderr)
             sys.stderr.flush()
             comm.Abort(1)
         raise
     finally:
-        setup_logging(stderr=comm.Get_rank() == 0)  # later stages log to stderr only, not to the last iteration's file
+        _log.setup_logging(stderr=comm.Get_rank() == 0)  # later stages log to stderr only, not to the last iteration's file
 
 
 # ------------------------------------------------------------------------------------------------ use
@@ -365,7 +375,7 @@ def compute(model: str, feats: str, out: str, *, apply_log: bool = False, divide
     with --pad-input=true): features rspecifier `feats` -> wspecifier `out` (`ark:out.ark`,
     `ark,scp:o.ark,o.scp`). divide_by_priors: posterior / prior renormalized per row (Kaldi's
     semantics); apply_log: then the log. Returns the number of utterances."""
-    n = compute_outputs(model, feats, out, apply_log=apply_log, divide_by_priors=divide_by_priors, threads=threads)
+    n = _compute.compute_outputs(model, feats, out, apply_log=apply_log, divide_by_priors=divide_by_priors, threads=threads)
     return int(n or 0)
 
 
@@ -384,7 +394,7 @@ def decode(graph_dir: str, source: str, out_dir: str, opts: DecodeOptions | None
     an rspecifier of per-pdf scores [T, num_pdfs] per utterance: log-likelihoods, or posteriors
     with `priors`. With a reference (`ref`, default `data/text`) also writes `out_dir/wer` and
     `out_dir/per_utt`. Returns statistics (utterances, frames, frames_per_second, and wer in %)."""
-    return decode_dir(graph_dir, load_scores(source, data), out_dir, opts or DecodeOptions(),
+    return _decoder.decode_dir(graph_dir, _decoder.load_scores(source, data), out_dir, opts or DecodeOptions(),
                       ref_text=_reference(ref, data), priors=priors)
 
 
@@ -399,13 +409,13 @@ def tune_decode(graph_dir: str, source: str, out_dir: str, *, data: str | None =
     ref = _reference(ref, data)
     if ref is None:
         raise UserError("tune-decode needs a reference text (ref, or a data dir with a text file)")
-    refs = read_text(ref)
-    scores = load_scores(source, data)
+    refs = _score.read_text(ref)
+    scores = _decoder.load_scores(source, data)
     missing = [u for u in refs if u not in scores]
     if missing:
         raise UserError(f"utterance '{missing[0]}' of {ref} is missing from {source}")
-    best = tune(Graph(graph_dir), scores, refs, [float(a) for a in acwts], [float(p) for p in penalties], beam,
-                read_priors(priors) if priors else None)
+    best = _decoder.tune(_graph.Graph(graph_dir), scores, refs, [float(a) for a in acwts], [float(p) for p in penalties], beam,
+                _decoder.read_priors(priors) if priors else None)
     os.makedirs(out_dir, exist_ok=True)
     write_bytes_atomic(os.path.join(out_dir, "tune.json"), (json.dumps(best, indent=1) + "\n").encode())
     write_bytes_atomic(os.path.join(out_dir, "best.conf"),
@@ -419,7 +429,7 @@ def score(ref_text: str, hyp_text: str, mode: str = "strict", out_dir: str | Non
     mode: a missing hypothesis is an error (strict), skipped (present) or empty (all). Returns a
     `WerResult` (.wer in %, .kaldi_lines(), .interval() for its 95% bootstrap interval);
     with `out_dir` also writes `out_dir/wer` and `out_dir/per_utt`."""
-    r = score_texts(ref_text, hyp_text, mode)
+    r = _score.score_texts(ref_text, hyp_text, mode)
     if out_dir:
         r.write(out_dir)
     return r

@@ -26,7 +26,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm import tqdm
@@ -42,8 +41,6 @@ from nnet2.utils.errors import DataError, UserError
 from nnet2.utils.log import get_logger
 from nnet2.utils.options import opt
 
-if TYPE_CHECKING:
-    from nnet2.io.table import RandomAccessTable
 
 logger = get_logger("nnet2.rbm")
 
