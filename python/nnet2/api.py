@@ -23,12 +23,13 @@ import functools
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any, TYPE_CHECKING, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
 from nnet2 import _core
+from nnet2 import device as _device
 from nnet2.corpora import fsdd as _fsdd
 from nnet2.corpora.fsdd import FsddOptions
 from nnet2.data import datadir as _datadir
@@ -178,20 +179,20 @@ def subset_data_dir(src: str, dst: str, *, first: int | None = None, every: int 
     with the first), or those of `utt_list` (ids, or a file with one per line); exactly one of the
     three. exclude: keep the complement instead. Returns the number of utterances in `dst`."""
     if sum(x is not None for x in (first, every, utt_list)) != 1:
-        raise UserError("subset_data_dir: give exactly one of first, every, utt_list")
+        raise UserError("subset-data-dir: give exactly one of --first, --every, --utt-list")
     utts = _datadir.validate_data_dir(src, need_wav=False).utts
     if first is not None:
         sel = utts[:first]
     elif every is not None:
         if every < 1:
-            raise UserError(f"every must be >= 1, got {every}")
+            raise UserError(f"--every must be >= 1, got {every}")
         sel = utts[::every]
     elif isinstance(utt_list, str):
         try:
             with open(utt_list) as f:
                 sel = [ln.split()[0] for ln in f if ln.strip()]
         except OSError as e:
-            raise UserError(f"cannot read the utterance list {utt_list}: {e.strerror}") from None
+            raise UserError(f"cannot read --utt-list {utt_list}: {e.strerror}") from None
     else:
         sel = list(utt_list or [])
     if exclude:
@@ -258,12 +259,12 @@ def get_lda(egs_dir: str, out_mat: str, opts: LdaOptions | None = None) -> np.nd
 
 
 # ------------------------------------------------------------------------------------------------ models
-def pretrain_dbn(feats: str | Sequence[np.ndarray], out_dir: str, opts: DbnOptions | None = None, *,
+def pretrain_dbn(feats: str | Sequence[np.ndarray] | Mapping[str, np.ndarray], out_dir: str, opts: DbnOptions | None = None, *,
                  threads: int = 1, comm: MPI.Comm | None = None) -> str:
     """RBM pretraining of a sigmoid DBN (`nnet2 pretrain-dbn`, Kaldi nnet1's pretrain_dbn.sh).
 
-    feats: a features rspecifier (`scp:...`, `ark:...`) or a list of float32 [T, D] arrays, one per
-    utterance. Writes `out_dir/final.feature_transform`, `out_dir/<k>.rbm` and `out_dir/<k>.dbn`
+    feats: a features rspecifier (`scp:...` utterances are read from disk as needed, `ark:...`), or
+    float32 [T, D] arrays, one per utterance (a list, or a mapping utterance -> array). Writes `out_dir/final.feature_transform`, `out_dir/<k>.rbm` and `out_dir/<k>.dbn`
     (Kaldi nnet1 format) and logs in `out_dir/log/`; existing k.rbm files are reused. Returns the
     path of the full DBN, `out_dir/<nn_depth>.dbn`.
 
@@ -275,15 +276,17 @@ def pretrain_dbn(feats: str | Sequence[np.ndarray], out_dir: str, opts: DbnOptio
     return _pretrain_dbn(feats, out_dir, o, threads, comm)
 
 
-def _pretrain_dbn(feats: str | Sequence[np.ndarray], out_dir: str, o: DbnOptions, threads: int, comm: MPI.Comm | None) -> str:
+def _pretrain_dbn(feats: str | Sequence[np.ndarray] | Mapping[str, np.ndarray], out_dir: str, o: DbnOptions,
+                  threads: int, comm: MPI.Comm | None) -> str:
     rank = comm.Get_rank() if comm is not None else 0
     multi = comm is not None and comm.Get_size() > 1
+    _device.activate(o.device, _comm.local_rank(comm) if multi else 0, o.gpu)  # no GPU: fail before writing
+    if isinstance(feats, str):
+        feats = _rbm.read_features(feats)  # checked before the output directory is created
     os.makedirs(os.path.join(out_dir, "log"), exist_ok=True)
-    _log.setup_logging(log_file=os.path.join(out_dir, "log", f"pretrain_dbn.{rank}.log" if multi else "pretrain_dbn.log"),
-                  rank=rank, world=comm.Get_size() if comm is not None else 1)
+    log_file = os.path.join(out_dir, "log", f"pretrain_dbn.{rank}.log" if multi else "pretrain_dbn.log")
+    _log.setup_logging(log_file=log_file, rank=rank, world=comm.Get_size() if comm is not None else 1)
     try:
-        if isinstance(feats, str):
-            feats = _rbm.read_features(feats)
         _core.set_num_threads(threads)
         _rbm.pretrain_dbn(feats, o, out_dir, comm=comm if multi else None)
     finally:
@@ -408,7 +411,7 @@ def tune_decode(graph_dir: str, source: str, out_dir: str, *, data: str | None =
     Returns {"acwt", "word_ins_penalty", "wer", "table"}: pass the first two to `DecodeOptions`."""
     ref = _reference(ref, data)
     if ref is None:
-        raise UserError("tune-decode needs a reference text (ref, or a data dir with a text file)")
+        raise UserError("tune-decode needs --ref or --data with a text file")
     refs = _score.read_text(ref)
     scores = _decoder.load_scores(source, data)
     missing = [u for u in refs if u not in scores]

@@ -24,8 +24,8 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from nnet2.gmm.mono import MonoOptions, train_mono_and_align
+    from nnet2 import api
     from nnet2.utils.options import from_args
 
-    train_mono_and_align(args.data_dir, args.lang_dir, args.out_dir, from_args(MonoOptions, args))
+    api.align(args.data_dir, args.lang_dir, args.out_dir, from_args(api.MonoOptions, args))
     return 0

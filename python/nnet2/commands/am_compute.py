@@ -31,12 +31,11 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from nnet2.nnet.compute import compute_outputs
+    from nnet2 import api
     from nnet2.utils.errors import UserError
 
     if not args.pad_input:
         raise UserError("--pad-input=false is not supported")
-
-    compute_outputs(args.model, args.feats_rspecifier, args.out_wspecifier, apply_log=args.apply_log,
-                    divide_by_priors=args.divide_by_priors, threads=args.threads)
+    api.compute(args.model, args.feats_rspecifier, args.out_wspecifier, apply_log=args.apply_log,
+                divide_by_priors=args.divide_by_priors, threads=args.threads)
     return 0

@@ -41,12 +41,10 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from nnet2.nnet.convert import dbn_to_model
-    from nnet2.nnet.model import save_model
+    from nnet2 import api
 
-    model = dbn_to_model(args.feature_transform, None if args.dbn == "-" else args.dbn, args.transition_model,
-                         seed=args.seed, random_init=args.random_init, nn_depth=args.nn_depth,
-                         hid_dim=args.hid_dim, ali=args.ali, output_init=args.output_init,
-                         learning_rate=args.learning_rate)
-    save_model(model, args.model_out, binary=args.binary)
+    api.dbn_to_model(args.feature_transform, None if args.dbn == "-" else args.dbn, args.transition_model,
+                     args.model_out, seed=args.seed, random_init=args.random_init, nn_depth=args.nn_depth,
+                     hid_dim=args.hid_dim, ali=args.ali, output_init=args.output_init,
+                     learning_rate=args.learning_rate, binary=args.binary)
     return 0

@@ -35,15 +35,12 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     import os
 
-    from nnet2.decode.decoder import DecodeOptions, decode_dir, load_scores
+    from nnet2 import api
     from nnet2.utils.options import from_args
 
-    ref = args.ref
-    if ref is None and args.data and os.path.exists(os.path.join(args.data, "text")):
-        ref = os.path.join(args.data, "text")
-    decode_dir(args.graph_dir, load_scores(args.source, args.data), args.out_dir,
-                       from_args(DecodeOptions, args), ref_text=ref, priors=args.priors)
-    if ref is not None:  # the WER once, as Kaldi's compute-wer prints it
+    stats = api.decode(args.graph_dir, args.source, args.out_dir, from_args(api.DecodeOptions, args), data=args.data,
+                       ref=args.ref, priors=args.priors)
+    if "wer" in stats:  # the WER once, as Kaldi's compute-wer prints it
         with open(os.path.join(args.out_dir, "wer")) as f:
             print(f.read(), end="")
     return 0

@@ -40,10 +40,10 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from nnet2.data.egs import EgsOptions, get_egs
+    from nnet2 import api
     from nnet2.utils.options import from_args
 
-    get_egs(args.feats, args.alignments, args.egs_dir, transition_model=args.transition_model,
-            ali_is_pdf=args.ali_is_pdf, num_pdfs=args.num_pdfs, cmvn=args.cmvn, utt2spk=args.utt2spk,
-            utt2uniq=args.utt2uniq, opts=from_args(EgsOptions, args))
+    api.get_egs(args.feats, args.alignments, args.egs_dir, transition_model=args.transition_model,
+                ali_is_pdf=args.ali_is_pdf, num_pdfs=args.num_pdfs, cmvn=args.cmvn, utt2spk=args.utt2spk,
+                utt2uniq=args.utt2uniq, opts=from_args(api.EgsOptions, args))
     return 0

@@ -23,8 +23,8 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from nnet2.decode.graph import GraphOptions, make_graph
+    from nnet2 import api
     from nnet2.utils.options import from_args
 
-    make_graph(args.lang_dir, args.model_dir, args.graph_dir, from_args(GraphOptions, args))
+    api.make_graph(args.lang_dir, args.model_dir, args.graph_dir, from_args(api.GraphOptions, args))
     return 0

@@ -20,8 +20,8 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from nnet2.corpora.fsdd import FsddOptions, prepare_fsdd
+    from nnet2 import api
     from nnet2.utils.options import from_args
 
-    prepare_fsdd(args.out_dir, from_args(FsddOptions, args))
+    api.prepare_fsdd(args.out_dir, from_args(api.FsddOptions, args))
     return 0

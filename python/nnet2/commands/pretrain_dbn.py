@@ -34,25 +34,10 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from nnet2 import _core
-    from nnet2.rbm.train import pretrain_dbn, read_features
-    from nnet2.utils.log import env_rank_world, setup_logging
+    from nnet2 import api
+    from nnet2.utils.log import env_rank_world
 
-    rank, world = env_rank_world()
-    comm = None
-    if world > 1:
-        from mpi4py import MPI
-
-        comm = MPI.COMM_WORLD
-    from nnet2.device import activate
-    from nnet2.parallel.comm import local_rank
-
-    activate(args.device, local_rank(comm) if comm is not None else 0, args.gpu)  # no GPU: fail before writing
-    opts = from_args(DbnOptions, args)
-    feats = read_features(args.feats)  # checked before the output directory is created
-    os.makedirs(os.path.join(args.dir, "log"), exist_ok=True)
-    log = "pretrain_dbn.log" if world == 1 else f"pretrain_dbn.{rank}.log"
-    setup_logging(log_file=os.path.join(args.dir, "log", log))
-    _core.set_num_threads(args.num_threads)
-    pretrain_dbn(feats, opts, args.dir, comm=comm)
+    # Under mpiexec every rank trains on the FEATS it is given and the RBMs are averaged (--average-every).
+    comm = api.world() if env_rank_world()[1] > 1 else None
+    api.pretrain_dbn(args.feats, args.dir, from_args(DbnOptions, args), threads=args.num_threads, comm=comm)
     return 0

@@ -25,14 +25,12 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from nnet2.decode.score import score_texts
+    from nnet2 import api
 
-    r = score_texts(args.ref_text, args.hyp_text, args.mode)
+    r = api.score(args.ref_text, args.hyp_text, args.mode, out_dir=args.out_dir)
     print(r.kaldi_lines(), end="")
     if args.replications > 0 and r.per_utt:
         ci = r.interval(args.replications, args.seed)
         print(f"%WER {ci.value:.2f} 95% CI [ {ci.lo:.2f}, {ci.hi:.2f} ] (bootstrap over {len(r.per_utt)} "
               f"utterances, {args.replications} replications)")
-    if args.out_dir:
-        r.write(args.out_dir)
     return 0

@@ -25,27 +25,9 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from nnet2.data.datadir import subset_data_dir, validate_data_dir
-    from nnet2.utils.errors import UserError
+    from nnet2 import api
 
-    utts = validate_data_dir(args.src, need_wav=False).utts
-    if args.first is not None:
-        sel = utts[: args.first]
-    elif args.every is not None:
-        if args.every < 1:
-            raise UserError("--every must be >= 1")
-        sel = utts[:: args.every]
-    else:
-        try:
-            with open(args.utt_list) as f:
-                sel = [ln.split()[0] for ln in f if ln.strip()]
-        except OSError as e:
-            raise UserError(f"cannot read --utt-list {args.utt_list}: {e.strerror}") from None
-    if args.exclude:
-        s = set(sel)
-        sel = [u for u in utts if u not in s]
-    if not sel:
-        raise UserError(f"the subset of {args.src} is empty")
-    d = subset_data_dir(args.src, args.dst, utt_list=sel)
-    print(f"{args.dst}: {len(d.utts)} utterances")
+    n = api.subset_data_dir(args.src, args.dst, first=args.first, every=args.every, utt_list=args.utt_list,
+                            exclude=args.exclude)
+    print(f"{args.dst}: {n} utterances")
     return 0

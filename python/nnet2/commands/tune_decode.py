@@ -26,32 +26,14 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    import json
-    import os
-
-    from nnet2.decode.decoder import load_scores, read_priors, tune
-    from nnet2.decode.graph import Graph
-    from nnet2.decode.score import read_text
+    from nnet2 import api
     from nnet2.utils.errors import UserError
-    from nnet2.utils.fileio import write_bytes_atomic
 
-    ref = args.ref or (os.path.join(args.data, "text") if args.data else None)
-    if ref is None:
-        raise UserError("tune-decode needs --ref or --data with a text file")
     try:
         acwts = [float(v) for v in args.acwts.split()]
         pens = [float(v) for v in args.penalties.split()]
     except ValueError:
         raise UserError("--acwts/--penalties: expected space-separated numbers") from None
-    priors = read_priors(args.priors) if args.priors else None
-    refs = read_text(ref)
-    scores = load_scores(args.source, args.data)
-    missing = [u for u in refs if u not in scores]
-    if missing:
-        raise UserError(f"utterance '{missing[0]}' of {ref} is missing from {args.source}")
-    best = tune(Graph(args.graph_dir), scores, refs, acwts, pens, args.beam, priors)
-    os.makedirs(args.out_dir, exist_ok=True)
-    write_bytes_atomic(os.path.join(args.out_dir, "tune.json"), (json.dumps(best, indent=1) + "\n").encode())
-    write_bytes_atomic(os.path.join(args.out_dir, "best.conf"),
-                       f"--acwt={best['acwt']}\n--word-ins-penalty={best['word_ins_penalty']}\n".encode())
+    api.tune_decode(args.graph_dir, args.source, args.out_dir, data=args.data, ref=args.ref, priors=args.priors,
+                    acwts=acwts, penalties=pens, beam=args.beam)
     return 0
