@@ -23,6 +23,7 @@ import functools
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -41,9 +42,11 @@ from nnet2.decode import score as _score
 from nnet2.decode.decoder import DecodeOptions
 from nnet2.decode.graph import GraphOptions
 from nnet2.decode.score import WerResult
-from nnet2.feat.apply_cmvn import apply_cmvn_archive as _apply_cmvn_archive
+from nnet2.feat.apply_cmvn import apply_cmvn_table as _apply_cmvn_table
 from nnet2.feat import lda as _lda
-from nnet2.feat.make_feats import compute_cmvn_stats as _compute_cmvn_stats, make_feats as _make_feats_fn
+from nnet2.feat.make_feats import MakeFeatsOptions
+from nnet2.feat.make_feats import compute_cmvn_stats as _compute_cmvn_stats
+from nnet2.feat.make_feats import make_feats as _make_feats_fn
 from nnet2.feat.features import FbankOptions, MfccOptions
 from nnet2.feat.lda import LdaOptions
 from nnet2.gmm import mono as _mono
@@ -70,7 +73,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     # options (the CLI's dataclasses)
-    "FsddOptions", "MfccOptions", "FbankOptions", "MonoOptions", "GraphOptions", "EgsOptions", "LdaOptions",
+    "FsddOptions", "MfccOptions", "FbankOptions", "MakeFeatsOptions", "MonoOptions", "GraphOptions", "EgsOptions", "LdaOptions",
     "DbnOptions", "TrainOptions", "DecodeOptions",
     # stages, in recipe order
     "prepare_fsdd", "compute_features", "compute_cmvn", "apply_cmvn", "subset_data_dir", "align", "make_graph",
@@ -141,34 +144,62 @@ def prepare_fsdd(out_dir: str, opts: FsddOptions | None = None) -> dict[str, dic
 
 
 @_serial
-def compute_features(data_dir: str, feat_dir: str, opts: MfccOptions | FbankOptions | None = None,
-                     nj: int = 1) -> int:
-    """MFCC (or, with `FbankOptions`, filterbank) features of every utterance of `data_dir`
-    (`nnet2 compute-mfcc-feats` / `compute-fbank-feats`, Kaldi's options and defaults).
+def compute_features(data_dir: str, feat_dir: str | None = None, opts: MfccOptions | FbankOptions | None = None,
+                     run_opts: MakeFeatsOptions | None = None, *, log_dir: str | None = None) -> int:
+    """MFCC (or, with `FbankOptions`, filterbank) features of every utterance of `data_dir` (`nnet2
+    make-mfcc` / `make-fbank`, Kaldi's steps/make_mfcc.sh; features as compute-mfcc-feats, Kaldi's
+    options and defaults: `MfccOptions.from_conf("conf/mfcc.conf")` reads a Kaldi conf file).
 
-    Writes `feat_dir/raw_<kind>_<set>.<j>.ark` (j = 1..nj parallel jobs) and `data_dir/feats.scp`;
-    nothing is left behind when an utterance fails. `MfccOptions.from_conf("conf/mfcc.conf")` reads a
-    Kaldi conf file. Returns the number of utterances."""
-    return _make_feats_fn(data_dir, opts if opts is not None else MfccOptions(), feat_dir, nj=nj)
+    Writes `feat_dir/raw_<kind>_<set>.<j>.ark` (j = 1..nj parallel jobs; default feat_dir
+    `data_dir/data`), `data_dir/feats.scp` (and utt2num_frames), and a line in
+    `log_dir/make_<kind>_<set>.log` (default log_dir `data_dir/log`); `run_opts` sets the jobs and
+    the compression. Nothing is left behind when an utterance fails. Returns the number of utterances."""
+    opts = opts if opts is not None else MfccOptions()
+    r = run_opts or MakeFeatsOptions()
+    kind = "mfcc" if isinstance(opts, MfccOptions) else "fbank"
+    feat_dir = feat_dir or os.path.join(data_dir, "data")
+    n = _make_feats_fn(data_dir, opts, feat_dir, nj=r.nj, compress=r.compress,
+                       write_utt2num_frames=r.write_utt2num_frames)
+    _append_log(log_dir or os.path.join(data_dir, "log"), f"make_{kind}_{_set_name(data_dir)}.log",
+                f"{kind} for {n} utterances of {data_dir} into {feat_dir} ({r.nj} job(s), "
+                f"compress={str(r.compress).lower()})")
+    return n
 
 
 @_serial
-def compute_cmvn(data_dir: str, feat_dir: str | None = None) -> int:
-    """Per-speaker CMVN statistics of `data_dir`'s features (`nnet2 compute-cmvn-stats`): a float64
-    [2, D+1] matrix per speaker in `feat_dir/cmvn_<set>.ark` (default feat_dir: `data_dir/data`),
-    indexed by `data_dir/cmvn.scp`. Returns the number of speakers."""
-    return _compute_cmvn_stats(data_dir, feat_dir)
+def compute_cmvn(data_dir: str, cmvn_dir: str | None = None, *, log_dir: str | None = None) -> int:
+    """Per-speaker CMVN statistics of `data_dir`'s features (`nnet2 make-cmvn`, Kaldi's
+    steps/compute_cmvn_stats.sh): a float64 [2, D+1] matrix per speaker in
+    `cmvn_dir/cmvn_<set>.ark` (default cmvn_dir `data_dir/data`), indexed by `data_dir/cmvn.scp`;
+    a line in `log_dir/cmvn_<set>.log` (default `data_dir/log`). Returns the number of speakers."""
+    n = _compute_cmvn_stats(data_dir, cmvn_dir or os.path.join(data_dir, "data"))
+    _append_log(log_dir or os.path.join(data_dir, "log"), f"cmvn_{_set_name(data_dir)}.log",
+                f"CMVN stats for {n} speakers of {data_dir}")
+    return n
+
+
+def _set_name(data_dir: str) -> str:
+    return os.path.basename(os.path.normpath(data_dir))
+
+
+def _append_log(log_dir: str, name: str, line: str) -> None:
+    """A timestamped line in `log_dir/name`, as the Kaldi scripts leave a log per stage."""
+    os.makedirs(log_dir, exist_ok=True)
+    with open(os.path.join(log_dir, name), "a") as f:
+        f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
 
 
 @_serial
-def apply_cmvn(feats: str, cmvn: str, out_ark: str, out_scp: str, utt2spk: str | None = None,
-               norm_vars: bool = False) -> int:
-    """Normalize features with CMVN statistics and write them as a new archive (`nnet2 apply-cmvn`).
+def apply_cmvn(cmvn: str, feats: str, out: str, *, utt2spk: str | None = None, norm_vars: bool = False,
+               norm_means: bool = True) -> int:
+    """Normalize features with CMVN statistics (`nnet2 apply-cmvn`, Kaldi's apply-cmvn).
 
-    feats / cmvn: rspecifiers (`scp:data/train/feats.scp`, `scp:data/train/cmvn.scp`); utt2spk: the
-    stats are per speaker (without it, per utterance); norm_vars: variances too. Writes `out_ark`
-    and `out_scp` (pointing into it). Returns the number of utterances."""
-    return _apply_cmvn_archive(feats, cmvn, out_ark, out_scp, utt2spk, norm_vars)
+    cmvn: stats rspecifier (`scp:data/train/cmvn.scp`), per speaker with `utt2spk`
+    (`ark:data/train/utt2spk`, or its path), else per utterance; or one global stats file.
+    feats: features rspecifier; out: wspecifier (`ark,scp:feats.ark,feats.scp`, `ark:-`).
+    norm_vars: variances too. An utterance without stats is skipped with a warning, as in Kaldi.
+    Returns the number of utterances written."""
+    return _apply_cmvn_table(cmvn, feats, out, utt2spk, norm_vars, norm_means)
 
 
 @_serial

@@ -36,53 +36,11 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    import os
-
-    from nnet2.feat.cmvn import apply_cmvn
-    from nnet2.io.table import (RandomAccessTable, TableWriter, is_rspecifier, read_matrix_file,
-                                read_table)
+    from nnet2 import api
     from nnet2.utils.errors import UserError
-    from nnet2.utils.log import get_logger
 
-    log = get_logger(NAME)
     if args.reverse:
         raise UserError("--reverse=true is not supported")
-    if args.norm_vars and not args.norm_means:
-        raise UserError("You cannot normalize the variance but not the mean.")
-    utt2spk = None
-    if args.utt2spk:
-        # Kaldi takes an rspecifier; a plain utt2spk path is read as its text archive.
-        spec = args.utt2spk if is_rspecifier(args.utt2spk) else "ark:" + args.utt2spk
-        if not is_rspecifier(args.utt2spk) and not os.path.exists(args.utt2spk):
-            raise UserError(f"--utt2spk: '{args.utt2spk}' is neither an rspecifier nor a file")
-        utt2spk = dict(read_table(spec, "token", what="--utt2spk"))
-    if is_rspecifier(args.cmvn):
-        table, glob = RandomAccessTable(args.cmvn, "matrix", what="cmvn rspecifier"), None
-    else:
-        table, glob = None, read_matrix_file(args.cmvn, what="CMVN stats")
-    n_ok = n_err = 0
-    with TableWriter(args.out, "matrix", what="feature wspecifier") as out:
-        for utt, feats in read_table(args.feats, "matrix", what="feature rspecifier"):
-            if args.norm_means:
-                if table is not None:
-                    key = utt
-                    if utt2spk is not None:
-                        if utt not in utt2spk:
-                            log.warning(f"No speaker for utterance {utt} in --utt2spk; skipping")
-                            n_err += 1
-                            continue
-                        key = utt2spk[utt]
-                    if key not in table:
-                        log.warning(f"No normalization statistics available for key {key}, producing "
-                                    f"no output for this utterance")
-                        n_err += 1
-                        continue
-                    stats = table[key]
-                else:
-                    stats = glob
-                feats = apply_cmvn(feats, stats, args.norm_vars, name=f"utterance '{utt}'")
-            out.write(utt, feats)
-            n_ok += 1
-    log.info(f"Applied cepstral mean{' and variance' if args.norm_vars else ''} normalization to "
-             f"{n_ok} utterances, errors on {n_err}")
-    return 0 if n_ok else 1
+    n = api.apply_cmvn(args.cmvn, args.feats, args.out, utt2spk=args.utt2spk or None, norm_vars=args.norm_vars,
+                       norm_means=args.norm_means)
+    return 0 if n else 1

@@ -20,16 +20,7 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    import os
-    import time
+    from nnet2 import api
 
-    from nnet2.feat.make_feats import compute_cmvn_stats
-
-    cmvn_dir = args.cmvn_dir or os.path.join(args.data_dir, "data")
-    n = compute_cmvn_stats(args.data_dir, cmvn_dir)
-    log_dir = args.log_dir or os.path.join(args.data_dir, "log")
-    os.makedirs(log_dir, exist_ok=True)
-    name = os.path.basename(os.path.normpath(args.data_dir))
-    with open(os.path.join(log_dir, f"cmvn_{name}.log"), "a") as f:
-        f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} CMVN stats for {n} speakers of {args.data_dir}\n")
+    api.compute_cmvn(args.data_dir, args.cmvn_dir, log_dir=args.log_dir)
     return 0

@@ -12,6 +12,7 @@ import contextlib
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 from tqdm import tqdm
@@ -23,6 +24,7 @@ from nnet2.io.table import RandomAccessTable, object_bytes
 from nnet2.utils.errors import DataError
 from nnet2.utils.fileio import atomic_path, make_parents, remove_dirs
 from nnet2.utils.log import get_logger
+from nnet2.utils.options import opt
 
 log = get_logger("feat")
 
@@ -73,6 +75,15 @@ def _job(args) -> tuple[list[tuple[str, str]], dict[str, int]]:
         finally:
             w.close()
     return w.entries, frames
+
+
+@dataclass
+class MakeFeatsOptions:
+    """How `nnet2 make-mfcc` / `make-fbank` (`nnet2.api.compute_features`) run, as Kaldi's steps/make_mfcc.sh."""
+
+    nj: int = opt(4, "number of parallel jobs")
+    compress: bool = opt(True, "store compressed matrices (copy-feats --compress=true), as the script does")
+    write_utt2num_frames: bool = opt(True, "also write <data-dir>/utt2num_frames")
 
 
 def make_feats(datadir: str, opts: MfccOptions | FbankOptions, feat_dir: str, nj: int = 1,
