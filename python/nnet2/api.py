@@ -357,7 +357,8 @@ def load_model(path: str | os.PathLike) -> Model:
 
 def save_model(model: Model, path: str | os.PathLike, binary: bool = True) -> None:
     """Write `model` as a Kaldi nnet2 .mdl (binary or text), atomically (GPU parameters are copied to
-    the host; the model itself is not moved)."""
+    the host; the model itself is not moved). Unlike the stages, this runs on every rank that calls
+    it: under mpiexec, save from one rank (`nn.world().Get_rank() == 0`) or to a path per rank."""
     _model.save_model(model, path, binary=binary)
 
 
