@@ -31,8 +31,11 @@ import numpy as np
 
 from nnet2 import _core
 from nnet2 import device as _device
+from nnet2 import report as _report
 from nnet2.corpora import fsdd as _fsdd
+from nnet2.corpora import fsdd_download as _fsdd_download
 from nnet2.corpora.fsdd import FsddOptions
+from nnet2.data import alignments as _alignments
 from nnet2.data import datadir as _datadir
 from nnet2.data import egs as _egs
 from nnet2.data.egs import EgsOptions
@@ -48,6 +51,7 @@ from nnet2.feat.make_feats import MakeFeatsOptions
 from nnet2.feat.make_feats import compute_cmvn_stats as _compute_cmvn_stats
 from nnet2.feat.make_feats import make_feats as _make_feats_fn
 from nnet2.feat.features import FbankOptions, MfccOptions
+from nnet2.feat import tables as _tables
 from nnet2.feat.lda import LdaOptions
 from nnet2.gmm import mono as _mono
 from nnet2.gmm.mono import MonoOptions
@@ -55,7 +59,7 @@ from nnet2.io import table as _table
 from nnet2.nnet import compute as _compute
 from nnet2.nnet import convert as _convert
 from nnet2.nnet import model as _model
-from nnet2.nnet.model import Model
+from nnet2.nnet.model import AmCopyOptions, Model
 from nnet2.nnet.nnet import Nnet, StepStats
 from nnet2.parallel import comm as _comm
 from nnet2.parallel.averager import Averager, BmufAverager, OverlapAverager, PlainAverager
@@ -84,6 +88,10 @@ __all__ = [
     # training hooks
     "LearningRateSchedule", "ExponentialSchedule", "NewbobSchedule", "Averager", "PlainAverager", "BmufAverager",
     "OverlapAverager", "IterationStats",
+    # Kaldi tools and data-dir utilities
+    "AmCopyOptions", "compute_feats_table", "compute_cmvn_stats_table", "copy_feats", "copy_matrix", "ali_to_pdf",
+    "ali_to_post", "copy_model", "model_info", "average_models", "copy_transition_model", "subset_scp",
+    "describe_data_dir", "download_fsdd", "report",
     # MPI and errors
     "world", "UserError", "WerResult",
 ]
@@ -468,3 +476,56 @@ def score(ref_text: str, hyp_text: str, mode: str = "strict", out_dir: str | Non
     if out_dir:
         r.write(out_dir)
     return r
+
+
+# ------------------------------------------------------------------------------------------------ Kaldi tools
+# The verbs named after Kaldi binaries (and the small data-dir utilities), one function each: they run
+# on rank 0 under mpiexec, as the stages do.
+compute_feats_table = _serial(_tables.compute_feats_table)
+compute_cmvn_stats_table = _serial(_tables.compute_cmvn_stats_table)
+copy_feats = _serial(_tables.copy_feats)
+copy_matrix = _serial(_tables.copy_matrix)
+ali_to_pdf = _serial(_alignments.ali_to_pdf_table)
+ali_to_post = _serial(_alignments.ali_to_post_table)
+copy_model = _serial(_model.copy_model)
+subset_scp = _serial(_datadir.subset_scp)
+describe_data_dir = _serial(_datadir.describe_data_dir)
+download_fsdd = _serial(_fsdd_download.fetch_fsdd)
+
+
+def model_info(path: str) -> str:
+    """What `nnet2 am-info` (Kaldi's nnet-am-info) prints about the model at `path`."""
+    return _model.model_info(load_model(path))
+
+
+@_serial
+def average_models(models: Sequence[str], model_out: str, weights: Sequence[float] | None = None,
+                   binary: bool = True, total: bool = False) -> str:
+    """nnet-am-average: the weighted mean (weights normalized; default equal) of the models' parameters and
+    nonlinearity statistics, the rest from the first model, written to `model_out` (`nnet2 am-average`);
+    `total` (--sum=true): their sum instead."""
+    if weights is not None and len(weights) != len(models):
+        raise UserError(f"--weights has {len(weights)} values for {len(models)} models")
+    if total and weights is not None:
+        raise UserError("--sum and --weights cannot be combined")
+    avg = _model.average_models([load_model(p) for p in models], weights, names=list(models), total=total)
+    _model.save_model(avg, model_out, binary=binary)
+    return model_out
+
+
+@_serial
+def copy_transition_model(model_in: str, tm_out: str, binary: bool = True) -> str:
+    """The TransitionModel at the start of `model_in` (GMM final.mdl, nnet2 .mdl or a transition-model
+    file) written alone to `tm_out`, atomically (`nnet2 copy-transition-model`)."""
+    write_bytes_atomic(tm_out, _model.read_transition_model(model_in).to_bytes(binary))
+    return tm_out
+
+
+@_serial
+def report(systems: Sequence[tuple[str, str]], out_md: str, *, ref_text: str | None = None, png: str | None = None,
+           title: str = "Results", decode_subdir: str = "decode_test", extra_md: str = "") -> str:
+    """The results table of trained systems (`nnet2 report`): (name, exp dir) pairs, each with its training
+    history (state/*.json) and `decode_subdir`'s WER against `ref_text` (with bootstrap intervals); writes
+    the Markdown `out_md` (and the learning curves `png`). Returns the table."""
+    rows = _report.write_report(list(systems), ref_text, out_md, png, title, decode_subdir, extra_md)
+    return _report.markdown_table(rows, title)

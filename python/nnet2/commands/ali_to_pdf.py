@@ -21,16 +21,7 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from nnet2.data.alignments import ali_to_pdf
-    from nnet2.io.nnet_format import read_transition_model_from_gmm_mdl
-    from nnet2.io.table import TableWriter, read_input_bytes, read_table
-    from nnet2.utils.log import get_logger
+    from nnet2 import api
 
-    tm = read_transition_model_from_gmm_mdl(read_input_bytes(args.model, what="model"))
-    n = 0
-    with TableWriter(args.pdfs, "int_vector", what="pdfs wspecifier") as out:
-        for utt, ali in read_table(args.alignments, "int_vector", what="alignments rspecifier"):
-            out.write(utt, ali_to_pdf(ali, tm.tid2pdf, utt))
-            n += 1
-    get_logger(NAME).info(f"Converted {n} alignments to pdf sequences.")
+    api.ali_to_pdf(args.model, args.alignments, args.pdfs)
     return 0

@@ -20,13 +20,7 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from nnet2.io.table import TableWriter, read_table
-    from nnet2.utils.log import get_logger
+    from nnet2 import api
 
-    n = 0
-    with TableWriter(args.posteriors, "posterior", what="posteriors wspecifier") as out:
-        for utt, ali in read_table(args.alignments, "int_vector", what="alignments rspecifier"):
-            out.write(utt, [[(int(t), 1.0)] for t in ali])
-            n += 1
-    get_logger(NAME).info(f"Converted {n} alignments.")
+    api.ali_to_post(args.alignments, args.posteriors)
     return 0

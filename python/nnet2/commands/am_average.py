@@ -22,22 +22,16 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from nnet2.nnet.model import average_models, load_model, save_model
+    from nnet2 import api
     from nnet2.utils.errors import UserError
 
     if len(args.models) < 2:
         raise UserError("need at least one input model and an output model")
-    ins, out = args.models[:-1], args.models[-1]
     weights = None
     if args.weights:
         try:
             weights = [float(w) for w in args.weights.split(":")]
         except ValueError:
             raise UserError(f"--weights: cannot parse '{args.weights}'") from None
-        if len(weights) != len(ins):
-            raise UserError(f"--weights has {len(weights)} values for {len(ins)} models")
-    models = [load_model(p) for p in ins]
-    if args.sum and weights is not None:
-        raise UserError("--sum and --weights cannot be combined")
-    save_model(average_models(models, weights, names=ins, total=args.sum), out, binary=args.binary)
+    api.average_models(args.models[:-1], args.models[-1], weights, binary=args.binary, total=args.sum)
     return 0

@@ -15,21 +15,7 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    import numpy as np
+    from nnet2 import api
 
-    from nnet2.nnet.model import load_model
-
-    m = load_model(args.model)
-    tm = m.transition_model
-    if tm is not None:
-        print(f"num-pdfs {tm.num_pdfs}")
-        print(f"num-transition-ids {tm.num_transition_ids}")
-        print(f"num-phones {len(tm.phones)}")
-    print(m.nnet.info())
-    pr = np.asarray(m.priors)
-    if pr.size:
-        print(f"prior dimension: {pr.size}, prior sum: {pr.sum():.6g}, prior min: {pr.min():.6g}, "
-              f"prior max: {pr.max():.6g}")
-    else:
-        print("prior dimension: 0")
+    print(api.model_info(args.model), end="")
     return 0

@@ -69,54 +69,9 @@ def _bool(s):
 
 
 def run(args, kind: str = KIND) -> int:
-    import numpy as np
+    from nnet2 import api
 
-    from nnet2.feat.features import compute_fbank, compute_mfcc
-    from nnet2.io.table import TableWriter, parse_rspecifier, read_table
-    from nnet2.utils.errors import DataError, UserError
-    from nnet2.utils.log import get_logger
-
-    log = get_logger(NAME if kind == "mfcc" else "compute-fbank-feats")
-    if args.vtln_warp != 1.0:
-        raise UserError("--vtln-warp other than 1.0 is not supported")
-    opts = feature_options(args, kind)
-    compute = compute_mfcc if kind == "mfcc" else compute_fbank
-    parse_rspecifier(args.wav_rspecifier, "wav rspecifier")
-    n_utts = n_ok = 0
-    with TableWriter(args.feats_wspecifier, "matrix", what="feature wspecifier") as out:
-        it = read_table(args.wav_rspecifier, "wave", what="wav rspecifier")
-        while True:
-            try:
-                utt, (rate, x) = next(it)
-            except StopIteration:
-                break
-            n_utts += 1
-            dur = x.shape[1] / rate
-            if dur < args.min_duration:
-                log.warning(f"File: {utt} is too short ({dur:g} sec): producing no output.")
-                continue
-            chan = args.channel
-            if chan == -1:
-                chan = 0
-                if x.shape[0] != 1:
-                    log.warning(f"Channel not specified but you have data with {x.shape[0]} channels; "
-                                f"defaulting to zero")
-            elif chan >= x.shape[0]:
-                log.warning(f"File with id {utt} has {x.shape[0]} channels but you specified channel "
-                            f"{chan}, producing no output.")
-                continue
-            x = x[chan]
-            if rate != opts.sample_frequency:
-                raise DataError(f"Sample frequency mismatch: you specified {opts.sample_frequency:g} but data "
-                                f"has {rate} (use --sample-frequency option).  Utterance is {utt}")
-            try:
-                feats = compute(x, opts, rate=rate, utt=utt)
-            except DataError as e:
-                log.warning(f"Failed to compute features for utterance {utt}: {e}")
-                continue
-            if args.subtract_mean and feats.shape[0]:
-                feats = (feats - feats.mean(axis=0, dtype=np.float64)).astype(np.float32)
-            out.write(utt, feats)
-            n_ok += 1
-    log.info(f"Done {n_ok} out of {n_utts} utterances.")
-    return 0 if n_ok else 1
+    n = api.compute_feats_table(args.wav_rspecifier, args.feats_wspecifier, feature_options(args, kind),
+                                subtract_mean=args.subtract_mean, channel=args.channel,
+                                min_duration=args.min_duration, vtln_warp=args.vtln_warp)
+    return 0 if n else 1

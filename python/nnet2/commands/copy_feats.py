@@ -42,48 +42,15 @@ def add_arguments(p):
     p.add_argument("output", metavar="<feature-wspecifier>|<feats-wxfilename>")
 
 
-def check_method(m: int) -> None:
-    from nnet2.utils.errors import UserError
-
-    if not 1 <= m <= 7:
-        raise UserError(f"invalid --compression-method={m} (1 through 7)")
-
-
 def run(args) -> int:
-    from nnet2.io.table import (TableWriter, is_rspecifier, is_wspecifier, object_bytes, read_matrix_file,
-                                read_table, write_output_bytes)
+    from nnet2 import api
     from nnet2.utils.errors import UserError
-    from nnet2.utils.log import get_logger
 
     if args.htk_in or args.sphinx_in:
         raise UserError("--htk-in / --sphinx-in are not supported")
-    check_method(args.compression_method)
-    method = args.compression_method if args.compress else None
-    in_table, out_table = is_rspecifier(args.input), is_wspecifier(args.output)
-    if in_table != out_table:
-        raise UserError("copy-feats: both arguments must be tables (rspecifier and wspecifier) or both "
-                        f"files (rxfilename and wxfilename); got '{args.input}' and '{args.output}'")
-    if not in_table:
-        if args.write_num_frames:
-            raise UserError("--write-num-frames is only applicable when writing tables")
-        m = read_matrix_file(args.input, what="features")
-        write_output_bytes(args.output, object_bytes(m, "matrix", args.binary, compress=method))
-        get_logger(NAME).info(f"Copied features from {args.input} to {args.output}")
-        return 0
-    n = 0
-    nf = TableWriter(args.write_num_frames, "int32", what="--write-num-frames") if args.write_num_frames else None
-    try:
-        with TableWriter(args.output, "matrix", compress=method, what="feature wspecifier") as out:
-            for utt, m in read_table(args.input, "matrix", what="feature rspecifier"):
-                out.write(utt, m)
-                if nf is not None:
-                    nf.write(utt, m.shape[0])
-                n += 1
-    except BaseException:
-        if nf is not None:
-            nf.abort()
-        raise
-    if nf is not None:
-        nf.close()
-    get_logger(NAME).info(f"Copied {n} feature matrices.")
+    if not 1 <= args.compression_method <= 7:
+        raise UserError(f"invalid --compression-method={args.compression_method} (1 through 7)")
+    n = api.copy_feats(args.input, args.output, binary=args.binary,
+                       compression_method=args.compression_method if args.compress else None,
+                       write_num_frames=args.write_num_frames or None)
     return 0 if n else 1

@@ -37,42 +37,10 @@ def add_arguments(p):
     p.add_argument("output", metavar="<matrix-out-wspecifier>|<matrix-out-wxfilename>")
 
 
-def _ops(m, args):
-    import numpy as np
-
-    m = np.asarray(m, dtype=np.float32)
-    if args.scale != 1.0:
-        m = (m * np.float32(args.scale)).astype(np.float32)
-    if args.apply_log:
-        m = np.log(np.maximum(m, np.float32(1e-20))).astype(np.float32)
-    if args.apply_exp:
-        m = np.exp(m).astype(np.float32)
-    if args.apply_softmax_per_row:
-        e = np.exp(m - m.max(axis=1, keepdims=True))
-        m = (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
-    if args.apply_power != 1.0:
-        m = np.power(m, np.float32(args.apply_power)).astype(np.float32)
-    return m
-
-
 def run(args) -> int:
-    from nnet2.io.table import (TableWriter, is_rspecifier, is_wspecifier, read_matrix_file, read_table,
-                                write_matrix_file)
-    from nnet2.utils.errors import UserError
-    from nnet2.utils.log import get_logger
+    from nnet2 import api
 
-    in_table, out_table = is_rspecifier(args.input), is_wspecifier(args.output)
-    if in_table != out_table:
-        raise UserError("copy-matrix: both arguments must be tables (rspecifier and wspecifier) or both "
-                        f"files (rxfilename and wxfilename); got '{args.input}' and '{args.output}'")
-    if not in_table:
-        write_matrix_file(args.output, _ops(read_matrix_file(args.input), args), binary=args.binary)
-        get_logger(NAME).info(f"Copied matrix to {args.output}")
-        return 0
-    n = 0
-    with TableWriter(args.output, "matrix", what="matrix wspecifier") as out:
-        for k, m in read_table(args.input, "matrix", what="matrix rspecifier"):
-            out.write(k, _ops(m, args))
-            n += 1
-    get_logger(NAME).info(f"Copied {n} matrices.")
+    api.copy_matrix(args.input, args.output, binary=args.binary, scale=args.scale, apply_log=args.apply_log,
+                    apply_exp=args.apply_exp, apply_softmax_per_row=args.apply_softmax_per_row,
+                    apply_power=args.apply_power)
     return 0

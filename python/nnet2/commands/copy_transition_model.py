@@ -18,8 +18,7 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from nnet2.nnet.model import read_transition_model
-    from nnet2.utils.fileio import write_bytes_atomic
+    from nnet2 import api
 
-    write_bytes_atomic(args.tm_out, read_transition_model(args.model_in).to_bytes(args.binary))
+    api.copy_transition_model(args.model_in, args.tm_out, binary=args.binary)
     return 0

@@ -25,7 +25,7 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from nnet2.corpora.fsdd_download import fetch_fsdd
+    from nnet2 import api
 
-    print(fetch_fsdd(cache_dir=args.cache_dir or None, url=args.url or None))
+    print(api.download_fsdd(cache_dir=args.cache_dir or None, url=args.url or None))
     return 0

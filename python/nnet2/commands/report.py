@@ -21,7 +21,7 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from nnet2.report import markdown_table, write_report
+    from nnet2 import api
     from nnet2.utils.errors import UserError
 
     systems = []
@@ -30,6 +30,6 @@ def run(args) -> int:
             raise UserError(f"expected NAME=EXP_DIR, got '{s}'")
         systems.append(tuple(s.split("=", 1)))
     extra = open(args.prepend).read() if args.prepend else ""
-    rows = write_report(systems, args.ref, args.out, args.plot, args.title, args.decode_subdir, extra)
-    print(markdown_table(rows, args.title), end="")
+    print(api.report(systems, args.out, ref_text=args.ref, png=args.plot, title=args.title,
+                     decode_subdir=args.decode_subdir, extra_md=extra), end="")
     return 0

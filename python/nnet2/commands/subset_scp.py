@@ -15,7 +15,7 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from nnet2.data.datadir import subset_scp
+    from nnet2 import api
 
-    subset_scp(args.scp_in, args.scp_out, args.num)
+    api.subset_scp(args.scp_in, args.scp_out, args.num)
     return 0

@@ -21,20 +21,8 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    import os
+    from nnet2 import api
 
-    from nnet2.data.datadir import validate_data_dir
-    from nnet2.utils.errors import DataError
-
-    d = validate_data_dir(args.data_dir, need_text=args.need_text, need_feats=args.need_feats,
-                          need_wav=args.need_wav)
-    if args.need_cmvn and d.cmvn_scp is None:
-        raise DataError(f"{os.path.join(args.data_dir, 'cmvn.scp')}: missing")
-    parts = [f"{len(d.utts)} utterances", f"{len(d.spk2utt)} speakers"]
-    if d.segments is not None:
-        parts.append(f"{len(d.wav_scp)} recordings (segments)")
-    parts += [f"{name}: {'yes' if have else 'no'}" for name, have in
-              (("text", d.text is not None), ("feats.scp", d.feats_scp is not None),
-               ("cmvn.scp", d.cmvn_scp is not None))]
-    print(f"{args.data_dir}: OK: " + ", ".join(parts))
+    print(api.describe_data_dir(args.data_dir, need_text=args.need_text, need_feats=args.need_feats,
+                                need_wav=args.need_wav, need_cmvn=args.need_cmvn))
     return 0

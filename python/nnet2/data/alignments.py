@@ -25,9 +25,11 @@ from collections.abc import Iterable, Iterator, Mapping
 import numpy as np
 
 from nnet2.io.int_vector import int_vector_ark_bytes, parse_int_vector_ark, read_archive_bytes
-from nnet2.io.table import read_table
+from nnet2.io.nnet_format import read_transition_model_from_gmm_mdl
+from nnet2.io.table import TableWriter, read_input_bytes, read_table
 from nnet2.utils.errors import DataError, UserError
 from nnet2.utils.fileio import atomic_path
+from nnet2.utils.log import get_logger
 
 
 _SPEC_RE = re.compile(r"^(ark|scp)((?:,[a-z]+)*):(.*)$", re.S)
@@ -166,3 +168,29 @@ def initial_priors(counts: np.ndarray, floor: float = PRIOR_FLOOR) -> np.ndarray
         raise DataError("cannot estimate priors: the alignments contain no frames")
     p = np.maximum(counts / tot, floor)
     return p / p.sum()
+
+
+def ali_to_pdf_table(model: str, alignments: str, pdfs: str) -> int:
+    """Kaldi's ali-to-pdf: the transition-id alignments of the rspecifier `alignments` as pdf-ids
+    (through the TransitionModel at the start of `model`), written to the wspecifier `pdfs`.
+    Returns the number of alignments converted."""
+    tm = read_transition_model_from_gmm_mdl(read_input_bytes(model, what="model"))
+    n = 0
+    with TableWriter(pdfs, "int_vector", what="pdfs wspecifier") as out:
+        for utt, ali in read_table(alignments, "int_vector", what="alignments rspecifier"):
+            out.write(utt, ali_to_pdf(ali, tm.tid2pdf, utt))
+            n += 1
+    get_logger("ali-to-pdf").info(f"Converted {n} alignments to pdf sequences.")
+    return n
+
+
+def ali_to_post_table(alignments: str, posteriors: str) -> int:
+    """Kaldi's ali-to-post: every alignment as a posterior with weight 1 on its id at each frame.
+    Returns the number of alignments converted."""
+    n = 0
+    with TableWriter(posteriors, "posterior", what="posteriors wspecifier") as out:
+        for utt, ali in read_table(alignments, "int_vector", what="alignments rspecifier"):
+            out.write(utt, [[(int(t), 1.0)] for t in ali])
+            n += 1
+    get_logger("ali-to-post").info(f"Converted {n} alignments.")
+    return n

@@ -347,6 +347,21 @@ def load_word_boundaries(data_dir: str) -> tuple[int, dict[str, list[tuple[str, 
     return int(j["sample_rate"]), {u: [tuple(s) for s in v] for u, v in j["utterances"].items()}
 
 
+def describe_data_dir(path: str, *, need_text: bool = False, need_feats: bool = False, need_wav: bool = False,
+                      need_cmvn: bool = False) -> str:
+    """`validate_data_dir` (and cmvn.scp when `need_cmvn`), then a one-line summary of what the data dir has."""
+    d = validate_data_dir(path, need_text=need_text, need_feats=need_feats, need_wav=need_wav)
+    if need_cmvn and d.cmvn_scp is None:
+        raise DataError(f"{os.path.join(path, 'cmvn.scp')}: missing")
+    parts = [f"{len(d.utts)} utterances", f"{len(d.spk2utt)} speakers"]
+    if d.segments is not None:
+        parts.append(f"{len(d.wav_scp)} recordings (segments)")
+    parts += [f"{name}: {'yes' if have else 'no'}" for name, have in
+              (("text", d.text is not None), ("feats.scp", d.feats_scp is not None),
+               ("cmvn.scp", d.cmvn_scp is not None))]
+    return f"{path}: OK: " + ", ".join(parts)
+
+
 def subset_scp(src: str, dst: str, num: int) -> int:
     """Keep `num` lines of an scp (or any keyed table) spread evenly over it, in order, like Kaldi's
     `utils/subset_scp.pl N` (deterministic, and it samples every part of a speaker-sorted list).

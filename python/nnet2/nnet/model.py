@@ -12,10 +12,14 @@ import os
 import numpy as np
 
 from nnet2.io import nnet_format
+from nnet2.io.nnet_format import NONLINEAR_TYPES, component_dims, mdl_to_bytes, read_mdl
+from nnet2.io.table import read_input_bytes, write_output_bytes
 from nnet2.nnet import components as C
 from nnet2.nnet.nnet import (Nnet, init_nnet_from_config, nnet_from_fields, nnet_to_fields,
                              resolve_placeholders)
 from nnet2.utils.errors import ModelFormatError, UserError
+from nnet2.utils.log import get_logger
+from nnet2.utils.options import opt
 
 
 @dataclasses.dataclass
@@ -128,3 +132,106 @@ def average_models(models: list[Model], weights=None, names=None, total: bool = 
             for m, wi in zip(models[1:], w[1:]):
                 c.add_stats(float(wi), m.nnet.components[i])
     return Model(models[0].transition_model, AmNnet(out, models[0].priors.copy()))
+
+
+# ------------------------------------------------------------------------------------------------ nnet-am-copy
+UPDATABLE_TYPES = ("AffineComponent", "AffineComponentPreconditioned", "AffineComponentPreconditionedOnline")
+
+
+@dataclasses.dataclass
+class AmCopyOptions:
+    """Options of `copy_model` (`nnet2 am-copy`), Kaldi's nnet-am-copy names and defaults."""
+
+    binary: bool = opt(True, "Write output in binary mode")
+    learning_rate_factor: float = opt(1.0, "Before copying, multiply all the learning rates in the model by this "
+                                           "factor.")
+    learning_rate: float = opt(-1.0, "If supplied (>= 0), all the learning rates of updatable layers are set to "
+                                     "this value.")
+    learning_rates: str = opt("", "Colon-separated list of learning rates, one per updatable layer.")
+    scales: str = opt("", "Colon-separated list of scaling factors, one per updatable layer (scales the "
+                          "parameters).")
+    truncate: int = opt(-1, "If set, truncate the network to this many components (priors are dropped if the "
+                            "output dimension changes).")
+    remove_preconditioning: bool = opt(False, "Replace AffineComponentPreconditioned(Online) with AffineComponent.")
+    stats_from: str = opt("", "Copy the statistics of every NonlinearComponent from this model.")
+
+
+def _colon_floats(s: str, what: str, n: int) -> list[float]:
+    try:
+        v = [float(x) for x in s.split(":")]
+    except ValueError:
+        v = []
+    if len(v) != n:
+        raise UserError(f"Expected {what} option to be a colon-separated string with {n} elements, "
+                        f"instead got \"{s}\"")
+    return v
+
+
+def copy_model(nnet_in: str, nnet_out: str, o: AmCopyOptions | None = None) -> None:
+    """nnet-am-copy at the file-format level: every component type read is written back unchanged (a copy
+    without options is byte-identical to its input in the same mode). The options apply in Kaldi's
+    order: learning-rate factor, learning rate, learning rates, scales, truncate, remove
+    preconditioning, stats from another model. `nnet_in` / `nnet_out`: files, '-' or pipes."""
+    o = o or AmCopyOptions()
+    m = read_mdl(read_input_bytes(nnet_in, what="model"), name=nnet_in)
+    comps = [(t, dict(f)) for t, f in m.components]
+    upd = [i for i, (t, _) in enumerate(comps) if t in UPDATABLE_TYPES]
+    f32 = lambda x: float(np.float32(x))  # noqa: E731
+    if o.learning_rate_factor != 1.0:
+        for i in upd:
+            comps[i][1]["learning_rate"] = f32(comps[i][1]["learning_rate"] * o.learning_rate_factor)
+    if o.learning_rate >= 0:
+        for i in upd:
+            comps[i][1]["learning_rate"] = f32(o.learning_rate)
+    if o.learning_rates:
+        for i, lr in zip(upd, _colon_floats(o.learning_rates, "--learning-rates", len(upd))):
+            comps[i][1]["learning_rate"] = f32(lr)
+    if o.scales:
+        for i, sc in zip(upd, _colon_floats(o.scales, "--scales", len(upd))):
+            f = comps[i][1]
+            f["linear_params"] = (np.asarray(f["linear_params"], np.float32) * np.float32(sc)).astype(np.float32)
+            f["bias_params"] = (np.asarray(f["bias_params"], np.float32) * np.float32(sc)).astype(np.float32)
+    priors = m.priors
+    if o.truncate >= 0:
+        if not 0 < o.truncate <= len(comps):
+            raise UserError(f"--truncate={o.truncate}: the network has {len(comps)} components")
+        comps = comps[:o.truncate]
+        if component_dims(*comps[-1])[1] != len(priors):
+            priors = np.zeros(0, np.float32)
+    if o.remove_preconditioning:
+        for i, (t, f) in enumerate(comps):
+            if t in ("AffineComponentPreconditioned", "AffineComponentPreconditionedOnline"):
+                comps[i] = ("AffineComponent", {"learning_rate": f["learning_rate"],
+                                                "linear_params": f["linear_params"],
+                                                "bias_params": f["bias_params"], "is_gradient": False})
+    if o.stats_from:
+        other = read_mdl(read_input_bytes(o.stats_from, what="model"), name=o.stats_from).components
+        if len(other) != len(comps):
+            raise UserError(f"--stats-from={o.stats_from}: {len(other)} components, this model has {len(comps)}")
+        for i, (t, f) in enumerate(comps):
+            if t in NONLINEAR_TYPES:
+                ot, of = other[i]
+                if ot != t or of["dim"] != f["dim"]:
+                    raise UserError(f"--stats-from={o.stats_from}: component {i} is {ot}, not {t}")
+                for k in ("value_sum", "deriv_sum", "count"):
+                    f[k] = of[k]
+    m.components, m.priors = comps, priors
+    write_output_bytes(nnet_out, mdl_to_bytes(m, o.binary), what="output model")
+    get_logger("am-copy").info(f"Copied neural net from {nnet_in} to {nnet_out}")
+
+
+def model_info(model: Model) -> str:
+    """What nnet-am-info prints: the transition model's sizes, the network (`Nnet.info`) and the priors."""
+    lines = []
+    tm = model.transition_model
+    if tm is not None:
+        lines += [f"num-pdfs {tm.num_pdfs}", f"num-transition-ids {tm.num_transition_ids}",
+                  f"num-phones {len(tm.phones)}"]
+    lines.append(model.nnet.info())
+    pr = np.asarray(model.priors)
+    if pr.size:
+        lines.append(f"prior dimension: {pr.size}, prior sum: {pr.sum():.6g}, prior min: {pr.min():.6g}, "
+                     f"prior max: {pr.max():.6g}")
+    else:
+        lines.append("prior dimension: 0")
+    return "\n".join(lines) + "\n"
