@@ -55,7 +55,6 @@ from nnet2.feat import tables as _tables
 from nnet2.feat.lda import LdaOptions
 from nnet2.gmm import mono as _mono
 from nnet2.gmm.mono import MonoOptions
-from nnet2.io import table as _table
 from nnet2.nnet import compute as _compute
 from nnet2.nnet import convert as _convert
 from nnet2.nnet import model as _model
@@ -283,18 +282,13 @@ def get_egs(feats: str, alignments: str | Sequence[str], egs_dir: str, *, transi
 
 
 @_serial
-def get_lda(egs_dir: str, out_mat: str, opts: LdaOptions | None = None) -> np.ndarray:
-    """The LDA-like input transform of Kaldi's steps/nnet2/get_lda.sh (`nnet-get-feature-transform`)
-    from the spliced training examples of `egs_dir`, written to `out_mat` as a Kaldi matrix
-    [dim, D+1] (use it as `FixedAffineComponent matrix=<out_mat>` in an nnet-init config).
-    Returns the matrix (float32 [dim, D+1])."""
-    o = opts or LdaOptions()
-    stats = _lda.lda_stats_from_egs(egs_dir, max_frames=o.max_frames or None)
-    mat = _lda.estimate_lda(stats, dim=o.dim or None, within_class_factor=o.within_class_factor,
-                       max_singular_value=o.max_singular_value)
-    os.makedirs(os.path.dirname(os.path.abspath(out_mat)), exist_ok=True)
-    _table.write_matrix_file(out_mat, mat, binary=o.binary)
-    return mat
+def get_lda(transition_model: str, feats: str, alignments: str, out: str, opts: LdaOptions | None = None) -> np.ndarray:
+    """The LDA-like input transform of Kaldi's nnet2 recipes (`nnet2 get-lda`: steps/nnet2/get_lda.sh,
+    nnet-get-feature-transform): from the spliced features of the rspecifier `feats` labelled by the
+    transition-id `alignments` (pdfs of `transition_model`; silence phones weight 0), written to `out`
+    as a Kaldi matrix [dim, D+1] to use as `FixedAffineComponent matrix=<out>` after the
+    SpliceComponent. Returns the matrix (float32)."""
+    return _lda.get_lda(transition_model, feats, alignments, out, opts)
 
 
 # ------------------------------------------------------------------------------------------------ models

@@ -24,8 +24,6 @@ e.g.:
 
 from __future__ import annotations
 
-from nnet2.utils.options import parse_bool
-
 NAME = "get-lda"
 KALDI = "nnet-get-feature-transform"
 USAGE = ("nnet2 get-lda [options] <transition-model> <feats-rspecifier> <alignments-rspecifier> "
@@ -34,21 +32,10 @@ HELP = "steps/nnet2/get_lda.sh in one process: splice, LDA stats (silence weight
 
 
 def add_arguments(p):
-    p.add_argument("--dim", type=int, default=0,
-                   help="Dimension to project to with LDA (default: the spliced dimension, no reduction, "
-                        "as get_lda.sh)")
-    p.add_argument("--within-class-factor", type=float, default=0.0001,
-                   help="Scales the within-class variance of the output (get_lda.sh's default; "
-                        "nnet-get-feature-transform's own default is 0.001)")
-    p.add_argument("--max-singular-value", type=float, default=5.0,
-                   help="If >0, maximum allowed singular value of final transform")
-    p.add_argument("--remove-offset", type=parse_bool, default=True, metavar="true|false",
-                   help="If true, output an affine transform that makes the projected data mean zero")
-    p.add_argument("--left-context", type=int, default=4, help="frames of left context (splice-feats)")
-    p.add_argument("--right-context", type=int, default=4, help="frames of right context (splice-feats)")
-    p.add_argument("--silence-phones", default="",
-                   help="colon-separated silence phone ids (lang/phones/silence.csl): their frames get weight 0")
-    p.add_argument("--binary", type=parse_bool, default=True, metavar="true|false", help="Write output in binary mode")
+    from nnet2.feat.lda import LdaOptions
+    from nnet2.utils.options import add_options
+
+    add_options(p, LdaOptions)
     p.add_argument("transition_model", metavar="<transition-model>",
                    help="a .mdl starting with the TransitionModel (e.g. exp/mono/final.mdl)")
     p.add_argument("feats", metavar="<feats-rspecifier>")
@@ -57,54 +44,8 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    import numpy as np
+    from nnet2 import api
+    from nnet2.utils.options import from_args
 
-    from nnet2.feat.lda import LdaStats, estimate_lda, splice
-    from nnet2.io.nnet_format import read_transition_model_from_gmm_mdl
-    from nnet2.io.table import RandomAccessTable, read_input_bytes, read_table, write_matrix_file
-    from nnet2.utils.errors import DataError, UserError
-    from nnet2.utils.log import get_logger
-
-    log = get_logger(NAME)
-    if args.left_context < 0 or args.right_context < 0:
-        raise UserError("--left-context and --right-context must be >= 0")
-    try:
-        sil = [int(x) for x in args.silence_phones.split(":") if x.strip()]
-    except ValueError:
-        raise UserError(f"--silence-phones: expected colon-separated integers, got '{args.silence_phones}'") from None
-    tm = read_transition_model_from_gmm_mdl(read_input_bytes(args.transition_model, what="transition model"))
-    unknown = sorted(set(sil) - set(int(p) for p in tm.tid2phone[1:]))
-    if unknown:
-        raise UserError(f"--silence-phones: phone(s) {unknown} are not in the transition model")
-    is_sil = np.isin(tm.tid2phone, sil)
-    alis = RandomAccessTable(args.alignments, "int_vector", what="alignments rspecifier")
-    stats = None
-    n_done = n_fail = 0
-    for utt, feats in read_table(args.feats, "matrix", what="features rspecifier"):
-        if utt not in alis:
-            log.warning(f"No alignment for utterance {utt}")
-            n_fail += 1
-            continue
-        ali = np.asarray(alis[utt])
-        if len(ali) != feats.shape[0]:
-            log.warning(f"Alignment vs. feats size mismatch {len(ali)} vs. {feats.shape[0]} for utterance {utt}")
-            n_fail += 1
-            continue
-        if ali.size and (ali.min() < 1 or ali.max() > tm.num_transition_ids):
-            raise DataError(f"utterance '{utt}': transition-id out of range for {args.transition_model}")
-        x = splice(np.asarray(feats, np.float32), args.left_context, args.right_context)
-        if stats is None:
-            stats = LdaStats(tm.num_pdfs, x.shape[1])
-        elif x.shape[1] != stats.dim:
-            raise DataError(f"utterance '{utt}': spliced dimension {x.shape[1]} differs from {stats.dim}")
-        stats.accumulate(x, tm.tid2pdf[ali], (~is_sil[ali]).astype(np.float64))
-        n_done += 1
-    if stats is None:
-        raise DataError(f"no utterance of '{args.feats}' has an alignment in '{args.alignments}'")
-    log.info(f"Accumulated LDA stats for {n_done} utterances, {n_fail} skipped")
-    dim = args.dim or stats.dim
-    m = estimate_lda(stats, dim=dim, within_class_factor=args.within_class_factor,
-                     max_singular_value=args.max_singular_value, remove_offset=args.remove_offset)
-    write_matrix_file(args.out, m, binary=args.binary)
-    log.info(f"Wrote {m.shape[0]} x {m.shape[1]} transform to {args.out}")
+    api.get_lda(args.transition_model, args.feats, args.alignments, args.out, from_args(api.LdaOptions, args))
     return 0

@@ -18,6 +18,8 @@ import dataclasses
 import numpy as np
 
 from nnet2.data.egs import EgsReader, gather_spliced
+from nnet2.io.nnet_format import read_transition_model_from_gmm_mdl
+from nnet2.io.table import RandomAccessTable, read_input_bytes, read_table, write_matrix_file
 from nnet2.utils.errors import DataError, UserError
 from nnet2.utils.log import get_logger
 from nnet2.utils.options import opt
@@ -206,11 +208,69 @@ def lda_stats_from_egs(egs_dir: str, silence_pdfs=(), max_frames: int | None = N
 
 @dataclasses.dataclass
 class LdaOptions:
-    """Options of `nnet2.api.get_lda` (Kaldi's steps/nnet2/get_lda.sh + nnet-get-feature-transform)."""
+    """Options of `get_lda` (`nnet2 get-lda`): nnet-get-feature-transform's and get_lda.sh's."""
 
-    dim: int = opt(0, "output dimension of the transform (0 = the spliced input dimension, as get_lda.sh)")
-    within_class_factor: float = opt(0.0001, "within-class variance factor (get_lda.sh's value; the binary's "
-                                             "default is 0.001)")
-    max_singular_value: float = opt(5.0, "clamp the transform's singular values at this (0 = no limit)")
-    max_frames: int = opt(0, "accumulate statistics over at most about this many training examples (0 = all)")
-    binary: bool = opt(True, "write the matrix in Kaldi binary format")
+    dim: int = opt(0, "Dimension to project to with LDA (default: the spliced dimension, no reduction, as "
+                      "get_lda.sh)")
+    within_class_factor: float = opt(0.0001, "Scales the within-class variance of the output (get_lda.sh's "
+                                             "default; nnet-get-feature-transform's own default is 0.001)")
+    max_singular_value: float = opt(5.0, "If >0, maximum allowed singular value of final transform")
+    remove_offset: bool = opt(True, "If true, output an affine transform that makes the projected data mean zero")
+    left_context: int = opt(4, "frames of left context (splice-feats)")
+    right_context: int = opt(4, "frames of right context (splice-feats)")
+    silence_phones: str = opt("", "colon-separated silence phone ids (lang/phones/silence.csl): their frames get "
+                                  "weight 0")
+    binary: bool = opt(True, "Write output in binary mode")
+
+
+def get_lda(transition_model: str, feats: str, alignments: str, out: str, o: LdaOptions | None = None) -> np.ndarray:
+    """Kaldi's steps/nnet2/get_lda.sh in one process: splice the features of the rspecifier `feats`
+    (edges repeated, as splice-feats), label each frame with the pdf of its transition-id from the
+    rspecifier `alignments` (through the TransitionModel of `transition_model`), weight frames of
+    silence phones 0, accumulate LDA statistics (every frame, no random pruning) and estimate the
+    transform as nnet-get-feature-transform does (`estimate_lda`); write it to `out` (Kaldi matrix
+    [dim, D+1], or [dim, D] without the offset). An utterance without an alignment, or whose length
+    differs from its features', is skipped with a warning (as acc-lda does). Returns the matrix."""
+    o = o or LdaOptions()
+    log = get_logger("get-lda")
+    if o.left_context < 0 or o.right_context < 0:
+        raise UserError("--left-context and --right-context must be >= 0")
+    try:
+        sil = [int(x) for x in o.silence_phones.split(":") if x.strip()]
+    except ValueError:
+        raise UserError(f"--silence-phones: expected colon-separated integers, got '{o.silence_phones}'") from None
+    tm = read_transition_model_from_gmm_mdl(read_input_bytes(transition_model, what="transition model"))
+    unknown = sorted(set(sil) - set(int(p) for p in tm.tid2phone[1:]))
+    if unknown:
+        raise UserError(f"--silence-phones: phone(s) {unknown} are not in the transition model")
+    is_sil = np.isin(tm.tid2phone, sil)
+    alis = RandomAccessTable(alignments, "int_vector", what="alignments rspecifier")
+    stats = None
+    n_done = n_fail = 0
+    for utt, x in read_table(feats, "matrix", what="features rspecifier"):
+        if utt not in alis:
+            log.warning(f"No alignment for utterance {utt}")
+            n_fail += 1
+            continue
+        ali = np.asarray(alis[utt])
+        if len(ali) != x.shape[0]:
+            log.warning(f"Alignment vs. feats size mismatch {len(ali)} vs. {x.shape[0]} for utterance {utt}")
+            n_fail += 1
+            continue
+        if ali.size and (ali.min() < 1 or ali.max() > tm.num_transition_ids):
+            raise DataError(f"utterance '{utt}': transition-id out of range for {transition_model}")
+        x = splice(np.asarray(x, np.float32), o.left_context, o.right_context)
+        if stats is None:
+            stats = LdaStats(tm.num_pdfs, x.shape[1])
+        elif x.shape[1] != stats.dim:
+            raise DataError(f"utterance '{utt}': spliced dimension {x.shape[1]} differs from {stats.dim}")
+        stats.accumulate(x, tm.tid2pdf[ali], (~is_sil[ali]).astype(np.float64))
+        n_done += 1
+    if stats is None:
+        raise DataError(f"no utterance of '{feats}' has an alignment in '{alignments}'")
+    log.info(f"Accumulated LDA stats for {n_done} utterances, {n_fail} skipped")
+    m = estimate_lda(stats, dim=o.dim or stats.dim, within_class_factor=o.within_class_factor,
+                     max_singular_value=o.max_singular_value, remove_offset=o.remove_offset)
+    write_matrix_file(out, m, binary=o.binary)
+    log.info(f"Wrote {m.shape[0]} x {m.shape[1]} transform to {out}")
+    return m
