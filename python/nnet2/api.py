@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -68,7 +69,7 @@ from nnet2.train import trainer as _trainer
 from nnet2.train.schedule import ExponentialSchedule, LearningRateSchedule, NewbobSchedule
 from nnet2.train.trainer import IterationStats, TrainOptions
 from nnet2.utils import log as _log
-from nnet2.utils.errors import UserError
+from nnet2.utils.errors import SharedError, UserError, error_line
 from nnet2.utils.fileio import write_bytes_atomic
 
 if TYPE_CHECKING:
@@ -388,20 +389,51 @@ def train(egs_dir: str, init_model: str, out_dir: str, opts: TrainOptions | None
     comm = comm if comm is not None else world()
     try:
         return _trainer.train(egs_dir, init_model, out_dir, opts or TrainOptions(), comm, schedule=schedule,
-                      averager=averager, callbacks=callbacks)
+                              averager=averager, callbacks=callbacks)
     except BaseException as e:
         if comm.Get_size() > 1:
-            # Make the whole job stop promptly instead of leaving the other ranks in a collective. A bad input
-            # is one clear line; anything else also gets its traceback in the rank's log.
-            msg = f"rank {comm.Get_rank()} failed: {type(e).__name__}: {e}; aborting the job"
-            _log.get_logger("train").error(msg, exc_info=not isinstance(e, UserError))
-            if comm.Get_rank() != 0:  # only rank 0 logs to stderr: say it there too
-                print(f"nnet2 train: error: {msg}", file=sys.stderr)
-            sys.stderr.flush()
-            comm.Abort(1)
+            _end_mpi_job(comm, e)
         raise
     finally:
         _log.setup_logging(stderr=comm.Get_rank() == 0)  # later stages log to stderr only, not to the last iteration's file
+
+
+def _end_mpi_job(comm: MPI.Comm, e: BaseException) -> None:
+    """End one rank of a failed MPI job so that the job prints one line for one error.
+
+    * An error all ranks found together (`SharedError`): the rank it names prints it, every rank leaves MPI
+      cleanly and exits 1 (no abort).
+    * Ctrl-C (mpiexec forwards SIGINT to every rank): rank 0 prints `interrupted`, every rank exits 130.
+    * Anything else happened on this rank alone: it prints its line (a bug also gets its traceback in the
+      rank's log file), then aborts the job so that no rank waits in a collective.
+    """
+    rank = comm.Get_rank()
+    if isinstance(e, SharedError):
+        from mpi4py import MPI
+
+        MPI.Finalize()  # every rank reaches this point: nothing to abort
+        if rank != e.rank:
+            raise SystemExit(1)
+        return  # the caller (the CLI) prints the line and exits 1
+    if isinstance(e, KeyboardInterrupt):
+        # Other ranks may be inside a collective, so neither finalize nor abort can wait for them: leave with
+        # os._exit. Rank 0 says `interrupted` and exits, and mpiexec then ends the other ranks. They wait
+        # for that (exiting first could end rank 0 before its line is out); if it does not come, rank 0 is
+        # stuck in a collective that cannot see the signal, and the waiting rank says it instead.
+        if rank != 0:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            time.sleep(5 * (rank + 1))  # rank 1 first, so that one line at most is printed
+        print("nnet2 train: interrupted", file=sys.stderr)
+        sys.stderr.flush()
+        os._exit(130)
+    line = error_line(e)
+    if line is None:
+        _log.get_logger("train").error(f"rank {rank} failed: {type(e).__name__}: {e}; aborting the job", exc_info=True)
+        line = f"{type(e).__name__}: {e} (traceback in the rank's log file)"
+    print(f"nnet2 train: error: rank {rank} failed: {line}; aborting the job", file=sys.stderr)
+    sys.stderr.flush()
+    comm.Abort(1)
+    os._exit(1)  # MPICH's MPI_Abort can return to the caller: the line above stays the only one
 
 
 # ------------------------------------------------------------------------------------------------ use
