@@ -65,6 +65,7 @@ from nnet2.parallel import comm as _comm
 from nnet2.parallel.averager import Averager, BmufAverager, OverlapAverager, PlainAverager
 from nnet2.rbm import train as _rbm
 from nnet2.rbm.train import DbnOptions
+from nnet2.train import simple as _simple
 from nnet2.train import trainer as _trainer
 from nnet2.train.schedule import ExponentialSchedule, LearningRateSchedule, NewbobSchedule
 from nnet2.train.trainer import IterationStats, TrainOptions
@@ -89,7 +90,7 @@ __all__ = [
     "LearningRateSchedule", "ExponentialSchedule", "NewbobSchedule", "Averager", "PlainAverager", "BmufAverager",
     "OverlapAverager", "IterationStats",
     # Kaldi tools and data-dir utilities
-    "AmCopyOptions", "compute_feats_table", "compute_cmvn_stats_table", "copy_feats", "copy_matrix", "ali_to_pdf",
+    "AmCopyOptions", "train_simple", "compute_prob", "compute_feats_table", "compute_cmvn_stats_table", "copy_feats", "copy_matrix", "ali_to_pdf",
     "ali_to_post", "copy_model", "model_info", "average_models", "copy_transition_model", "subset_scp",
     "describe_data_dir", "download_fsdd", "report",
     # MPI and errors
@@ -507,6 +508,8 @@ def score(ref_text: str, hyp_text: str, mode: str = "strict", out_dir: str | Non
 # ------------------------------------------------------------------------------------------------ Kaldi tools
 # The verbs named after Kaldi binaries (and the small data-dir utilities), one function each: they run
 # on rank 0 under mpiexec, as the stages do.
+train_simple = _serial(_simple.train_simple)
+compute_prob = _serial(_simple.compute_prob)
 compute_feats_table = _serial(_tables.compute_feats_table)
 compute_cmvn_stats_table = _serial(_tables.compute_cmvn_stats_table)
 copy_feats = _serial(_tables.copy_feats)

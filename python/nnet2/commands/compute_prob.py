@@ -17,8 +17,9 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from nnet2.train.simple import _g, compute_prob
+    from nnet2 import api
+    from nnet2.train.simple import _g
 
-    r = compute_prob(args.model_in, args.egs)
+    r = api.compute_prob(args.model_in, args.egs)
     print(_g(r["logprob_per_frame"]), flush=True)
     return 0

@@ -33,9 +33,9 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from nnet2.train.simple import train_simple
+    from nnet2 import api
 
-    train_simple(args.model_in, args.egs, args.model_out, minibatch_size=args.minibatch_size,
-                 minibatches_per_phase=args.minibatches_per_phase, zero_stats=args.zero_stats,
-                 binary=args.binary)
+    api.train_simple(args.model_in, args.egs, args.model_out, minibatch_size=args.minibatch_size,
+                     minibatches_per_phase=args.minibatches_per_phase, zero_stats=args.zero_stats,
+                     binary=args.binary)
     return 0
