@@ -287,7 +287,7 @@ def test_documented_kernel_timing_example_runs(capsys):
 
 
 # ------------------------------------------------------------------------------------------ the CLI over the API
-NOT_YET = {"am-init", "paper-tables"}  # verbs whose run() still does its own work (listed in the issue note)
+NOT_YET: set[str] = set()  # verbs whose run() still does its own work (none)
 
 
 def test_every_cli_verb_calls_the_api():

@@ -330,11 +330,16 @@ def _pretrain_dbn(feats: str | Sequence[np.ndarray] | Mapping[str, np.ndarray], 
 
 
 @_serial
-def init_model(config: str, transition_model: str, model_out: str, *, seed: int = 0, binary: bool = True) -> str:
-    """A new acoustic model from a Kaldi nnet-init config and a transition model (`nnet2 am-init`, Kaldi's
-    nnet-init + nnet-am-init). The token NUM_PDFS in the config is replaced by the transition model's
-    number of pdfs; `seed` draws the random weights. Writes `model_out`; returns it."""
-    _model.save_model(_model.init_model(config, transition_model, seed=seed), model_out, binary=binary)
+def init_model(transition_model: str, raw_nnet: str, model_out: str, *, seed: int = 0, binary: bool = True,
+               egs_dir: str | None = None, values: dict[str, object] | None = None) -> str:
+    """A new acoustic model (`nnet2 am-init`, Kaldi's nnet-am-init in its argument order): the
+    TransitionModel of `transition_model` (a GMM final.mdl) and the network `raw_nnet`, written to
+    `model_out` with empty priors. `raw_nnet` is a raw nnet2 network or an nnet-init config template
+    (e.g. egs/fsdd/conf/pnorm_nnet.config): NUM_PDFS is filled from the transition model, FEAT_DIM,
+    LEFT_CONTEXT, RIGHT_CONTEXT and SPLICED_DIM from `egs_dir`, other upper-case placeholders from
+    `values` ({"PNORM_INPUT_DIM": 1000}; `A^B` is A to the power B); `seed` draws the weights.
+    Returns `model_out`."""
+    _model.am_init(transition_model, raw_nnet, model_out, seed=seed, binary=binary, egs_dir=egs_dir, values=values)
     return model_out
 
 

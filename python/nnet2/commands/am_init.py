@@ -53,42 +53,15 @@ def add_arguments(p):
     p.add_argument("model_out", metavar="<nnet-am-out>")
 
 
-def template_values(egs_dir: str | None, assignments: list[str]) -> dict[str, object]:
-    values = {}
-    if egs_dir:
-        from nnet2.data.egs import EgsReader
+def run(args) -> int:
+    from nnet2 import api
 
-        egs = EgsReader(egs_dir)
-        values.update(FEAT_DIM=egs.feat_dim, LEFT_CONTEXT=egs.left, RIGHT_CONTEXT=egs.right,
-                      SPLICED_DIM=egs.input_dim)
-    for a in assignments:
+    values = {}
+    for a in args.var:
         name, eq, value = a.partition("=")
         if not eq or not re.fullmatch(r"[A-Z][A-Z0-9_]*", name) or not value:
             raise UserError(f"--var {a}: expected NAME=VALUE with an upper-case NAME")
-        if name == "NUM_PDFS" or name in values:
-            raise UserError(f"--var {a}: {name} comes from the {'transition model' if name == 'NUM_PDFS' else 'egs'}")
         values[name] = value
-    return values
-
-
-def run(args) -> int:
-    import numpy as np
-
-    from nnet2.io.nnet_format import (Mdl, component_dims, mdl_to_bytes, read_raw_nnet,
-                                      read_transition_model_from_gmm_mdl)
-    from nnet2.io.table import read_input_bytes, write_output_bytes
-    from nnet2.nnet.model import init_model, save_model
-
-    raw = read_input_bytes(args.raw_nnet, what="raw nnet")
-    if raw.lstrip()[:6] == b"<Nnet>" or raw[:2] == b"\0B":
-        comps = read_raw_nnet(raw)
-        tm = read_transition_model_from_gmm_mdl(read_input_bytes(args.transition_model, what="transition model"))
-        if component_dims(*comps[-1])[1] != tm.num_pdfs:
-            raise UserError(f"{args.raw_nnet}: the network outputs {component_dims(*comps[-1])[1]} values but "
-                            f"the transition model {args.transition_model} has {tm.num_pdfs} pdfs")
-        write_output_bytes(args.model_out, mdl_to_bytes(Mdl(tm, comps, np.zeros(0, np.float32)), args.binary))
-        return 0
-    model = init_model(args.raw_nnet, args.transition_model, seed=args.srand,
-                       values=template_values(args.egs_dir, args.var))
-    save_model(model, args.model_out, binary=args.binary)
+    api.init_model(args.transition_model, args.raw_nnet, args.model_out, seed=args.srand, binary=args.binary,
+                   egs_dir=args.egs_dir, values=values)
     return 0

@@ -11,6 +11,7 @@ import os
 
 import numpy as np
 
+from nnet2.data.egs import EgsReader
 from nnet2.io import nnet_format
 from nnet2.io.nnet_format import NONLINEAR_TYPES, component_dims, mdl_to_bytes, read_mdl
 from nnet2.io.table import read_input_bytes, write_output_bytes
@@ -101,6 +102,34 @@ def init_model(config_path: str, transition_model_path: str, seed: int = 0,
         raise UserError(f"{config_path}: the network outputs {nnet.output_dim} values but the transition model "
                         f"{transition_model_path} has {tm.num_pdfs} pdfs")
     return Model(tm, AmNnet(nnet, np.zeros(0, np.float32)))
+
+
+def am_init(transition_model: str, raw_nnet: str, model_out: str, *, seed: int = 0, binary: bool = True,
+            egs_dir: str | None = None, values: dict[str, object] | None = None) -> None:
+    """nnet-am-init: the TransitionModel of `transition_model` and the network `raw_nnet` written as the
+    .mdl `model_out` with empty priors. `raw_nnet` is a raw nnet2 network (text or binary, as nnet-init
+    writes it; copied at the format level) or an nnet-init config template (`init_model`, `seed`):
+    NUM_PDFS is the transition model's pdfs, FEAT_DIM, LEFT_CONTEXT, RIGHT_CONTEXT and SPLICED_DIM come
+    from `egs_dir` when given, other upper-case placeholders from `values`."""
+    raw = read_input_bytes(raw_nnet, what="raw nnet")
+    if raw.lstrip()[:6] == b"<Nnet>" or raw[:2] == b"\0B":
+        comps = nnet_format.read_raw_nnet(raw)
+        tm = nnet_format.read_transition_model_from_gmm_mdl(read_input_bytes(transition_model, what="transition model"))
+        if component_dims(*comps[-1])[1] != tm.num_pdfs:
+            raise UserError(f"{raw_nnet}: the network outputs {component_dims(*comps[-1])[1]} values but "
+                            f"the transition model {transition_model} has {tm.num_pdfs} pdfs")
+        write_output_bytes(model_out, mdl_to_bytes(nnet_format.Mdl(tm, comps, np.zeros(0, np.float32)), binary))
+        return
+    filled: dict[str, object] = {}
+    if egs_dir:
+        egs = EgsReader(egs_dir)
+        filled.update(FEAT_DIM=egs.feat_dim, LEFT_CONTEXT=egs.left, RIGHT_CONTEXT=egs.right, SPLICED_DIM=egs.input_dim)
+    for name, value in (values or {}).items():
+        if name == "NUM_PDFS" or name in filled:
+            raise UserError(f"--var {name}={value}: {name} comes from the "
+                            f"{'transition model' if name == 'NUM_PDFS' else 'egs'}")
+        filled[name] = value
+    save_model(init_model(raw_nnet, transition_model, seed=seed, values=filled), model_out, binary=binary)
 
 
 def average_models(models: list[Model], weights=None, names=None, total: bool = False) -> Model:
