@@ -321,11 +321,9 @@ def _pretrain_dbn(feats: str | Sequence[np.ndarray] | Mapping[str, np.ndarray], 
     os.makedirs(os.path.join(out_dir, "log"), exist_ok=True)
     log_file = os.path.join(out_dir, "log", f"pretrain_dbn.{rank}.log" if multi else "pretrain_dbn.log")
     _log.setup_logging(log_file=log_file, rank=rank, world=comm.Get_size() if comm is not None else 1)
-    try:
-        _core.set_num_threads(threads)
-        _rbm.pretrain_dbn(feats, o, out_dir, comm=comm if multi else None)
-    finally:
-        _log.setup_logging()  # later stages log to stderr only, not into this stage's log file
+    _core.set_num_threads(threads)
+    _rbm.pretrain_dbn(feats, o, out_dir, comm=comm if multi else None)
+    _log.setup_logging()  # later stages log to stderr only, not into this stage's log file
     return os.path.join(out_dir, f"{o.nn_depth}.dbn")
 
 
@@ -394,14 +392,16 @@ def train(egs_dir: str, init_model: str, out_dir: str, opts: TrainOptions | None
     A failing rank logs its error and aborts the whole job rather than leaving the others waiting."""
     comm = comm if comm is not None else world()
     try:
-        return _trainer.train(egs_dir, init_model, out_dir, opts or TrainOptions(), comm, schedule=schedule,
-                              averager=averager, callbacks=callbacks)
+        final = _trainer.train(egs_dir, init_model, out_dir, opts or TrainOptions(), comm, schedule=schedule,
+                               averager=averager, callbacks=callbacks)
     except BaseException as e:
         if comm.Get_size() > 1:
             _end_mpi_job(comm, e)
         raise
-    finally:
-        _log.setup_logging(stderr=comm.Get_rank() == 0)  # later stages log to stderr only, not to the last iteration's file
+    # Later stages log to stderr only, not to the last iteration's file. (Not after a failure: closing that
+    # file could raise again, e.g. on a full disk, and hide the error that matters.)
+    _log.setup_logging(stderr=comm.Get_rank() == 0)
+    return final
 
 
 def _end_mpi_job(comm: MPI.Comm, e: BaseException) -> None:
