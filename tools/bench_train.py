@@ -127,16 +127,11 @@ def time_trainer(argv: list[str]) -> float:
     """Seconds of the CLI's main() for `nnet2 <argv>` (its log to stderr is swallowed)."""
     from nnet2 import cli
 
-    old = sys.argv
-    sys.argv = ["nnet2", *argv]  # the train command re-reads its --config from sys.argv
     err = io.StringIO()
-    try:
-        t0 = time.perf_counter()
-        with contextlib.redirect_stderr(err):
-            rc = cli.main(argv)
-        el = time.perf_counter() - t0
-    finally:
-        sys.argv = old
+    t0 = time.perf_counter()
+    with contextlib.redirect_stderr(err):
+        rc = cli.main(argv)
+    el = time.perf_counter() - t0
     if rc != 0:
         raise SystemExit(f"bench_train: nnet2 {' '.join(argv)} failed (exit {rc}):\n{err.getvalue()[-2000:]}")
     return el
@@ -215,7 +210,8 @@ def main() -> int:
                 _core.set_num_threads(a.threads)
                 t_st.append(replay()[0])
             fr_tr, fr_st = frames / min(t_tr), frames / min(t_st)
-            row = dict(net=net, threads=a.threads, update=a.update, frames=frames, argv=argv[:-3],
+            row = dict(net=net, threads=a.threads, update=a.update, frames=frames,
+                       argv=[os.path.relpath(x, ROOT) if x.startswith(ROOT + os.sep) else x for x in argv[:-3]],
                        trainer_frames_per_s=fr_tr, step_frames_per_s=fr_st, ratio=fr_tr / fr_st,
                        trainer_seconds=t_tr, step_seconds=t_st)
             rows.append(row)
