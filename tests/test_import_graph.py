@@ -21,7 +21,8 @@ subpackage only:
     __main__
 
 Imports inside functions are allowed in commands/ (CLI start-up time) and, anywhere, only for
-LAZY_OK: cupy (an optional dependency) and mpi4py (importing mpi4py.MPI initializes MPI); and in
+LAZY_OK: cupy (an optional dependency), mpi4py (importing mpi4py.MPI initializes MPI) and matplotlib
+(0.4 s of start-up for every verb that goes through the API, used only to draw plots); and in
 cli.main's probe of the compiled core.
 """
 
@@ -37,7 +38,7 @@ PKG_ROOT = os.path.join(REPO, "python")
 LAYERS = [["utils", "_core"], ["io", "device"], ["parallel"], ["data"], ["feat", "rbm"], ["nnet"], ["gmm"],
           ["corpora"], ["decode", "train"], ["report"], ["api"], ["commands"], ["cli"], ["__main__"]]
 LAYER = {part: i for i, parts in enumerate(LAYERS) for part in parts}
-LAZY_OK = {"cupy", "cupyx", "mpi4py"}
+LAZY_OK = {"cupy", "cupyx", "mpi4py", "matplotlib"}
 LAZY_PARTS = {"commands"}
 # cli.main first tries to import the compiled core, to say in one line that it is not built
 LAZY_OK_IN = {("nnet2.cli", "nnet2._core")}

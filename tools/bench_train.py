@@ -17,6 +17,10 @@ Then it times, interleaved and best of --repeat:
   step   : the same iterations' minibatches (read beforehand), the same learning rates and preconditioner
            resets, through `Nnet.train_step` alone.
 Both report training frames / seconds; the ratio trainer / step is what the trainer keeps of its kernels.
+A second ratio counts the trainer only up to its last checkpoint (the whole command less the final model
+combination and the prior estimation, which Kaldi's scripts run as separate jobs after training:
+nnet-combine-fast, nnet-adjust-priors); the trainer's own per-phase seconds (its final "Time:" log line)
+are printed and kept in the JSON.
 
     PYTHONPATH=python python tools/bench_train.py --net pnorm sigmoid --threads 1 --json out.json
 """
@@ -42,9 +46,12 @@ use_source_tree_if_built()
 
 FEAT_DIM, PHONES, STATES = 13, 21, 3
 # The FSDD recipe's egs (exp/egs_c4/info.json): 138,642 training frames, 10% of the utterances held out for
-# validation, 4,000 train-diagnostic frames; `nnet2 train` estimates the priors on 20,000 frames at the end.
-# Smaller synthetic egs scale the diagnostic and prior subsets to keep those proportions.
-FSDD_FRAMES, FSDD_DIAG, PRIOR_FRAMES = 138642, 4000, 20000
+# validation, 4,000 train-diagnostic and 10,000 combination frames (get-egs's defaults, as Kaldi's
+# get_egs2.sh); `nnet2 train` estimates the priors on 20,000 frames at the end. Smaller synthetic egs scale
+# the diagnostic, combination and prior subsets to keep those proportions (the final combination makes 40
+# gradient passes over its subset: unscaled, it would weigh 7x more against 20,000 training frames than
+# against FSDD's 138,642).
+FSDD_FRAMES, FSDD_DIAG, FSDD_COMBINE, PRIOR_FRAMES = 138642, 4000, 10000, 20000
 CONTEXT = {"pnorm": 4, "sigmoid": 5}
 
 
@@ -101,8 +108,9 @@ def make_setup(d: str, net: str, frames: int, seed: int = 0) -> tuple[str, str]:
     egs = os.path.join(d, f"egs_c{c}")
     if not os.path.exists(egs):
         diag = max(100, round(FSDD_DIAG * frames / FSDD_FRAMES))
+        comb = max(100, round(FSDD_COMBINE * frames / FSDD_FRAMES))
         make_egs(os.path.join(d, "feats.scp"), alis, egs, num_pdfs,
-                 EgsOptions(left_context=c, right_context=c, num_frames_diagnostic=diag))
+                 EgsOptions(left_context=c, right_context=c, num_frames_diagnostic=diag, num_frames_combine=comb))
     tm = os.path.join(d, "tm.bin")
     with open(tm, "wb") as f:
         f.write(transition_model_bytes())
@@ -123,8 +131,12 @@ def train_args(net: str, egs: str, mdl: str, out: str, epochs: int | None, threa
                egs, mdl, out])
 
 
-def time_trainer(argv: list[str]) -> float:
-    """Seconds of the CLI's main() for `nnet2 <argv>` (its log to stderr is swallowed)."""
+PHASES = ("setup", "training", "validation", "checkpoints", "combination", "priors")
+
+
+def time_trainer(argv: list[str]) -> tuple[float, dict[str, float]]:
+    """(seconds of the CLI's main() for `nnet2 <argv>`, the trainer's own seconds per phase from its final
+    "Time:" log line); the log to stderr is swallowed."""
     from nnet2 import cli
 
     err = io.StringIO()
@@ -134,7 +146,16 @@ def time_trainer(argv: list[str]) -> float:
     el = time.perf_counter() - t0
     if rc != 0:
         raise SystemExit(f"bench_train: nnet2 {' '.join(argv)} failed (exit {rc}):\n{err.getvalue()[-2000:]}")
-    return el
+    line = [x for x in err.getvalue().splitlines() if "Time: " in x and "in all:" in x]
+    if not line:
+        raise SystemExit("bench_train: the trainer's log has no 'Time: ... in all:' line")
+    phases = {}
+    for item in line[-1].split("in all:", 1)[1].split(" (")[0].split(","):
+        k, v = item.split()
+        phases[k] = float(v.rstrip("s"))
+    if set(phases) != set(PHASES):
+        raise SystemExit(f"bench_train: unexpected phases in the trainer's Time line: {sorted(phases)}")
+    return el, phases
 
 
 def step_replay(argv: list[str], scratch: str):
@@ -193,7 +214,8 @@ def main() -> int:
     from nnet2 import _core
 
     rows = []
-    print(f"{'net':>8} {'thr':>3} {'frames':>8} {'trainer fr/s':>12} {'step fr/s':>10} {'trainer/step':>12}")
+    print(f"{'net':>8} {'thr':>3} {'frames':>8} {'trainer fr/s':>12} {'step fr/s':>10} {'trainer/step':>12} "
+          f"{'to last ckpt':>14}  trainer phases (s, best run)")
     for net in a.net:
         d = tempfile.mkdtemp(prefix=f"bench_train_{net}.")
         try:
@@ -202,20 +224,28 @@ def main() -> int:
             replay, frames = step_replay(argv, os.path.join(d, "scratch"))
             _core.set_num_threads(a.threads)
             replay()  # warm-up (page cache, allocations)
-            t_tr, t_st = [], []
+            t_tr, t_st, ph = [], [], []
             for r in range(a.repeat):
                 out = os.path.join(d, f"out{r}")
-                t_tr.append(time_trainer(train_args(net, egs, mdl, out, a.epochs, a.threads, a.update, a.frames)))
+                el, phases = time_trainer(train_args(net, egs, mdl, out, a.epochs, a.threads, a.update, a.frames))
+                t_tr.append(el)
+                ph.append(phases)
                 shutil.rmtree(out, ignore_errors=True)
                 _core.set_num_threads(a.threads)
                 t_st.append(replay()[0])
-            fr_tr, fr_st = frames / min(t_tr), frames / min(t_st)
+            best = min(range(a.repeat), key=lambda r: t_tr[r])
+            # up to the last checkpoint: the whole command less the final combination and the priors, the two
+            # stages Kaldi's scripts run as separate jobs after training (nnet-combine-fast, nnet-adjust-priors)
+            t_loop = [t - p["combination"] - p["priors"] for t, p in zip(t_tr, ph)]
+            fr_tr, fr_st, fr_loop = frames / min(t_tr), frames / min(t_st), frames / min(t_loop)
             row = dict(net=net, threads=a.threads, update=a.update, frames=frames,
                        argv=[os.path.relpath(x, ROOT) if x.startswith(ROOT + os.sep) else x for x in argv[:-3]],
                        trainer_frames_per_s=fr_tr, step_frames_per_s=fr_st, ratio=fr_tr / fr_st,
-                       trainer_seconds=t_tr, step_seconds=t_st)
+                       loop_frames_per_s=fr_loop, loop_ratio=fr_loop / fr_st,
+                       trainer_seconds=t_tr, step_seconds=t_st, loop_seconds=t_loop, phases=ph[best])
             rows.append(row)
-            print(f"{net:>8} {a.threads:>3} {frames:>8} {fr_tr:>12.0f} {fr_st:>10.0f} {100 * row['ratio']:>11.1f}%",
+            print(f"{net:>8} {a.threads:>3} {frames:>8} {fr_tr:>12.0f} {fr_st:>10.0f} {100 * row['ratio']:>11.1f}% "
+                  f"{100 * row['loop_ratio']:>13.1f}%  " + " ".join(f"{k} {v:.2f}" for k, v in ph[best].items()),
                   flush=True)
         finally:
             shutil.rmtree(d, ignore_errors=True)

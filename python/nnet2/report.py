@@ -12,9 +12,6 @@ import glob
 import json
 import os
 
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
-
 from nnet2.decode.score import score_texts
 from nnet2.utils.errors import UserError
 from nnet2.utils.fileio import atomic_path
@@ -107,6 +104,9 @@ def _iters_per_epoch(history: list[dict]) -> int:
 def plot_learning_curves(rows: list[SystemResult], png: str, title: str = "") -> None:
     """Two panels over epochs (integer ticks): the training objective after each iteration and the
     validation frame accuracy after each epoch; one line per system, labelled with its name."""
+    from matplotlib.figure import Figure  # lazy: 0.4 s of every `nnet2` verb's start-up otherwise
+    from matplotlib.ticker import MaxNLocator
+
     fig = Figure(figsize=(11, 4))  # no pyplot: no GUI backend, no global figure state
     axes = fig.subplots(1, 2)
     for r in rows:

@@ -46,59 +46,76 @@ class CombineOptions:
     max_lbfgs_dim: int = opt(10, "L-BFGS memory")
 
 
-def _updatable_params(nnet) -> list[list[np.ndarray]]:
-    return [[np.asarray(host(a), np.float64) for a in c.param_arrays()] for c in nnet.updatable()]
-
-
 class _Combiner:
+    """The N input models' updatable parameters as one matrix per updatable component u, Theta_u [N, P_u]
+    (each model's W then b, flattened), in single precision as Kaldi holds them: the combined network is then
+    one matrix-vector product per component (Theta_u^T a_u) and the gradient's dot products with every model
+    another (Theta_u g_u, Kaldi's ComponentDotProducts). The gradient over the examples is accumulated in
+    single precision too (Kaldi sums it into an "is-gradient" network of BaseFloat)."""
+
     def __init__(self, nnets, X, y, opts: CombineOptions):
         self.nnets, self.X, self.y, self.o = nnets, X, y, opts
         self.N, self.U = len(nnets), len(nnets[0].updatable())
-        self.theta = [_updatable_params(n) for n in nnets]  # [n][u] -> [W, b]
+        self.shapes = [[np.shape(a) for a in c.param_arrays()] for c in nnets[0].updatable()]
+        self.theta = []  # [u] -> [N, P_u] float32
+        for u, shapes in enumerate(self.shapes):
+            T = np.empty((self.N, sum(int(np.prod(sh)) for sh in shapes)), np.float32)
+            for n, net in enumerate(nnets):
+                T[n] = np.concatenate([np.asarray(host(a), np.float32).ravel()
+                                       for a in net.updatable()[u].param_arrays()])
+            self.theta.append(T)
         self.n_egs = len(y)
         self.work = nnets[0].copy()
         self.soft = is_soft(y)
 
     def combined(self, raw: np.ndarray):
         """The network with weights raw [N*U] (model-major, as Kaldi's scale_params)."""
-        a = raw.reshape(self.N, self.U)
+        a = raw.reshape(self.N, self.U).astype(np.float32)
         out = self.work
         for u, c in enumerate(out.updatable()):
-            arrs = c.param_arrays()
-            for k, dst in enumerate(arrs):
-                dst[...] = sum(a[n, u] * self.theta[n][u][k] for n in range(self.N)).astype(np.float32)
+            flat = a[:, u] @ self.theta[u]
+            o = 0
+            for dst, sh in zip(c.param_arrays(), self.shapes[u]):
+                k = int(np.prod(sh))
+                dst[...] = flat[o:o + k].reshape(sh)
+                o += k
         return out
 
-    def _grad_dots(self, grads) -> np.ndarray:
+    def _grads(self, s: int, e: int, acc: list | None = None):
+        """(StepStats, [u] -> flat float32 gradient) of examples [s, e), added into acc when given."""
+        st, grads = self.work.gradient(np.ascontiguousarray(self.X[s:e]), self.y[s:e])
+        if acc is None:
+            acc = [np.zeros(T.shape[1], np.float32) for T in self.theta]
+        for u, gu in enumerate(grads):
+            o = 0
+            for g in gu:
+                g = np.asarray(host(g), np.float32).ravel()
+                acc[u][o:o + g.size] += g
+                o += g.size
+        return st, acc
+
+    def _grad_dots(self, acc) -> np.ndarray:
         """<theta[n][u], G_u> for all n, u (model-major)."""
-        g = np.empty((self.N, self.U))
-        for u in range(self.U):
-            gu = [np.asarray(x, np.float64) for x in grads[u]]
-            for n in range(self.N):
-                g[n, u] = sum(float((t * gk).sum()) for t, gk in zip(self.theta[n][u], gu))
-        return g.reshape(-1)
+        return np.stack([T @ g for T, g in zip(self.theta, acc)], axis=1).astype(np.float64).reshape(-1)
 
     def objf_and_grad(self, raw: np.ndarray) -> tuple[float, np.ndarray]:
-        net = self.combined(raw)
+        self.combined(raw)
         tot_objf = tot_w = 0.0
         acc = None
         mb = self.o.minibatch_size
         for s in range(0, self.n_egs, mb):
-            st, grads = net.gradient(np.ascontiguousarray(self.X[s:s + mb]), self.y[s:s + mb])
+            st, acc = self._grads(s, s + mb, acc)
             tot_objf += st.objf
             tot_w += st.weight
-            grads = [[np.asarray(g, np.float64) for g in gu] for gu in grads]
-            acc = grads if acc is None else [[a + g for a, g in zip(au, gu)] for au, gu in zip(acc, grads)]
         return tot_objf / self.n_egs, self._grad_dots(acc) / tot_w
 
     def fisher_cholesky(self, raw: np.ndarray) -> np.ndarray:
-        net = self.combined(raw)
+        self.combined(raw)
         dim = self.N * self.U
         F = np.zeros((dim, dim))
         mb = self.o.fisher_minibatch_size
         for s in range(0, self.n_egs, mb):
-            _, grads = net.gradient(np.ascontiguousarray(self.X[s:s + mb]), self.y[s:s + mb])
-            g = self._grad_dots(grads)
+            g = self._grad_dots(self._grads(s, s + mb)[1])
             F += np.outer(g, g)
         tr = np.trace(F)
         if not tr > 0:

@@ -415,6 +415,9 @@ class Trainer:
     # ------------------------------------------------------------------ main loop
     def run(self) -> str:
         o = self.opts
+        t_start = time.perf_counter()
+        # wall-clock seconds per phase (rank 0 logs them at the end; tools/bench_train.py reads that line)
+        self.timing = {k: 0.0 for k in ("setup", "training", "validation", "checkpoints", "combination", "priors")}
         ident = self._identity()
         schedule = self.schedule
         start_it, history, avg_state = 0, [], None
@@ -489,6 +492,7 @@ class Trainer:
             if self.rank == 0:
                 self._save(model, 0, ident, history, schedule, averager)
         self.comm.Barrier()
+        self.timing["setup"] = time.perf_counter() - t_start
         stop = schedule.stop  # a resumed run whose schedule had already stopped only writes final.mdl
         for it in range(start_it, self.num_iters):
             if stop:
@@ -502,7 +506,10 @@ class Trainer:
             if o.preconditioner_lifetime == "iteration" or it % o.iters_per_epoch == 0 or it == start_it:
                 nnet.reset_preconditioners()
             nnet.zero_stats()
+            t_it = time.perf_counter()
             rec = self._train_iteration(nnet, averager, epoch, mb0, mb1, it, lr)
+            t_val = time.perf_counter()
+            self.timing["training"] += t_val - t_it
             epoch_end = (it + 1) % o.iters_per_epoch == 0
             if epoch_end:
                 (rec.valid_objf, rec.valid_acc, rec.valid_frames), vci = self.evaluate_units(nnet, *valid, valid_units)
@@ -522,15 +529,27 @@ class Trainer:
                                       f"{schedule.learning_rate(it + 1, self.num_iters):g}")
                 stop = schedule.stop
             history.append(rec.to_record())
+            t_save = time.perf_counter()
+            self.timing["validation"] += t_save - t_val
             if self.rank == 0:
                 self._save(model, it + 1, ident, history, schedule, averager)
             self.comm.Barrier()
+            self.timing["checkpoints"] += time.perf_counter() - t_save
             for callback in self.callbacks:
                 callback(rec)
         self._log_best_epoch(history)
+        t_comb = time.perf_counter()
         if o.combine:
             model = self._combine(model)
+        t_fin = time.perf_counter()
+        self.timing["combination"] = t_fin - t_comb
         final = self._finish(model)
+        self.timing["priors"] = time.perf_counter() - t_fin
+        if self.rank == 0:
+            total = time.perf_counter() - t_start
+            self.log.info(f"Time: {total:.2f}s in all: " + ", ".join(f"{k} {v:.2f}s" for k, v in self.timing.items())
+                          + " (setup: checks and the initial validation; training: the iterations' minibatches, "
+                          "averaging included; priors: prior estimation and writing final.mdl)")
         return final
 
     def _log_best_epoch(self, history: list) -> None:
