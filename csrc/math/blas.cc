@@ -20,10 +20,68 @@ void scipy_cblas_sgemv(int order, int trans, int m, int n, float alpha, const fl
                        const float *x, int incx, float beta, float *y, int incy);
 void scipy_openblas_set_num_threads(int n);
 int scipy_openblas_get_num_threads(void);
+// OpenBLAS >= 0.3.27: caller-managed threading (cblas.h, openblas_set_threads_callback_function).
+typedef void (*openblas_dojob_callback)(int thread_num, void *jobdata, int dojob_data);
+typedef void (*openblas_threads_callback)(int sync, openblas_dojob_callback dojob, int numjobs, size_t jobdata_elsize,
+                                          void *jobdata, int dojob_data);
+void scipy_openblas_set_threads_callback_function(openblas_threads_callback callback);
 }
 
 namespace {
 constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112, kLower = 122;
+
+// OpenBLAS splits every product above a small size over all its threads, and on the thin products of
+// NG-SGD (N x R x D with R = 20..80) two threads are slower than one: measured with tools/bench_core.py's
+// shapes, minibatch 128, 2 threads (128 x 20 x 361: 2x slower; 128 x 80 x 1000: 2x slower), while products
+// of 10^7 multiply-adds and more gain from the second thread. Products below kSerialGemmMacs run on one thread.
+constexpr double kSerialGemmMacs = 8.0e6;
+int g_num_threads = 0;  // what SetNumThreads last set (0: not yet read from OpenBLAS)
+
+#ifdef _OPENMP
+// OpenBLAS's parallel jobs run on our OpenMP threads: one pool of worker threads for BLAS and for the
+// elementwise kernels, instead of OpenBLAS's own pthreads spinning beside OpenMP's (on 2 cores, each pool's
+// idle spinning took the core the other pool's next parallel region needed). The jobs of one call wait on
+// each other (threaded level 3), so each needs its own thread: a team of exactly numjobs threads.
+void OmpThreadsCallback(int sync, openblas_dojob_callback dojob, int numjobs, size_t jobdata_elsize, void *jobdata,
+                        int dojob_data) {
+  (void)sync;  // OpenBLAS always waits for the jobs (sync = 1)
+#pragma omp parallel for num_threads(numjobs) schedule(static, 1)
+  for (int i = 0; i < numjobs; i++) dojob(i, static_cast<char *>(jobdata) + (size_t)i * jobdata_elsize, dojob_data);
+}
+#endif
+
+int NumThreads() {
+  if (g_num_threads == 0) {
+#ifdef _OPENMP
+    scipy_openblas_set_threads_callback_function(OmpThreadsCallback);
+#endif
+    g_num_threads = scipy_openblas_get_num_threads();
+  }
+  return g_num_threads;
+}
+
+// One OpenBLAS thread for the lifetime of this object when the product is small (see above).
+class SerialIfSmall {
+ public:
+  explicit SerialIfSmall(double macs) : threads_(NumThreads()) {
+#ifdef _OPENMP
+    // inside a parallel region a team of numjobs threads cannot be had: one thread
+    serial_ = threads_ > 1 && (macs < kSerialGemmMacs || omp_in_parallel());
+#else
+    serial_ = threads_ > 1 && macs < kSerialGemmMacs;
+#endif
+    if (serial_) scipy_openblas_set_num_threads(1);
+  }
+  ~SerialIfSmall() {
+    if (serial_) scipy_openblas_set_num_threads(threads_);
+  }
+  SerialIfSmall(const SerialIfSmall &) = delete;
+  SerialIfSmall &operator=(const SerialIfSmall &) = delete;
+
+ private:
+  int threads_;
+  bool serial_ = false;
+};
 }
 
 namespace nnet2 {
@@ -47,6 +105,7 @@ void Gemm(bool trans_a, bool trans_b, float alpha, const MatView &A, const MatVi
       for (index_t j = 0; j < n; j++) C(i, j) = beta == 0.f ? 0.f : beta * C(i, j);
     return;
   }
+  SerialIfSmall serial((double)m * (double)n * (double)k);
   scipy_cblas_sgemm(kRowMajor, trans_a ? kTrans : kNoTrans, trans_b ? kTrans : kNoTrans, (int)m,
                     (int)n, (int)k, alpha, A.data, (int)std::max<index_t>(A.stride, 1), B.data,
                     (int)std::max<index_t>(B.stride, 1), beta, C.data, (int)std::max<index_t>(C.stride, 1));
@@ -62,6 +121,7 @@ void SyrkLower(bool trans, float alpha, const MatView &A, float beta, const MatV
     return;
   }
   if (n == 0) return;
+  SerialIfSmall serial(0.5 * (double)n * (double)n * (double)k);
   scipy_cblas_ssyrk(kRowMajor, kLower, trans ? kTrans : kNoTrans, (int)n, (int)k, alpha, A.data,
                     (int)std::max<index_t>(A.stride, 1), beta, C.data, (int)std::max<index_t>(C.stride, 1));
 }
@@ -86,8 +146,10 @@ void AddRowSums(float alpha, const MatView &A, float beta, const VecView &b) {
 
 int SetNumThreads(int n) {
   int prev = scipy_openblas_get_num_threads();
+  NumThreads();  // installs the threads callback before OpenBLAS runs anything threaded
   if (n > 0) {
     scipy_openblas_set_num_threads(n);
+    g_num_threads = n;
 #ifdef _OPENMP
     omp_set_num_threads(n);
 #endif

@@ -10,11 +10,12 @@ try:
 except PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0+src"
 
-# OpenMP loops (element-wise kernels) and OpenBLAS's own threads share the cores. By default both
-# spin after finishing work, and on a 2-core machine each steals the cores from the other (2 threads
-# ran slower than 1). Make idle OpenMP threads sleep and OpenBLAS threads stop spinning quickly.
-# These must be set before nnet2._core loads libgomp / libscipy_openblas; users can override them.
+# One pool of worker threads: the core hands OpenBLAS's parallel jobs to its OpenMP threads (csrc/math/blas.cc,
+# OmpThreadsCallback), so the element-wise kernels and BLAS share them. OpenMP's default wait (spin a little,
+# then sleep; libgomp cuts the spinning when threads outnumber cores) keeps the next parallel region cheap: a
+# passive wait (sleep at once) made every region wake its threads, which at minibatch 128 cost more than it
+# saved (2 threads ran slower than 1). OpenBLAS's own threads get no work; they stop spinning quickly.
+# This must be set before nnet2._core loads libscipy_openblas; users can override it.
 import os as _os
 
-_os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
