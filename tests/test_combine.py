@@ -32,6 +32,10 @@ def _problem(seed=0, n_models=3):
     return nets, X, y
 
 
+# minibatches of 100 and Fisher minibatches of 64 on 300 examples: 3 and 5 minibatches to share over ranks
+OPTS = dict(num_lbfgs_iters=15, minibatch_size=100)
+
+
 def test_gradient_matches_finite_differences():
     nets, X, y = _problem()
     cb = _Combiner(nets, X, y, CombineOptions())
@@ -114,3 +118,29 @@ def test_two_workers_average_the_nonlinear_statistics(tmp_path, tmp_path_factory
     assert sig.value_sum.size == sig.deriv_sum.size == 16
     assert np.all(sig.deriv_sum > 0) and np.all(sig.deriv_sum <= 0.25 * sig.count)  # y(1-y) <= 1/4
     assert soft.value_sum.sum() == pytest.approx(soft.count, rel=1e-5)
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_combination_shared_over_ranks_matches_one_rank(tmp_path, n):
+    """mpiexec -n N: the ranks split the gradient passes of the combination and add up their sums. The
+    objective, its gradient and the Fisher matrix agree with one rank's to single-precision rounding (the same
+    minibatches summed in another order) and every rank ends with the same bits. The optimizer's path is not
+    compared step by step (L-BFGS's accept/halve decisions amplify rounding), only where it ends. A consistency
+    check of the distribution, not of Kaldi."""
+    from test_averaging_mpi import run_mpi
+
+    nets, X, y = _problem()
+    out = str(tmp_path / "combined.npz")
+    p = run_mpi(n, [os.path.join(os.path.dirname(__file__), "mpi", "combine_check.py"), out])
+    assert p.returncode == 0, p.stdout + p.stderr
+    r = np.load(out)
+    cb = _Combiner(nets, X, y, CombineOptions(**OPTS))
+    for point, fg in zip(r["points"], r["fg"]):
+        f, g = cb.objf_and_grad(point)
+        assert fg[0] == pytest.approx(f, rel=1e-6)
+        np.testing.assert_allclose(fg[1:], g, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(r["chol"], cb.fisher_cholesky(r["points"][0]), rtol=1e-5, atol=1e-7)
+    _, info = combine_nnets(nets, X, y, CombineOptions(**OPTS))
+    assert r["objf"][0] == pytest.approx(info["objf_before"], rel=1e-6)
+    assert r["objf"][1] > r["objf"][0]
+    assert r["objf"][1] == pytest.approx(info["objf_after"], rel=0.05)

@@ -53,8 +53,10 @@ class _Combiner:
     another (Theta_u g_u, Kaldi's ComponentDotProducts). The gradient over the examples is accumulated in
     single precision too (Kaldi sums it into an "is-gradient" network of BaseFloat)."""
 
-    def __init__(self, nnets, X, y, opts: CombineOptions):
+    def __init__(self, nnets, X, y, opts: CombineOptions, comm=None):
         self.nnets, self.X, self.y, self.o = nnets, X, y, opts
+        self.comm = comm if comm is not None and comm.Get_size() > 1 else None
+        self.rank, self.size = (comm.Get_rank(), comm.Get_size()) if self.comm is not None else (0, 1)
         self.N, self.U = len(nnets), len(nnets[0].updatable())
         self.shapes = [[np.shape(a) for a in c.param_arrays()] for c in nnets[0].updatable()]
         self.theta = []  # [u] -> [N, P_u] float32
@@ -95,28 +97,56 @@ class _Combiner:
         return st, acc
 
     def _grad_dots(self, acc) -> np.ndarray:
-        """<theta[n][u], G_u> for all n, u (model-major)."""
+        """<theta[n][u], G_u> for all n, u (model-major); zeros for acc None (no examples)."""
+        if acc is None:
+            return np.zeros(self.N * self.U)
         return np.stack([T @ g for T, g in zip(self.theta, acc)], axis=1).astype(np.float64).reshape(-1)
+
+    def _starts(self, mb: int) -> range:
+        """The first example of each minibatch of size mb that this rank computes: with several ranks
+        (workers), minibatch b goes to rank b mod size, and the sums are added up over the ranks."""
+        return range(self.rank * mb, self.n_egs, self.size * mb)
+
+    def _sum_over_ranks(self, v: np.ndarray) -> np.ndarray:
+        """v summed over the ranks, the same bits on every rank (rank 0's sum is broadcast), so that every
+        rank takes the same optimizer steps."""
+        if self.comm is None:
+            return v
+        from mpi4py import MPI  # mpi4py.MPI initializes MPI when imported: only with several ranks
+
+        out = np.empty_like(v)
+        self.comm.Allreduce(v, out, op=MPI.SUM)
+        self.comm.Bcast(out, root=0)
+        return out
+
+    def share_point(self, raw: np.ndarray) -> np.ndarray:
+        """Rank 0's copy of raw on every rank (the point the gradient is evaluated at)."""
+        if self.comm is not None:
+            raw = np.ascontiguousarray(raw, np.float64)
+            self.comm.Bcast(raw, root=0)
+        return raw
 
     def objf_and_grad(self, raw: np.ndarray) -> tuple[float, np.ndarray]:
         self.combined(raw)
         tot_objf = tot_w = 0.0
         acc = None
         mb = self.o.minibatch_size
-        for s in range(0, self.n_egs, mb):
+        for s in self._starts(mb):
             st, acc = self._grads(s, s + mb, acc)
             tot_objf += st.objf
             tot_w += st.weight
-        return tot_objf / self.n_egs, self._grad_dots(acc) / tot_w
+        v = self._sum_over_ranks(np.concatenate([[tot_objf, tot_w], self._grad_dots(acc)]))
+        return v[0] / self.n_egs, v[2:] / v[1]
 
     def fisher_cholesky(self, raw: np.ndarray) -> np.ndarray:
         self.combined(raw)
         dim = self.N * self.U
         F = np.zeros((dim, dim))
         mb = self.o.fisher_minibatch_size
-        for s in range(0, self.n_egs, mb):
+        for s in self._starts(mb):
             g = self._grad_dots(self._grads(s, s + mb)[1])
             F += np.outer(g, g)
+        F = self._sum_over_ranks(F)
         tr = np.trace(F)
         if not tr > 0:
             raise UserError("model combination: the gradient on the combination examples is zero")
@@ -175,9 +205,14 @@ def _lbfgs_maximize(f_and_g, x0: np.ndarray, iters: int, m: int, first_impr: flo
     return f0, best_f, best_x
 
 
-def combine_nnets(nnets: list, X: np.ndarray, y, opts: CombineOptions | None = None, log=None):
+def combine_nnets(nnets: list, X: np.ndarray, y, opts: CombineOptions | None = None, log=None, comm=None):
     """(combined Nnet, info) for the input networks and the combination examples (X, y); info has the
-    objective per frame before/after and the N x U weight matrix."""
+    objective per frame before/after and the N x U weight matrix.
+
+    comm (several MPI ranks, each with the same nnets and examples): the ranks share the gradient passes
+    (minibatch b on rank b mod size) and add up the objective, the gradient's dot products and the Fisher
+    matrix; every rank then takes the same steps from rank 0's numbers and returns the same result. The
+    sums are over the same minibatches in another order: the weights agree with one rank's to rounding."""
     opts = opts or CombineOptions()
     log = log or get_logger("combine")
     if not nnets:
@@ -188,7 +223,7 @@ def combine_nnets(nnets: list, X: np.ndarray, y, opts: CombineOptions | None = N
     for n in nnets[1:]:
         if [(c.type_name, c.input_dim, c.output_dim) for c in n.components] != sig:
             raise UserError("model combination: the models do not have the same structure")
-    cb = _Combiner(nnets, X, y, opts)
+    cb = _Combiner(nnets, X, y, opts, comm)
     dim = cb.N * cb.U
     if dim == 0:
         raise UserError("model combination: the models have no updatable components")
@@ -198,13 +233,13 @@ def combine_nnets(nnets: list, X: np.ndarray, y, opts: CombineOptions | None = N
     Cinv = np.linalg.inv(C)
 
     def f_and_g(p_hat):
-        raw = Cinv.T @ p_hat  # p = C^{-T} p_hat
+        raw = cb.share_point(Cinv.T @ p_hat)  # p = C^{-T} p_hat
         f, g = cb.objf_and_grad(raw)
         return f, Cinv @ g  # g_hat = C^{-1} g
 
     f0, f1, p_best = _lbfgs_maximize(f_and_g, C.T @ raw0, max(1, opts.num_lbfgs_iters),
                                      min(dim, opts.max_lbfgs_dim), opts.initial_impr)
-    raw = Cinv.T @ p_best
+    raw = cb.share_point(Cinv.T @ p_best)
     out = cb.combined(raw)
     weights = raw.reshape(cb.N, cb.U)
     log.info("Scale parameters are " + "[ " + " ; ".join(" ".join(f"{v:.6g}" for v in row) for row in weights)

@@ -752,7 +752,8 @@ class Trainer:
         (train_pnorm_simple2.sh): num_models_combine = min(max(20, iterations per epoch),
         2/3 of the iterations after the midpoint) (at least 1; the midpoint stands for the scripts'
         mix-up iteration), more than 20 pre-averaged in 20 consecutive groups; combination examples:
-        the egs' combination set. Rank 0 combines and broadcasts the parameters. With --max-norm the
+        the egs' combination set. The ranks share the gradient passes (nnet2.train.combine) and rank 0
+        broadcasts the parameters (the same bits everywhere). With --max-norm the
         combined model's rows are capped too (the combination may scale a layer up)."""
         o = self.opts
         n_it = self._last_checkpoint() if self.rank == 0 else None  # < num_iters if newbob stopped early
@@ -767,20 +768,25 @@ class Trainer:
         num = min(max(max_models, o.iters_per_epoch), ((n_it - n_it // 2 - 1) * 2) // 3)
         num = max(1, num)
         first = n_it - num + 1
-        comb = model.nnet.copy()  # on the host
+        # Every rank reads the checkpoints (as a resume does) and takes its share of the gradient passes.
+        its = list(range(first, n_it + 1))
+        if num > max_models:
+            groups = [its[(g * num) // max_models:((g + 1) * num) // max_models] for g in range(max_models)]
+        else:
+            groups = [[i] for i in its]
+        nets = []
+        for grp in groups:
+            ms = [load_model(self._mdl(i)) for i in grp]
+            nets.append((average_models(ms) if len(ms) > 1 else ms[0]).nnet)
         if self.rank == 0:
-            its = list(range(first, n_it + 1))
-            if num > max_models:
-                groups = [its[(g * num) // max_models:((g + 1) * num) // max_models] for g in range(max_models)]
-            else:
-                groups = [[i] for i in its]
-            nets = []
-            for grp in groups:
-                ms = [load_model(self._mdl(i)) for i in grp]
-                nets.append((average_models(ms) if len(ms) > 1 else ms[0]).nnet)
             self.log.info(f"Combining the models of iterations {first}..{n_it} ({len(nets)} inputs) on "
-                          f"{len(y)} combination examples")
-            comb, info = combine_nnets(nets, X, y, log=self.log)
+                          f"{len(y)} combination examples" + (f", split over {self.nw} ranks" if self.nw > 1 else ""))
+        try:
+            comb, info = combine_nnets(nets, X, y, log=self.log, comm=self.comm)
+        except UserError as e:  # the same on every rank: they all computed the same sums
+            if self.nw > 1 and not isinstance(e, SharedError):
+                raise SharedError(str(e), rank=0) from e
+            raise
         if self.nw > 1:
             self.comm.Bcast(comb.params, root=0)
         comb.to(o.device)
