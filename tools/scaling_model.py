@@ -221,7 +221,7 @@ def _mpiexec() -> str:
 def run_measured(ranks: list[int], frames: int = 24000, minibatch: int = FSDD_MINIBATCH, k: int = FSDD_K,
                  epochs: int = 2, workdir: str | None = None) -> dict:
     """Short `nnet2 train` runs (1 thread per rank, NG-SGD, K minibatches between averages) on random
-    13-dim features spliced +-5 -> 4 x 512 sigmoid -> 5 pdfs (the FSDD net's shape; 5 outputs because the
+    13-dim features (each frame labelled by a fixed linear function of it) spliced +-5 -> 4 x 512 sigmoid -> 5 pdfs (the FSDD net's shape; 5 outputs because the
     test transition model has 5 pdfs). Returns {"ranks": {N: {"seconds", "avg_seconds", "avg_rounds",
     "frames"}}, "params", "minibatch", "k"}: per-epoch wall time = the fastest of `epochs` iterations
     (one iteration per epoch), as the trainer records it (compute + averaging, no start-up or validation)."""
@@ -237,11 +237,14 @@ def run_measured(ranks: list[int], frames: int = 24000, minibatch: int = FSDD_MI
     d = tempfile.mkdtemp(prefix="nnet2_scaling_") if own else workdir
     try:
         rng = np.random.default_rng(0)
+        proj = rng.standard_normal((dim, npdf))
         feats, alis, total, i = {}, {}, 0, 0
         while total < frames * 1.15:  # + the held-out subset
             t = int(rng.integers(80, 160))
-            feats[f"u{i:04d}"] = rng.standard_normal((t, dim)).astype(np.float32)
-            alis[f"u{i:04d}"] = rng.integers(0, npdf, t).astype(np.int32)
+            x = rng.standard_normal((t, dim)).astype(np.float32)
+            feats[f"u{i:04d}"] = x
+            # a learnable label (a fixed function of the frame): random labels made the 4-rank run diverge
+            alis[f"u{i:04d}"] = np.argmax(x @ proj, axis=1).astype(np.int32)
             total, i = total + t, i + 1
         kaldiio.save_ark(os.path.join(d, "feats.ark"), feats, scp=os.path.join(d, "feats.scp"))
         egs = os.path.join(d, "egs")
@@ -263,9 +266,10 @@ def run_measured(ranks: list[int], frames: int = 24000, minibatch: int = FSDD_MI
             args = ["-m", "nnet2", "train", "--num-epochs", str(epochs), "--iters-per-epoch", "1",
                     "--minibatch-size", str(minibatch), "--average-every", str(k), "--update", "ngd",
                     "--threads", "1", "--prior-frames", "0", "--progress", "false",
-                    # random labels: the default learning rate diverges, and the trainer stops a diverged
-                    # run; the time per epoch does not depend on the learning rate
-                    "--initial-lr", "0.0005", "--final-lr", "0.0005", egs, mdl, os.path.join(d, f"run{n}")]
+                    # the same small step for every N (the time per epoch does not depend on it): not scaled
+                    # by the number of workers, so no N diverges and trips the trainer's divergence check
+                    "--initial-lr", "0.0005", "--final-lr", "0.0005", "--scale-lr-by-workers", "false",
+                    egs, mdl, os.path.join(d, f"run{n}")]
             cmd = [sys.executable, *args] if n == 1 else [_mpiexec(), "-n", str(n), sys.executable, "-m", "mpi4py", *args]
             p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
             if p.returncode != 0:
