@@ -18,7 +18,9 @@ step eager). A compiled model is built once per minibatch size and reused for ev
 compile time is not timed. NG-SGD rows also give `ngd_flop_share`, the FLOPs Kaldi's algorithm adds
 per step as a share of SGD's (tools/ngd_flops.py, steady state): the floor of the measured overhead. The sgemm ceiling
 is a 2048^3 float32 GEMM through the same OpenBLAS the core uses. "% of ceiling" counts 6 x parameters
-FLOPs per frame (2 forward + 2 input-derivative + 2 weight-gradient).
+FLOPs per frame (2 forward + 2 input-derivative + 2 weight-gradient). "GEMMs % of ceiling" is the same
+count over the time of the network's matrix products alone at that minibatch size (`gemm_bound`): what
+OpenBLAS reaches on those shapes, the most a step made of them can reach.
 
 Usage: python tools/bench_core.py [--net pnorm|sigmoid] [--minibatch 128 1024] [--threads 1 2] [--json out.json]
 """
@@ -89,6 +91,45 @@ def sgemm_ceiling(threads: int, n: int = 2048, reps: int = 5) -> float:
         _core.affine_forward(a, W, b, y)
         best = min(best, time.perf_counter() - t)
     return 2.0 * n ** 3 / best / 1e9
+
+
+def gemm_bound(net: str, mb: int, threads: int, max_reps: int = 20) -> float:
+    """GFLOP/s of the network's own matrix products alone at minibatch mb, through the core's OpenBLAS:
+    per affine layer the forward x W^T (affine_forward), the input derivative dy W (affine_backward; not for
+    the first layer) and the weight gradient dy^T x (affine_update), each timed on its own (best of 5 runs of
+    up to `max_reps`). The step's 6 x params FLOPs per frame at this rate is what a trainer that did nothing but these
+    products would reach: the bound that OpenBLAS's GEMMs on these shapes put on "% of ceiling"."""
+    _core.set_num_threads(threads)
+    rng = np.random.default_rng(0)
+    in_dim, hidden, out = dims(net)
+    ins = [in_dim] + [h // 10 if net == "pnorm" else h for h in hidden]
+    outs = hidden + [out]
+    flops = secs = 0.0
+
+    def best(f, reps):
+        f()
+        b = 1e9
+        for _ in range(5):
+            t = time.perf_counter()
+            for _ in range(reps):
+                f()
+            b = min(b, (time.perf_counter() - t) / reps)
+        return b
+
+    for i, (d_in, d_out) in enumerate(zip(ins, outs)):
+        reps = max(1, min(max_reps, int(2e8 / (mb * d_in * d_out))))  # about 1e8-4e8 FLOPs per timed run
+        x = rng.standard_normal((mb, d_in)).astype(np.float32)
+        W = rng.standard_normal((d_out, d_in)).astype(np.float32)
+        b = np.zeros(d_out, np.float32)
+        y = np.empty((mb, d_out), np.float32)
+        dx = np.empty((mb, d_in), np.float32)
+        secs += best(lambda: _core.affine_forward(x, W, b, y), reps)
+        secs += best(lambda: _core.affine_update(x, y, 1e-30, W, b), reps)
+        flops += 4.0 * mb * d_in * d_out
+        if i > 0:
+            secs += best(lambda: _core.affine_backward(y, W, dx), reps)
+            flops += 2.0 * mb * d_in * d_out
+    return flops / secs / 1e9
 
 
 def ours_stepper(net: str, mb: int, ngd: bool):
@@ -193,7 +234,7 @@ def main() -> int:
     print(f"network={a.net}  (frames/s; ratios = ours SGD / PyTorch; ceiling % = 6*params*frames/s / sgemm; "
           f"NGD floor = NG-SGD's added FLOPs / SGD's)")
     print(f"{'thr':>3} {'mb':>5} {'sgemm GF/s':>10} {'ours SGD':>9} {'ours NGD':>9} {'torch':>8} {'compiled':>8} "
-          f"{'/torch':>6} {'/compl':>6} {'SGD %ceil':>9} {'NGD ovh':>8} {'NGD floor':>9}")
+          f"{'/torch':>6} {'/compl':>6} {'SGD %ceil':>9} {'GEMMs %ceil':>11} {'NGD ovh':>8} {'NGD floor':>9}")
     compiled_cache: dict = {}  # minibatch -> compiled PyTorch step (compiled once, reused for every thread count)
     for thr in a.threads:
         ceil = sgemm_ceiling(thr)
@@ -226,10 +267,13 @@ def main() -> int:
             best = {k: max(v) for k, v in samples.items()}
             ours, ngd, tor, tcomp = best["sgd"], best.get("ngd"), best.get("torch"), best.get("torch_compiled")
             frac = 6.0 * params * ours / (ceil * 1e9)
+            bound = gemm_bound(a.net, mb, thr)
+            set_threads(thr)
             share = ngd_flop_share(network_layers(a.net), mb, **NGD_OPTS) if ngd else None
             ovh = ours / ngd - 1 if ngd else None
             r = dict(net=a.net, threads=thr, minibatch=mb, sgemm_gflops=ceil, ours_sgd=ours, ours_ngd=ngd,
                      torch=tor, torch_compiled=tcomp, params=params, ceiling_frac=frac,
+                     gemm_bound_gflops=bound, gemm_bound_frac=bound / ceil,
                      ratio_torch=(ours / tor if tor else None),
                      ratio_torch_compiled=(ours / tcomp if tcomp else None),
                      ngd_overhead=ovh, ngd_flop_share=share,
@@ -238,7 +282,7 @@ def main() -> int:
             rows.append(r)
             print(f"{thr:>3} {mb:>5} {ceil:>10.1f} {ours:>9.0f} {fmt(ngd, '%9.0f'):>9} {fmt(tor, '%8.0f'):>8} "
                   f"{fmt(tcomp, '%8.0f'):>8} {fmt(r['ratio_torch'], '%5.2fx'):>6} "
-                  f"{fmt(r['ratio_torch_compiled'], '%5.2fx'):>6} {100 * frac:>8.1f}% "
+                  f"{fmt(r['ratio_torch_compiled'], '%5.2fx'):>6} {100 * frac:>8.1f}% {100 * bound / ceil:>10.1f}% "
                   f"{fmt(ovh if ovh is None else 100 * ovh, '%7.1f%%'):>8} "
                   f"{fmt(share if share is None else 100 * share, '%8.1f%%'):>9}", flush=True)
     if a.json:

@@ -36,27 +36,37 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
+def _pct(v):
+    return None if v is None else 100 * v
+
+
 def core_table(rows) -> list[str]:
     out = ["| net | threads | minibatch | ours SGD fr/s | ours NG-SGD fr/s | PyTorch eager fr/s | PyTorch compiled fr/s "
-           "| SGD / eager | SGD / compiled | % of sgemm ceiling | NG-SGD overhead | NG-SGD FLOP floor | overhead / floor |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           "| SGD / eager | SGD / compiled | % of sgemm ceiling | its GEMMs alone | NG-SGD overhead | NG-SGD FLOP floor "
+           "| overhead / floor |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         ovh, share = r.get("ngd_overhead"), r.get("ngd_flop_share")
         out.append(f"| {r['net']} | {r['threads']} | {r['minibatch']} | {r['ours_sgd']:.0f} | {_f(r['ours_ngd'], '%.0f')} "
                    f"| {_f(r['torch'], '%.0f')} | {_f(r.get('torch_compiled'), '%.0f')} "
                    f"| {_f(r['ratio_torch'], '%.2fx')} | {_f(r.get('ratio_torch_compiled'), '%.2fx')} "
-                   f"| {100 * r['ceiling_frac']:.1f}% | {_f(ovh if ovh is None else 100 * ovh, '%.1f%%')} "
+                   f"| {100 * r['ceiling_frac']:.1f}% | {_f(_pct(r.get('gemm_bound_frac')), '%.1f%%')} "
+                   f"| {_f(ovh if ovh is None else 100 * ovh, '%.1f%%')} "
                    f"| {_f(share if share is None else 100 * share, '%.1f%%')} "
                    f"| {_f(ovh / share if ovh is not None and share else None, '%.2fx')} |")
     return out
 
 
 def train_table(rows) -> list[str]:
-    out = ["| network | threads | update | frames | `nnet2 train` fr/s | `Nnet.train_step` fr/s | trainer / step |",
-           "|---|---:|---|---:|---:|---:|---:|"]
+    out = ["| network | threads | update | frames | `nnet2 train` fr/s | `Nnet.train_step` fr/s | trainer / step "
+           "| up to the last checkpoint / step | trainer's phases (s) |",
+           "|---|---:|---|---:|---:|---:|---:|---:|---|"]
     for r in rows:
+        ph = r.get("phases") or {}
         out.append(f"| {r['net']} | {r['threads']} | {r['update']} | {r['frames']} | {r['trainer_frames_per_s']:.0f} "
-                   f"| {r['step_frames_per_s']:.0f} | {100 * r['ratio']:.1f}% |")
+                   f"| {r['step_frames_per_s']:.0f} | {100 * r['ratio']:.1f}% "
+                   f"| {_f(_pct(r.get('loop_ratio')), '%.1f%%')} "
+                   f"| {', '.join(f'{k} {v:.2f}' for k, v in ph.items()) or '-'} |")
     return out
 
 
@@ -78,15 +88,16 @@ def readme_tables(d: str) -> list[str]:
         return "-" if v is None else f"{v:,.0f}"
 
     out = ["| network | threads | minibatch | ours SGD fr/s | ours NG-SGD fr/s | PyTorch eager fr/s | PyTorch compiled fr/s "
-           "| SGD / eager | SGD / compiled | % of sgemm ceiling | NG-SGD overhead | its FLOP floor |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           "| SGD / eager | SGD / compiled | % of sgemm ceiling | its GEMMs alone | NG-SGD overhead | its FLOP floor |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for net in ("pnorm", "sigmoid"):
         for k, r in enumerate(_load(d, f"core_{net}.json") or []):
             ovh, share = r.get("ngd_overhead"), r.get("ngd_flop_share")
             out.append(f"| {NET_NAMES[net] if k == 0 else ''} | {r['threads']} | {r['minibatch']} | {n(r['ours_sgd'])} "
                        f"| {n(r['ours_ngd'])} | {n(r['torch'])} | {n(r.get('torch_compiled'))} "
                        f"| {_f(r['ratio_torch'], '%.2f×')} | {_f(r.get('ratio_torch_compiled'), '%.2f×')} "
-                       f"| {100 * r['ceiling_frac']:.0f}% | {_f(ovh if ovh is None else 100 * ovh, '%.0f%%')} "
+                       f"| {100 * r['ceiling_frac']:.0f}% | {_f(_pct(r.get('gemm_bound_frac')), '%.0f%%')} "
+                       f"| {_f(ovh if ovh is None else 100 * ovh, '%.0f%%')} "
                        f"| {_f(share if share is None else 100 * share, '%.0f%%')} |")
     tr = _load(d, "train.json")
     if tr:
