@@ -1,0 +1,63 @@
+"""Two threads compute what one thread computes. The core hands OpenBLAS's parallel jobs to its own OpenMP
+threads (csrc/math/blas.cc: OmpThreadsCallback) and runs small products on one thread; a job handed to the
+wrong thread, or two jobs of one product queued on the same thread, would give wrong numbers or hang. Run
+in a child process with a timeout, so a hang fails the test instead of the suite. Consistency checks of our
+threading, not Kaldi checks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+from conftest import subprocess_pythonpath
+
+SCRIPT = textwrap.dedent("""
+    import numpy as np
+    from nnet2 import _core
+    from nnet2.nnet.ngd_config import KALDI_SCRIPTS
+    from nnet2.nnet.nnet import init_nnet_from_config
+
+    rng = np.random.default_rng(0)
+    # products below and above the one-thread size (8e6 multiply-adds), thin NG-SGD-like shapes included
+    for m, n, k in [(128, 20, 361), (128, 2000, 80), (256, 2000, 360), (1024, 1024, 1024), (37, 3001, 517)]:
+        x = rng.standard_normal((m, k)).astype(np.float32)
+        W = rng.standard_normal((n, k)).astype(np.float32)
+        b = rng.standard_normal(n).astype(np.float32)
+        out = []
+        for t in (1, 2, 1, 2):
+            _core.set_num_threads(t)
+            y = np.empty((m, n), np.float32)
+            _core.affine_forward(x, W, b, y)
+            out.append(y)
+            assert _core.get_num_threads() == t, (t, _core.get_num_threads())
+        np.testing.assert_allclose(out[1], out[0], rtol=1e-5, atol=1e-4)
+        assert np.array_equal(out[0], out[2]) and np.array_equal(out[1], out[3]), "not deterministic"
+
+    cfg = "\\n".join(
+        ["SpliceComponent input-dim=40 left-context=2 right-context=2"]
+        + [f"AffineComponentPreconditionedOnline input-dim={d} output-dim=1000 learning-rate=0.001 "
+           f"param-stddev={d ** -0.5} bias-stddev=0.5 {KALDI_SCRIPTS.config_line()}\\n"
+           "PnormComponent input-dim=1000 output-dim=100 p=2\\nNormalizeComponent dim=100"
+           for d in (200, 100)]
+        + ["AffineComponentPreconditionedOnline input-dim=100 output-dim=300 learning-rate=0.001 param-stddev=0 "
+           f"bias-stddev=0 {KALDI_SCRIPTS.config_line()}", "SoftmaxComponent dim=300"])
+    X = rng.standard_normal((20 * 128, 200)).astype(np.float32)
+    y = rng.integers(0, 300, 20 * 128).astype(np.int32)
+    params = []
+    for t in (1, 2):
+        _core.set_num_threads(t)
+        nnet = init_nnet_from_config(cfg, seed=1)
+        for s in range(0, len(y), 128):
+            nnet.train_step(X[s:s + 128], y[s:s + 128])
+        params.append(nnet.params.copy())
+    np.testing.assert_allclose(params[1], params[0], rtol=1e-3, atol=1e-5)
+    print("ok")
+""")
+
+
+def test_two_threads_compute_what_one_does():
+    p = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, PYTHONPATH=subprocess_pythonpath()))
+    assert p.returncode == 0 and "ok" in p.stdout, p.stdout + p.stderr
