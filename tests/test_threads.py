@@ -61,3 +61,22 @@ def test_two_threads_compute_what_one_does():
     p = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=120,
                        env=dict(os.environ, PYTHONPATH=subprocess_pythonpath()))
     assert p.returncode == 0 and "ok" in p.stdout, p.stdout + p.stderr
+
+
+def test_thread_count_capped_by_openmp_limit():
+    """With OMP_THREAD_LIMIT=1 OpenMP cannot give the two-thread team a two-thread OpenBLAS job hand-off
+    needs: the core caps its thread count at the limit instead of hanging on a big product."""
+    script = textwrap.dedent("""
+        import numpy as np
+        from nnet2 import _core
+        _core.set_num_threads(2)
+        assert _core.get_num_threads() == 1, _core.get_num_threads()
+        x = np.ones((1024, 1024), np.float32)
+        y = np.empty((1024, 1024), np.float32)
+        _core.affine_forward(x, x, np.zeros(1024, np.float32), y)
+        assert np.all(y == 1024), y[0, :4]
+        print("ok")
+    """)
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, PYTHONPATH=subprocess_pythonpath(), OMP_THREAD_LIMIT="1"))
+    assert p.returncode == 0 and "ok" in p.stdout, p.stdout + p.stderr

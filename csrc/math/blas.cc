@@ -50,12 +50,26 @@ void OmpThreadsCallback(int sync, openblas_dojob_callback dojob, int numjobs, si
 }
 #endif
 
+// At most the team OpenMP can give (OMP_THREAD_LIMIT); a shorter team than OpenBLAS's job count would hang.
+int ClampThreads(int n) {
+#ifdef _OPENMP
+  return std::max(1, std::min(n, omp_get_thread_limit()));
+#else
+  return std::max(1, n);
+#endif
+}
+
 int NumThreads() {
   if (g_num_threads == 0) {
 #ifdef _OPENMP
+    omp_set_dynamic(0);  // teams of exactly the size asked for (OMP_DYNAMIC could shrink them)
     scipy_openblas_set_threads_callback_function(OmpThreadsCallback);
 #endif
     g_num_threads = scipy_openblas_get_num_threads();
+    if (ClampThreads(g_num_threads) != g_num_threads) {
+      g_num_threads = ClampThreads(g_num_threads);
+      scipy_openblas_set_num_threads(g_num_threads);
+    }
   }
   return g_num_threads;
 }
@@ -148,6 +162,7 @@ int SetNumThreads(int n) {
   int prev = scipy_openblas_get_num_threads();
   NumThreads();  // installs the threads callback before OpenBLAS runs anything threaded
   if (n > 0) {
+    n = ClampThreads(n);
     scipy_openblas_set_num_threads(n);
     g_num_threads = n;
 #ifdef _OPENMP
