@@ -14,12 +14,21 @@ def world():
 def local_rank(comm) -> int:
     """This process's rank among the ranks of `comm` on the same node (an MPI_COMM_TYPE_SHARED split);
     used to spread the ranks of a node over its GPUs. Collective: every rank of `comm` calls it."""
+    return _node(comm)[0]
+
+
+def node_size(comm) -> int:
+    """How many ranks of `comm` share this process's node. Collective: every rank of `comm` calls it."""
+    return _node(comm)[1]
+
+
+def _node(comm) -> tuple[int, int]:
     from mpi4py import MPI  # mpi4py.MPI initializes MPI when imported: import it on first use
 
     if comm.Get_size() == 1:
-        return 0
+        return 0, 1
     node = comm.Split_type(MPI.COMM_TYPE_SHARED, key=comm.Get_rank())
     try:
-        return node.Get_rank()
+        return node.Get_rank(), node.Get_size()
     finally:
         node.Free()
