@@ -1,6 +1,6 @@
 """Two threads compute what one thread computes. The core hands OpenBLAS's parallel jobs to its own OpenMP
-threads (csrc/math/blas.cc: OmpThreadsCallback) and runs small products on one thread; a job handed to the
-wrong thread, or two jobs of one product queued on the same thread, would give wrong numbers or hang. Run
+threads (csrc/math/blas.cc: OmpThreadsCallback); a job handed to the wrong thread, or two jobs of one product
+queued on the same thread, would give wrong numbers or hang. Run
 in a child process with a timeout, so a hang fails the test instead of the suite. Consistency checks of our
 threading, not Kaldi checks."""
 
@@ -20,7 +20,7 @@ SCRIPT = textwrap.dedent("""
     from nnet2.nnet.nnet import init_nnet_from_config
 
     rng = np.random.default_rng(0)
-    # products below and above the one-thread size (8e6 multiply-adds), thin NG-SGD-like shapes included
+    # small and large products, thin NG-SGD-like shapes included
     for m, n, k in [(128, 20, 361), (128, 2000, 80), (256, 2000, 360), (1024, 1024, 1024), (37, 3001, 517)]:
         x = rng.standard_normal((m, k)).astype(np.float32)
         W = rng.standard_normal((n, k)).astype(np.float32)

@@ -30,18 +30,14 @@ void scipy_openblas_set_threads_callback_function(openblas_threads_callback call
 namespace {
 constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112, kLower = 122;
 
-// OpenBLAS splits every product above a small size over all its threads, and on the thin products of
-// NG-SGD (N x R x D with R = 20..80) two threads are slower than one: measured with tools/bench_core.py's
-// shapes, minibatch 128, 2 threads (128 x 20 x 361: 2x slower; 128 x 80 x 1000: 2x slower), while products
-// of 10^7 multiply-adds and more gain from the second thread. Products below kSerialGemmMacs run on one thread.
-constexpr double kSerialGemmMacs = 8.0e6;
 int g_num_threads = 0;  // what SetNumThreads last set (0: not yet read from OpenBLAS)
 
 #ifdef _OPENMP
 // OpenBLAS's parallel jobs run on our OpenMP threads: one pool of worker threads for BLAS and for the
 // elementwise kernels, instead of OpenBLAS's own pthreads spinning beside OpenMP's (on 2 cores, each pool's
-// idle spinning took the core the other pool's next parallel region needed). The jobs of one call wait on
-// each other (threaded level 3), so each needs its own thread: a team of exactly numjobs threads.
+// idle spinning took the core the other pool's next parallel region needed; even the thin NG-SGD products,
+// 128 x 20 x 361, ran 2-4x slower on 2 threads than on 1, and now run 1.3-1.7x faster). The jobs of one call
+// wait on each other (threaded level 3), so each needs its own thread: a team of exactly numjobs threads.
 void OmpThreadsCallback(int sync, openblas_dojob_callback dojob, int numjobs, size_t jobdata_elsize, void *jobdata,
                         int dojob_data) {
   (void)sync;  // OpenBLAS always waits for the jobs (sync = 1)
@@ -74,23 +70,21 @@ int NumThreads() {
   return g_num_threads;
 }
 
-// One OpenBLAS thread for the lifetime of this object when the product is small (see above).
-class SerialIfSmall {
+// One OpenBLAS thread for the lifetime of this object when called inside an OpenMP parallel region, where a
+// team of numjobs threads cannot be had (the job hand-off would hang); otherwise OpenBLAS's own choice.
+class SerialInsideParallelRegion {
  public:
-  explicit SerialIfSmall(double macs) : threads_(NumThreads()) {
+  SerialInsideParallelRegion() : threads_(NumThreads()) {
 #ifdef _OPENMP
-    // inside a parallel region a team of numjobs threads cannot be had: one thread
-    serial_ = threads_ > 1 && (macs < kSerialGemmMacs || omp_in_parallel());
-#else
-    serial_ = threads_ > 1 && macs < kSerialGemmMacs;
+    serial_ = threads_ > 1 && omp_in_parallel();
 #endif
     if (serial_) scipy_openblas_set_num_threads(1);
   }
-  ~SerialIfSmall() {
+  ~SerialInsideParallelRegion() {
     if (serial_) scipy_openblas_set_num_threads(threads_);
   }
-  SerialIfSmall(const SerialIfSmall &) = delete;
-  SerialIfSmall &operator=(const SerialIfSmall &) = delete;
+  SerialInsideParallelRegion(const SerialInsideParallelRegion &) = delete;
+  SerialInsideParallelRegion &operator=(const SerialInsideParallelRegion &) = delete;
 
  private:
   int threads_;
@@ -119,7 +113,7 @@ void Gemm(bool trans_a, bool trans_b, float alpha, const MatView &A, const MatVi
       for (index_t j = 0; j < n; j++) C(i, j) = beta == 0.f ? 0.f : beta * C(i, j);
     return;
   }
-  SerialIfSmall serial((double)m * (double)n * (double)k);
+  SerialInsideParallelRegion serial;
   scipy_cblas_sgemm(kRowMajor, trans_a ? kTrans : kNoTrans, trans_b ? kTrans : kNoTrans, (int)m,
                     (int)n, (int)k, alpha, A.data, (int)std::max<index_t>(A.stride, 1), B.data,
                     (int)std::max<index_t>(B.stride, 1), beta, C.data, (int)std::max<index_t>(C.stride, 1));
@@ -135,7 +129,7 @@ void SyrkLower(bool trans, float alpha, const MatView &A, float beta, const MatV
     return;
   }
   if (n == 0) return;
-  SerialIfSmall serial(0.5 * (double)n * (double)n * (double)k);
+  SerialInsideParallelRegion serial;
   scipy_cblas_ssyrk(kRowMajor, kLower, trans ? kTrans : kNoTrans, (int)n, (int)k, alpha, A.data,
                     (int)std::max<index_t>(A.stride, 1), beta, C.data, (int)std::max<index_t>(C.stride, 1));
 }
