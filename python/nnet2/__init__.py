@@ -15,9 +15,9 @@ except PackageNotFoundError:  # running from a source tree
 # they sleep, which keeps the next parallel region of a step cheap: a passive wait (sleep at once) made every
 # region wake its threads, which at minibatch 128 cost more than it saved (2 threads ran slower than 1). The
 # spin is short (GOMP_SPINCOUNT 10000; libgomp's own default is 300000): with more threads than cores, e.g.
-# 2 MPI workers x 2 threads on 2 cores, the default spin made training 57x slower than --threads 1, 10000
-# about 9x (passive: 7x), while a lone 2-thread process ran as fast as with the default (measured, this
-# repository's tools/bench_core.py shapes). OpenBLAS's own threads get no work; they stop spinning quickly.
+# 2 MPI workers x 2 threads on 2 cores (which `nnet2 train` now caps), the default spin made training 57x
+# slower than 1 thread and 10000 about 20x, while a lone 2-thread process ran as fast as with the default
+# (measured on tools/bench_core.py's shapes). OpenBLAS's own threads get no work; they stop spinning quickly.
 # Both must be set before nnet2._core loads libgomp and libscipy_openblas; users can override them.
 import os as _os
 

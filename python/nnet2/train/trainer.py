@@ -121,7 +121,8 @@ class TrainOptions:
                           "converts (layers already NG-SGD keep theirs): " + ngd_config.presets_help(),
                           choices=list(ngd_config.PRESETS))
     seed: int = opt(0, "seed for the data order")
-    threads: int = opt(0, "BLAS/OpenMP threads per worker (0 = cores / workers, at least 1)", range="[0, inf)")
+    threads: int = opt(0, "BLAS/OpenMP threads per worker (0 = the node's cores / its workers, at least 1; more "
+                        "than that is capped to it, with a warning)", range="[0, inf)")
     prior_frames: int = opt(20000, "training frames used to estimate the priors at the end (0 = no priors)",
                             range="[0, inf)")
     device: str = opt("cpu", "where to train", choices=["cpu", "cuda"])
@@ -253,18 +254,19 @@ class Trainer:
                       stderr=self.rank == 0)  # other ranks: their log files only (errors still reach stderr)
         self.log = get_logger("train")
         self.num_iters = opts.num_epochs * opts.iters_per_epoch
-        threads = opts.threads or max(1, (os.cpu_count() or 1) // self.nw)
-
-        _core.set_num_threads(threads)
-        self.threads = threads
+        # Threads per worker: at most the node's cores over its workers. More would make each worker's threads
+        # wait for cores another worker holds (2 workers x 2 threads on 2 cores: 9-21x slower than 1 thread).
         on_node = node_size(self.comm) if self.nw > 1 else 1
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        if self.rank == 0 and threads > 1 and on_node * threads > cores:
-            # each worker's threads then wait for cores another worker holds: measured 7x slower than
-            # --threads 1 (2 workers x 2 threads on 2 cores)
-            self.log.warning(f"{on_node} workers x {threads} threads on this node need {on_node * threads} cores, "
-                             f"it has {cores}: expect a large slowdown; use --threads "
-                             f"{max(1, cores // on_node)}")
+        fit = max(1, cores // on_node)
+        threads = opts.threads or fit
+        if threads > fit:
+            if self.rank == 0:
+                self.log.warning(f"{on_node} workers x {threads} threads on this node need {on_node * threads} "
+                                 f"cores, it has {cores}: using --threads {fit}")
+            threads = fit
+        _core.set_num_threads(threads)
+        self.threads = threads
 
     def _collective(self, fn) -> None:
         """Run `fn` on every rank; if it fails on any (a user or environment error), every rank raises
@@ -790,7 +792,8 @@ class Trainer:
             self.log.info(f"Combining the models of iterations {first}..{n_it} ({len(nets)} inputs) on "
                           f"{len(y)} combination examples" + (f", split over {self.nw} ranks" if self.nw > 1 else ""))
         try:
-            comb, info = combine_nnets(nets, X, y, log=self.log, comm=self.comm)
+            comb, info = combine_nnets(nets, X, y, log=self.log, comm=self.comm,
+                                       progress=o.progress and self.rank == 0)
         except UserError as e:  # the same on every rank: they all computed the same sums
             if self.nw > 1 and not isinstance(e, SharedError):
                 raise SharedError(str(e), rank=0) from e
