@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+from tqdm import tqdm
 
 from nnet2.nnet.components import host
 from nnet2.nnet.nnet import is_soft
@@ -205,14 +206,18 @@ def _lbfgs_maximize(f_and_g, x0: np.ndarray, iters: int, m: int, first_impr: flo
     return f0, best_f, best_x
 
 
-def combine_nnets(nnets: list, X: np.ndarray, y, opts: CombineOptions | None = None, log=None, comm=None):
+def combine_nnets(nnets: list, X: np.ndarray, y, opts: CombineOptions | None = None, log=None, comm=None,
+                  progress: bool = False):
     """(combined Nnet, info) for the input networks and the combination examples (X, y); info has the
     objective per frame before/after and the N x U weight matrix.
 
     comm (several MPI ranks, each with the same nnets and examples): the ranks share the gradient passes
     (minibatch b on rank b mod size) and add up the objective, the gradient's dot products and the Fisher
     matrix; every rank then takes the same steps from rank 0's numbers and returns the same result. The
-    sums are over the same minibatches in another order: the weights agree with one rank's to rounding."""
+    sums are over the same minibatches in another order: the objective, gradient and Fisher matrix agree
+    with one rank's to single-precision rounding, and the optimizer's path may drift slightly from one
+    rank's (its accept/halve decisions amplify rounding). progress: a tqdm bar over the objective
+    evaluations on stderr (when it is a terminal)."""
     opts = opts or CombineOptions()
     log = log or get_logger("combine")
     if not nnets:
@@ -232,13 +237,21 @@ def combine_nnets(nnets: list, X: np.ndarray, y, opts: CombineOptions | None = N
     C = cb.fisher_cholesky(raw0)
     Cinv = np.linalg.inv(C)
 
+    iters = max(1, opts.num_lbfgs_iters)
+    bar = tqdm(total=iters, desc="combining", unit="eval", leave=False, disable=None if progress else True)
+
     def f_and_g(p_hat):
         raw = cb.share_point(Cinv.T @ p_hat)  # p = C^{-T} p_hat
         f, g = cb.objf_and_grad(raw)
+        bar.update(1)
+        bar.set_postfix(objf=f"{f:.4f}")
         return f, Cinv @ g  # g_hat = C^{-1} g
 
-    f0, f1, p_best = _lbfgs_maximize(f_and_g, C.T @ raw0, max(1, opts.num_lbfgs_iters),
-                                     min(dim, opts.max_lbfgs_dim), opts.initial_impr)
+    try:
+        f0, f1, p_best = _lbfgs_maximize(f_and_g, C.T @ raw0, iters, min(dim, opts.max_lbfgs_dim),
+                                         opts.initial_impr)
+    finally:
+        bar.close()
     raw = cb.share_point(Cinv.T @ p_best)
     out = cb.combined(raw)
     weights = raw.reshape(cb.N, cb.U)
