@@ -248,7 +248,7 @@ def test_newbob_run_resumes_identically(setup, tmp_path_factory, tmp_path):
 
 def test_more_threads_than_cores_warns_and_caps(setup, tmp_path):
     """2 workers x T threads with 2T > the cores of the node: one warning, and T is capped at cores / 2 (the
-    threads of one worker would otherwise wait for cores the other holds; measured 9-21x slower here)."""
+    threads of one worker would otherwise wait for cores the other holds; measured about 20x slower here)."""
     cores = len(os.sched_getaffinity(0))
     threads = cores // 2 + 1
     p = run(2, setup, tmp_path / "run", "--num-epochs", "1", "--threads", str(threads))

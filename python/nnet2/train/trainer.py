@@ -255,7 +255,7 @@ class Trainer:
         self.log = get_logger("train")
         self.num_iters = opts.num_epochs * opts.iters_per_epoch
         # Threads per worker: at most the node's cores over its workers. More would make each worker's threads
-        # wait for cores another worker holds (2 workers x 2 threads on 2 cores: 9-21x slower than 1 thread).
+        # wait for cores another worker holds (2 workers x 2 threads on 2 cores: about 20x slower than 1 thread).
         on_node = node_size(self.comm) if self.nw > 1 else 1
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         fit = max(1, cores // on_node)
