@@ -30,7 +30,6 @@ import numpy as np
 from tqdm import tqdm
 
 from nnet2.nnet.components import host
-from nnet2.nnet.nnet import is_soft
 from nnet2.utils.errors import UserError
 from nnet2.utils.log import get_logger
 from nnet2.utils.options import opt
@@ -55,7 +54,7 @@ class _Combiner:
     single precision too (Kaldi sums it into an "is-gradient" network of BaseFloat)."""
 
     def __init__(self, nnets, X, y, opts: CombineOptions, comm=None):
-        self.nnets, self.X, self.y, self.o = nnets, X, y, opts
+        self.X, self.y, self.o = X, y, opts
         self.comm = comm if comm is not None and comm.Get_size() > 1 else None
         self.rank, self.size = (comm.Get_rank(), comm.Get_size()) if self.comm is not None else (0, 1)
         self.N, self.U = len(nnets), len(nnets[0].updatable())
@@ -69,7 +68,6 @@ class _Combiner:
             self.theta.append(T)
         self.n_egs = len(y)
         self.work = nnets[0].copy()
-        self.soft = is_soft(y)
 
     def combined(self, raw: np.ndarray):
         """The network with weights raw [N*U] (model-major, as Kaldi's scale_params)."""
@@ -109,14 +107,14 @@ class _Combiner:
         return range(self.rank * mb, self.n_egs, self.size * mb)
 
     def _sum_over_ranks(self, v: np.ndarray) -> np.ndarray:
-        """v summed over the ranks, the same bits on every rank (rank 0's sum is broadcast), so that every
-        rank takes the same optimizer steps."""
+        """v summed over the ranks, the same bits on every rank (summed on rank 0 and broadcast: an Allreduce
+        may round differently on different ranks), so that every rank takes the same optimizer steps."""
         if self.comm is None:
             return v
         from mpi4py import MPI  # mpi4py.MPI initializes MPI when imported: only with several ranks
 
         out = np.empty_like(v)
-        self.comm.Allreduce(v, out, op=MPI.SUM)
+        self.comm.Reduce(np.ascontiguousarray(v), out, op=MPI.SUM, root=0)
         self.comm.Bcast(out, root=0)
         return out
 
