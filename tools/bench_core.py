@@ -77,6 +77,18 @@ def dims(net):
     return (360, [2000] * 4, 3000) if net == "pnorm" else (440, [2048] * 6, 8806)
 
 
+def best_seconds(f, runs: int, reps: int = 1) -> float:
+    """Seconds per call of f: one warm-up call, then the best of `runs` timed runs of `reps` calls."""
+    f()
+    best = 1e9
+    for _ in range(runs):
+        t = time.perf_counter()
+        for _ in range(reps):
+            f()
+        best = min(best, (time.perf_counter() - t) / reps)
+    return best
+
+
 def sgemm_ceiling(threads: int, n: int = 2048, reps: int = 10) -> float:
     """GFLOP/s of an n^3 sgemm through the core's OpenBLAS."""
     _core.set_num_threads(threads)
@@ -84,13 +96,7 @@ def sgemm_ceiling(threads: int, n: int = 2048, reps: int = 10) -> float:
     W = a.copy()
     b = np.zeros(n, np.float32)
     y = np.empty((n, n), np.float32)
-    _core.affine_forward(a, W, b, y)
-    best = 1e9
-    for _ in range(reps):
-        t = time.perf_counter()
-        _core.affine_forward(a, W, b, y)
-        best = min(best, time.perf_counter() - t)
-    return 2.0 * n ** 3 / best / 1e9
+    return 2.0 * n ** 3 / best_seconds(lambda: _core.affine_forward(a, W, b, y), reps) / 1e9
 
 
 def gemm_bound(net: str, mb: int, threads: int, max_reps: int = 20) -> float:
@@ -106,16 +112,6 @@ def gemm_bound(net: str, mb: int, threads: int, max_reps: int = 20) -> float:
     outs = hidden + [out]
     flops = secs = 0.0
 
-    def best(f, reps):
-        f()
-        b = 1e9
-        for _ in range(5):
-            t = time.perf_counter()
-            for _ in range(reps):
-                f()
-            b = min(b, (time.perf_counter() - t) / reps)
-        return b
-
     for i, (d_in, d_out) in enumerate(zip(ins, outs)):
         reps = max(1, min(max_reps, int(2e8 / (mb * d_in * d_out))))  # about 1e8-4e8 FLOPs per timed run
         x = rng.standard_normal((mb, d_in)).astype(np.float32)
@@ -123,11 +119,11 @@ def gemm_bound(net: str, mb: int, threads: int, max_reps: int = 20) -> float:
         b = np.zeros(d_out, np.float32)
         y = np.empty((mb, d_out), np.float32)
         dx = np.empty((mb, d_in), np.float32)
-        secs += best(lambda: _core.affine_forward(x, W, b, y), reps)
-        secs += best(lambda: _core.affine_update(x, y, 1e-30, W, b), reps)
+        secs += best_seconds(lambda: _core.affine_forward(x, W, b, y), 5, reps)
+        secs += best_seconds(lambda: _core.affine_update(x, y, 1e-30, W, b), 5, reps)
         flops += 4.0 * mb * d_in * d_out
         if i > 0:
-            secs += best(lambda: _core.affine_backward(y, W, dx), reps)
+            secs += best_seconds(lambda: _core.affine_backward(y, W, dx), 5, reps)
             flops += 2.0 * mb * d_in * d_out
     return flops / secs / 1e9
 
