@@ -205,6 +205,27 @@ def test_resume_refuses_a_different_setup(setup, tmp_path, change, field):
     assert not os.path.exists(out / "final.mdl") and not os.path.exists(out / "state" / "3.json")
 
 
+@pytest.mark.parametrize("n", [1, 2])
+@pytest.mark.parametrize("which", ["resumed", "combined"])
+def test_resume_with_a_torn_checkpoint(setup, tmp_path_factory, tmp_path, n, which):
+    """A checkpoint torn after it was written (its state file intact): the one resumed from, or one the final
+    combination reads. Every rank reads it, so it is one line naming it on every worker count (no MPI abort
+    racing the message away); nothing is written."""
+    extra = ("--iters-per-epoch", "5")  # 15 iterations: the combination reads checkpoints 12..15
+    ref = reference(n, setup, tmp_path_factory, *extra)
+    out = tmp_path / "run"
+    shutil.copytree(ref, out)
+    os.remove(out / "final.mdl")
+    bad = out / ("15.mdl" if which == "resumed" else "13.mdl")
+    bad.write_bytes(bad.read_bytes()[:100])
+    p = run(n, setup, out, *extra, "--resume", "true")
+    assert p.returncode == 1, p.stderr[-2000:]
+    lines = [ln for ln in p.stderr.splitlines() if "error" in ln.lower()]
+    assert len(lines) == 1 and str(bad) in lines[0], p.stderr[-2000:]
+    assert "Traceback" not in p.stderr and "aborting" not in p.stderr
+    assert not os.path.exists(out / "final.mdl")
+
+
 def test_fresh_start_removes_the_old_run(setup, tmp_path_factory, tmp_path):
     """Without --resume, earlier checkpoints are discarded so a later resume cannot pick up a stale one."""
     ref = reference(1, setup, tmp_path_factory)

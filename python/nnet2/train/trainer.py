@@ -442,34 +442,45 @@ class Trainer:
                 self._remove_old_run()
         if self.nw > 1:
             last = self.comm.bcast(last, root=0)
-        if last is not None:
-            with open(self._state_path(last)) as f:
-                st = json.load(f)
-            for k, v in ident.items():
-                # (a key missing from an older state file: the then only behaviour, or not checked)
-                if st["identity"].get(k, _IDENTITY_ADDED.get(k, v)) != v:
-                    flag = "--" + k.replace("_", "-") if k not in ("num_workers", "egs_dir") else k
+        loaded = {}
 
-                    def show(x):
-                        return str(x).lower() if isinstance(x, bool) else str(x)
-                    raise UserError(f"cannot resume {self.out_dir}: it was trained with {flag}="
-                                    f"{show(st['identity'].get(k))}, this run has {flag}={show(v)} (start afresh "
-                                    f"without --resume, or resume with the same value)")
-            start_it, history = last, st["history"]
+        def load():
+            # every rank reads the same state file and checks the same identity: a refusal is found on all
+            # ranks together, so it is one SharedError line (no MPI abort racing rank 0's message)
+            if last is not None:
+                with open(self._state_path(last)) as f:
+                    st = json.load(f)
+                for k, v in ident.items():
+                    # (a key missing from an older state file: the then only behaviour, or not checked)
+                    if st["identity"].get(k, _IDENTITY_ADDED.get(k, v)) != v:
+                        flag = "--" + k.replace("_", "-") if k not in ("num_workers", "egs_dir") else k
+
+                        def show(x):
+                            return str(x).lower() if isinstance(x, bool) else str(x)
+                        raise UserError(f"cannot resume {self.out_dir}: it was trained with {flag}="
+                                        f"{show(st['identity'].get(k))}, this run has {flag}={show(v)} (start "
+                                        f"afresh without --resume, or resume with the same value)")
+                npz = os.path.join(self.out_dir, "state", f"{last}.npz")
+                loaded.update(st=st, model=load_model(self._mdl(last)),
+                              avg_state=dict(np.load(npz)) if os.path.exists(npz) else None)
+            else:
+                model = self._init if self._init is not None else load_model(self.init_model)
+                if model.nnet.input_dim != self.egs.feat_dim and model.nnet.frame_input_start() == 1:
+                    raise UserError(f"model {self.init_model} expects {model.nnet.input_dim}-dim features but the "
+                                    f"egs in {self.egs_dir} have {self.egs.feat_dim}")
+                loaded.update(model=model)
+            self._check_model(loaded["model"].nnet)
+
+        self._collective(load)
+        model = loaded["model"]
+        if last is not None:
+            st = loaded["st"]
+            start_it, history, avg_state = last, st["history"], loaded["avg_state"]
             schedule.load_state(st.get("schedule", st.get("newbob", {})))  # "newbob": checkpoints before the hook
-            model = load_model(self._mdl(last))
-            npz = os.path.join(self.out_dir, "state", f"{last}.npz")
-            avg_state = dict(np.load(npz)) if os.path.exists(npz) else None
             if self.rank == 0:
                 self.log.info(f"Resuming from iteration {last} ({self._mdl(last)})")
-        else:
-            model = self._init if self._init is not None else load_model(self.init_model)
-            if model.nnet.input_dim != self.egs.feat_dim and model.nnet.frame_input_start() == 1:
-                raise UserError(f"model {self.init_model} expects {model.nnet.input_dim}-dim features but the egs in "
-                                f"{self.egs_dir} have {self.egs.feat_dim}")
         nnet = model.nnet
         set_update_type(nnet, o.update, ngd_config.preset(o.ngd_preset))
-        self._check_model(nnet)
         self.log.info(f"Rank {self.rank} computes on {self.where}")
         nnet.to(o.device)
         averager = self.averager or make_averager(o.averaging, self.comm, self.block_momentum, o.block_lr)
@@ -785,9 +796,12 @@ class Trainer:
         else:
             groups = [[i] for i in its]
         nets = []
-        for grp in groups:
-            ms = [load_model(self._mdl(i)) for i in grp]
-            nets.append((average_models(ms) if len(ms) > 1 else ms[0]).nnet)
+
+        def read_checkpoints():  # a bad checkpoint fails every rank: one line, no abort racing it
+            for grp in groups:
+                ms = [load_model(self._mdl(i)) for i in grp]
+                nets.append((average_models(ms) if len(ms) > 1 else ms[0]).nnet)
+        self._collective(read_checkpoints)
         if self.rank == 0:
             self.log.info(f"Combining the models of iterations {first}..{n_it} ({len(nets)} inputs) on "
                           f"{len(y)} combination examples" + (f", split over {self.nw} ranks" if self.nw > 1 else ""))
