@@ -438,6 +438,10 @@ def _end_mpi_job(comm: MPI.Comm, e: BaseException) -> None:
         line = f"{type(e).__name__}: {e} (traceback in the rank's log file)"
     print(f"nnet2 train: error: rank {rank} failed: {line}; aborting the job", file=sys.stderr)
     sys.stderr.flush()
+    # The line is in the pipe to MPICH's proxy, but the abort travels on another socket and the proxy may act on
+    # it first, killing the job before it forwards the line (CI once saw a job end with an empty stderr): give
+    # it a moment. One failure pays this once.
+    time.sleep(0.5)
     comm.Abort(1)
     os._exit(1)  # MPICH's MPI_Abort can return to the caller: the line above stays the only one
 
