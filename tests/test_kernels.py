@@ -97,6 +97,47 @@ def test_elementwise_kernels(rng, stride):
         np.testing.assert_allclose(y5, ref_pnorm(x.astype(np.float64), 5, p), rtol=3e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("p", [1.0, 2.0, 3.0])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_pnorm_backward_in_kaldis_float32_order(p, threads):
+    """The p-norm derivative bit for bit as Kaldi's CPU code orders it (MatrixBase::GroupPnormDeriv, then
+    MulRowsGroupMat by the output derivative, src/matrix/kaldi-matrix.cc), transcribed here in float32 with
+    libm's own powf (through ctypes: NumPy's float32 power is its own code and differs from powf in the last bit):
+    (|x|^(p-1) * y^(1-p) * sign(x)) * dy, 0 where y = 0; sign(x) as Kaldi has it (1 for x >= 0, and x == 0 giving
+    0 for p = 1). A transcription of Kaldi's formula, not a run of Kaldi. Some groups are all zero (y = 0)."""
+    import ctypes
+    import ctypes.util
+
+    libm = ctypes.CDLL(ctypes.util.find_library("m"))
+    libm.powf.restype, libm.powf.argtypes = ctypes.c_float, [ctypes.c_float, ctypes.c_float]
+    powf = np.vectorize(lambda a, b: libm.powf(float(a), float(b)), otypes=[np.float32])
+    rng = np.random.default_rng(3)
+    G, n_out = 10, 37
+    x = rng.standard_normal((23, n_out * G)).astype(np.float32)
+    x[4, :3 * G] = 0.0
+    x[7, 5] = 0.0
+    y = np.empty((23, n_out), np.float32)
+    _core.pnorm_forward(x, p, y)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    dx = np.empty_like(x)
+    prev = _core.set_num_threads(threads)
+    try:
+        _core.pnorm_backward(strided(x), y, dy, p, dx)
+    finally:
+        _core.set_num_threads(prev)
+    f = np.float32
+    yb, dyb = np.repeat(y, G, axis=1), np.repeat(dy, G, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if p == 1.0:
+            d = np.where(x == 0, f(0), np.where(x > 0, f(1), f(-1)))
+        else:
+            sign = np.where(x >= 0, f(1), f(-1))
+            d = powf(np.abs(x), f(p - 1)) * powf(yb, f(1 - p)) * sign
+            d = np.where(yb == 0, f(0), d)
+    want = (d * dyb).astype(np.float32)
+    assert np.array_equal(dx + f(0), want + f(0))  # (+0: the sign of a zero is not compared)
+
+
 def test_sigmoid_exp_accuracy_over_the_whole_range():
     """f::Exp (the vectorizable exp behind sigmoid and softmax) against float64: within 3 ulp of the
     sigmoid everywhere it is a normal float, tiny-but-correct below, and NaN/inf handled."""

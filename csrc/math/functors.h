@@ -58,14 +58,19 @@ NNET2_HD float PnormTerm(float x, float p) {
 NNET2_HD float PnormFinish(float sum, float p) {
   return p == 2.f ? sqrtf(sum) : (p == 1.f ? sum : powf(sum, 1.f / p));
 }
-// dx = dy * sign(x) |x|^(p-1) y^(1-p); 0 when y == 0.
+// dx = (|x|^(p-1) y^(1-p) sign(x)) dy, 0 when y == 0: Kaldi's CPU order (MatrixBase::GroupPnormDeriv, then
+// MulRowsGroupMat by the output derivative; src/matrix/kaldi-matrix.cc). For p = 2 that is (x * powf(y, -1)) * dy,
+// and glibc's powf(y, -1) is 1 / y for every float (checked over 3e8 of them), so the division stands for it.
 NNET2_HD float PnormDeriv(float x, float y, float dy, float p) {
-  if (y == 0.f) return 0.f;
-  if (p == 2.f) return dy * x / y;
   if (p == 1.f) return x > 0.f ? dy : (x < 0.f ? -dy : 0.f);
-  float s = x > 0.f ? 1.f : (x < 0.f ? -1.f : 0.f);
-  return dy * s * powf(fabsf(x), p - 1.f) * powf(y, 1.f - p);
+  if (y == 0.f) return 0.f;
+  if (p == 2.f) return (x * (1.f / y)) * dy;
+  const float s = x >= 0.f ? 1.f : -1.f;
+  return (powf(fabsf(x), p - 1.f) * powf(y, 1.f - p) * s) * dy;
 }
+// The p = 2 derivative with the group's 1 / y (0 for y == 0) computed once: the same values as PnormDeriv.
+NNET2_HD float PnormInvOut2(float y) { return y == 0.f ? 0.f : 1.f / y; }
+NNET2_HD float PnormDeriv2(float x, float inv_y, float dy) { return (x * inv_y) * dy; }
 
 // NormalizeComponent: unit RMS with Kaldi's 2^-66 floor on the mean square.
 constexpr float kNormalizeFloor = 1.3552527156068805e-20f;  // 2^-66

@@ -73,6 +73,14 @@ NNET2_SIMD_CLONES void PnormRow(const float *x, float p, float *y, index_t n_out
 
 NNET2_SIMD_CLONES void PnormDerivRow(const float *x, const float *y, const float *dy, float p, float *dx,
                                      index_t n_out, index_t G) {
+  if (p == 2.f) {  // one division per group instead of one per element (the same values: f::PnormDeriv2)
+    for (index_t j = 0; j < n_out; j++) {
+      const float inv = f::PnormInvOut2(y[j]), dyj = dy[j];
+#pragma omp simd
+      for (index_t k = 0; k < G; k++) dx[j * G + k] = f::PnormDeriv2(x[j * G + k], inv, dyj);
+    }
+    return;
+  }
   for (index_t j = 0; j < n_out; j++) {
     const float yj = y[j], dyj = dy[j];
 #pragma omp simd
