@@ -274,8 +274,12 @@ class AffineComponent(Component):
 
     def param_gradient(self, x, dy):
         """(dW, db) = (dy^T x, sum of dy over rows): the gradient of the summed objective, what Kaldi's
-        UpdateSimple adds to an "is-gradient" copy with learning rate 1."""
-        return dy.T @ x, dy.sum(axis=0)
+        UpdateSimple adds to an "is-gradient" copy with learning rate 1). Through the core's own update
+        (its BLAS and --threads), not NumPy's matmul, which would run on a second thread pool beside it."""
+        xp = xp_of(dy)
+        dW, db = xp.zeros(self.W.shape, np.float32), xp.zeros(self.b.shape, np.float32)
+        _core.affine_update(x, dy, 1.0, dW, db)
+        return dW, db
 
     def update(self, x, dy):
         if self.learning_rate != 0.0:
