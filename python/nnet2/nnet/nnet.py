@@ -259,11 +259,16 @@ class Nnet:
 
     # ------------------------------------------------------------------ compute
     def _buf(self, key, shape, xp):
+        """A float32 scratch array of `shape` for `key`: a view of a flat buffer that only grows, so that
+        alternating shapes (training minibatches, validation chunks) reuse its memory instead of allocating
+        and page-faulting a fresh one each time (that made the first validation after a training iteration
+        take twice as long as the next)."""
+        size = int(np.prod(shape))
         b = self._buffers.get(key)
-        if b is None or b.shape != shape or C.xp_of(b) is not xp:
-            b = xp.empty(shape, dtype=np.float32)
+        if b is None or b.size < size or C.xp_of(b) is not xp:
+            b = xp.empty(size, dtype=np.float32)
             self._buffers[key] = b
-        return b
+        return b[:size].reshape(shape)
 
     def forward(self, x: Array, start: int | None = None, keep: bool = False) -> Array | tuple[Array, list[Array]]:
         """Propagate rows x through components[start:] (default: after a leading SpliceComponent, so x is
@@ -385,7 +390,7 @@ class Nnet:
     def evaluate_frames(self, x: Array, labels: Array) -> tuple[np.ndarray, np.ndarray]:
         """Per-frame (log-probability of the label float64 [n], correct 0/1 float64 [n]) as host arrays,
         for per-utterance statistics (bootstrap intervals of the validation accuracy)."""
-        out = self.forward(x)
+        out, _ = self.forward(x, keep=True)  # in the reused buffers: only host arrays leave this method
         xp = C.xp_of(out)
         labels = simplify_labels(labels)
         if is_soft(labels):  # weighted labels: sums over each frame's (pdf, weight) pairs
