@@ -431,6 +431,32 @@ def test_mpi_rbm_averaging(tmp_path):
     assert out.returncode == 0 and "MPI-OK" in out.stdout, out.stderr[-2000:]
 
 
+def test_mpi_pretrain_dbn_caps_threads_at_the_cores(tmp_path):
+    """`nnet2 pretrain-dbn` under mpiexec with 2 workers x T threads, 2T > the cores: one warning and T capped
+    at cores / 2, as `nnet2 train` does (spinning threads that wait for cores another rank holds made
+    training about 20x slower)."""
+    import shutil
+    import subprocess
+    import sys
+
+    mpiexec = shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or shutil.which("mpiexec")
+    if mpiexec is None:
+        pytest.skip("mpiexec not found")
+    scp, _ = _disk_corpus(tmp_path, n_utts=20)
+    cores = len(os.sched_getaffinity(0))
+    threads = cores // 2 + 1
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    out = subprocess.run([mpiexec, "-n", "2", sys.executable, "-m", "mpi4py", "-m", "nnet2", "pretrain-dbn",
+                          "--num-threads", str(threads), "--nn-depth", "1", "--hid-dim", "16", "--rbm-iter", "1",
+                          "--splice", "1", f"scp:{scp}", str(tmp_path / "dbn")],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    want = (f"2 workers x {threads} threads on this node need {2 * threads} cores, it has {cores}: "
+            f"using --threads {max(1, cores // 2)}")
+    assert out.stderr.count(want) == 1, out.stderr[-2000:]
+    assert os.path.exists(tmp_path / "dbn" / "1.dbn")
+
+
 # ------------------------------------------------------------------------------------------ streaming
 def test_buffer_randomizer_equals_frame_randomizer_on_an_array():
     """Fed the frames 0..N-1 in blocks of any size, the streaming randomizer yields FrameRandomizer's

@@ -321,6 +321,9 @@ def _pretrain_dbn(feats: str | Sequence[np.ndarray] | Mapping[str, np.ndarray], 
     os.makedirs(os.path.join(out_dir, "log"), exist_ok=True)
     log_file = os.path.join(out_dir, "log", f"pretrain_dbn.{rank}.log" if multi else "pretrain_dbn.log")
     _log.setup_logging(log_file=log_file, rank=rank, world=comm.Get_size() if comm is not None else 1)
+    threads, warning = _comm.fit_threads(comm if multi else None, threads)  # (collective with several ranks)
+    if warning and rank == 0:
+        _log.get_logger("rbm").warning(warning)
     _core.set_num_threads(threads)
     _rbm.pretrain_dbn(feats, o, out_dir, comm=comm if multi else None)
     _log.setup_logging()  # later stages log to stderr only, not into this stage's log file

@@ -71,7 +71,7 @@ from nnet2.nnet.convert import set_update_type
 from nnet2.nnet.model import AmNnet, Model, average_models, load_model, save_model
 from nnet2.nnet.nnet import StepStats
 from nnet2.parallel.averager import Averager, BmufAverager, default_block_momentum, make_averager
-from nnet2.parallel.comm import local_rank, node_size, world
+from nnet2.parallel.comm import fit_threads, local_rank, world
 from nnet2.train.combine import combine_nnets
 from nnet2.train.schedule import ExponentialSchedule, LearningRateSchedule, NewbobSchedule, worker_lr
 from nnet2.utils.errors import SharedError, UserError, error_line
@@ -254,17 +254,9 @@ class Trainer:
                       stderr=self.rank == 0)  # other ranks: their log files only (errors still reach stderr)
         self.log = get_logger("train")
         self.num_iters = opts.num_epochs * opts.iters_per_epoch
-        # Threads per worker: at most the node's cores over its workers. More would make each worker's threads
-        # wait for cores another worker holds (2 workers x 2 threads on 2 cores: about 20x slower than 1 thread).
-        on_node = node_size(self.comm) if self.nw > 1 else 1
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        fit = max(1, cores // on_node)
-        threads = opts.threads or fit
-        if threads > fit:
-            if self.rank == 0:
-                self.log.warning(f"{on_node} workers x {threads} threads on this node need {on_node * threads} "
-                                 f"cores, it has {cores}: using --threads {fit}")
-            threads = fit
+        threads, warning = fit_threads(self.comm if self.nw > 1 else None, opts.threads)
+        if warning and self.rank == 0:
+            self.log.warning(warning)
         _core.set_num_threads(threads)
         self.threads = threads
 
