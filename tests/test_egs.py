@@ -373,3 +373,43 @@ def test_seek_does_not_gather_earlier_examples(egs, monkeypatch):
     monkeypatch.setattr(E, "_gather_index", lambda f, i, left, right: (gathered.append(len(i)), real(f, i, left, right))[1])
     n = sum(len(y) for _, y in r.iter_minibatches(0, 0, 16, start=20))
     assert sum(gathered) == n == r.num_frames - 20 * 16
+
+
+def test_read_ahead_yields_the_same_items_raises_in_place_and_stops_when_closed():
+    """The background read-ahead of the egs blocks (nnet2.data.egs._read_ahead): the generator's items in
+    order; its exception where its item would have come (the items before it delivered); and an early close
+    (a training iteration that stops at its last minibatch) ends the thread instead of leaving it blocked."""
+    import threading
+
+    from nnet2.data.egs import _read_ahead
+
+    assert list(_read_ahead(iter(range(50)))) == list(range(50))
+    assert list(_read_ahead(x for x in ())) == []
+
+    def failing():
+        yield 1
+        yield 2
+        raise DataError("egs archive 3 is truncated")
+
+    got = []
+    with pytest.raises(DataError, match="truncated"):
+        for x in _read_ahead(failing()):
+            got.append(x)
+    assert got == [1, 2]
+
+    closed = threading.Event()
+
+    def endless():
+        try:
+            i = 0
+            while True:
+                yield i
+                i += 1
+        finally:
+            closed.set()
+
+    g = _read_ahead(endless())
+    assert [next(g) for _ in range(3)] == [0, 1, 2]
+    g.close()
+    assert closed.wait(10), "the producer was not closed"
+    assert not any(t.name == "nnet2-egs-read-ahead" and t.is_alive() for t in threading.enumerate())

@@ -31,7 +31,9 @@ import json
 import math
 import os
 import shutil
+import queue
 import tempfile
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -543,6 +545,55 @@ def _batch_sizes(n: int, mb: int, k: int) -> np.ndarray:
     return np.array(sizes, dtype=np.int64)
 
 
+_DONE = object()
+
+
+def _read_ahead(gen):
+    """The items of iterator `gen`, produced one ahead on a background thread. An exception in `gen` is
+    raised here, where the item would have come; closing this generator early stops the thread (at the
+    next item) and waits for it."""
+    q: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(x) -> bool:  # False once the consumer has stopped
+        while not stop.is_set():
+            try:
+                q.put(x, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run():
+        try:
+            for item in gen:
+                if not put((item, None)):
+                    return
+            put((_DONE, None))
+        except BaseException as e:  # handed to the consumer, which raises it
+            put((_DONE, e))
+        finally:
+            close = getattr(gen, "close", None)  # a generator: run its cleanup here, on its own thread
+            if close is not None:
+                close()
+
+    t = threading.Thread(target=run, name="nnet2-egs-read-ahead", daemon=True)
+    t.start()
+    try:
+        while True:
+            item, err = q.get()
+            if err is not None:
+                raise err
+            if item is _DONE:
+                return
+            yield item
+    finally:
+        stop.set()
+        with contextlib.suppress(queue.Empty):
+            q.get_nowait()  # unblock a put waiting for room
+        t.join()
+
+
 class EgsReader:
     """Reads an egs directory (see module docstring). Feature archives are memory-mapped."""
 
@@ -669,7 +720,9 @@ class EgsReader:
             raise UserError(f"minibatch {start} out of range for {k} minibatches")
         rng = np.random.default_rng([seed, 3, epoch, worker, num_workers])
         skip = int(sizes[:start].sum())
-        blocks = self._blocks(self.worker_archive(worker, num_workers, epoch, seed), rng, block, skip)
+        # Gathered on a background thread one block ahead (Kaldi's NnetExampleBackgroundReader does the same for
+        # nnet-train-simple): the gather is a NumPy copy that runs without the GIL while the step computes.
+        blocks = _read_ahead(self._blocks(self.worker_archive(worker, num_workers, epoch, seed), rng, block, skip))
         bi, pend_x, pend_y, have = start, [], [], 0
         for X, y in blocks:
             p = 0
