@@ -20,8 +20,7 @@ import numpy as np
 
 from nnet2.data.egs import EgsReader
 from nnet2.io.table import read_table
-from nnet2.nnet import components as C
-from nnet2.nnet.nnet import concat_labels, make_soft_labels, simplify_labels
+from nnet2.data.labels import concat_labels, make_soft_labels, simplify_labels
 from nnet2.utils.errors import DataError, UserError
 
 
@@ -32,7 +31,7 @@ def iter_examples(rspecifier: str):
 
 def network_context(nnet) -> tuple[int, int]:
     """(left, right) context of the network; only a leading SpliceComponent may splice."""
-    n_splice = sum(isinstance(c, C.SpliceComponent) for c in nnet.components)
+    n_splice = sum(c.type_name == "SpliceComponent" for c in nnet.components)
     if n_splice > (1 if nnet.splice_component() is not None else 0):
         raise UserError("only networks whose sole SpliceComponent is the first component can be trained on egs")
     return nnet.left_context, nnet.right_context
