@@ -144,13 +144,16 @@ def test_bad_inputs(kaldi_system, tmp_path):
     assert p.returncode == 0 and "--swbd-kaldi-dir" in p.stdout and "--num-workers" in p.stdout
 
 
-def test_apply_cmvn_archive_matches_reference_and_fails_cleanly(tmp_path, rng):
+def test_apply_cmvn_to_an_archive_matches_reference_and_fails_cleanly(tmp_path, rng):
+    """`nnet2 apply-cmvn` as the recipe calls it (per-speaker stats through --utt2spk, --norm-vars, output
+    `ark,scp:`) against (x - mean) / std from the stats (a reference of ours); with no statistics for any
+    utterance it warns per utterance as Kaldi does, exits 1 as Kaldi does, says so in one error line, and writes
+    nothing (Kaldi would leave an empty archive)."""
     import kaldiio
     import numpy as np
 
-    from nnet2.feat.apply_cmvn import apply_cmvn_archive
+    from nnet2.cli import main as cli_main
     from nnet2.feat.cmvn import cmvn_stats
-    from nnet2.utils.errors import DataError
 
     feats = {f"s{i % 2}_u{i}": rng.standard_normal((7 + i, 5)).astype(np.float32) + 3 for i in range(4)}
     with kaldiio.WriteHelper(f"ark,scp:{tmp_path}/f.ark,{tmp_path}/f.scp") as w:
@@ -161,17 +164,23 @@ def test_apply_cmvn_archive_matches_reference_and_fails_cleanly(tmp_path, rng):
     with kaldiio.WriteHelper(f"ark,scp:{tmp_path}/c.ark,{tmp_path}/c.scp") as w:
         for s in ("s0", "s1"):
             w(s, stats[s])
-    n = apply_cmvn_archive(f"scp:{tmp_path}/f.scp", f"scp:{tmp_path}/c.scp", str(tmp_path / "o.ark"),
-                           str(tmp_path / "o.scp"), str(tmp_path / "utt2spk"), norm_vars=True)
-    assert n == 4
+    assert cli_main(["apply-cmvn", "--norm-vars=true", f"--utt2spk=ark:{tmp_path}/utt2spk", f"scp:{tmp_path}/c.scp",
+                     f"scp:{tmp_path}/f.scp", f"ark,scp:{tmp_path}/o.ark,{tmp_path}/o.scp"]) == 0
     out = kaldiio.load_scp(str(tmp_path / "o.scp"))
+    assert sorted(out) == sorted(feats)
     for k, x in feats.items():
         st = stats[k[:2]]
         mean = st[0, :-1] / st[0, -1]
         std = np.sqrt(st[1, :-1] / st[0, -1] - mean ** 2)
         np.testing.assert_allclose(out[k], (x.astype(np.float64) - mean) / std, atol=1e-5)
     (tmp_path / "utt2spk").write_text("".join(f"{k} nobody\n" for k in sorted(feats)))
-    with pytest.raises(DataError, match="no CMVN stats for 'nobody'"):
-        apply_cmvn_archive(f"scp:{tmp_path}/f.scp", f"scp:{tmp_path}/c.scp", str(tmp_path / "p.ark"),
-                           str(tmp_path / "p.scp"), str(tmp_path / "utt2spk"))
+    p = subprocess.run([sys.executable, "-m", "nnet2", "apply-cmvn", f"--utt2spk=ark:{tmp_path}/utt2spk",
+                        f"scp:{tmp_path}/c.scp", f"scp:{tmp_path}/f.scp", f"ark,scp:{tmp_path}/p.ark,{tmp_path}/p.scp"],
+                       env=_env(), capture_output=True, text=True, timeout=120)
+    assert p.returncode == 1, p.stderr[-2000:]
+    errors = [ln for ln in p.stderr.splitlines() if "error" in ln.lower()]
+    assert len(errors) == 1 and "no utterance of" in errors[0] and "f.scp" in errors[0], p.stderr[-2000:]
+    assert p.stderr.count("No normalization statistics available for key nobody") == 4
+    assert "Traceback" not in p.stderr
     assert not (tmp_path / "p.ark").exists() and not (tmp_path / "p.scp").exists()
+

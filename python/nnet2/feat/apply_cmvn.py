@@ -1,47 +1,14 @@
-"""Kaldi's `apply-cmvn` over a feature table (`apply_cmvn_table`, src/featbin/apply-cmvn.cc), and over a
-whole archive written as a new ark + scp (`apply_cmvn_archive`)."""
+"""Kaldi's `apply-cmvn` over a feature table (`apply_cmvn_table`, src/featbin/apply-cmvn.cc); a whole archive
+written as a new ark + scp is the wspecifier `ark,scp:out.ark,out.scp`."""
 
 from __future__ import annotations
 
 import os
 
-import numpy as np
-
-from nnet2.data.egs import Cmvn, iter_features
 from nnet2.feat.cmvn import apply_cmvn
-from nnet2.feat.make_feats import ArkWriter
 from nnet2.io.table import RandomAccessTable, TableWriter, is_rspecifier, read_matrix_file, read_table
 from nnet2.utils.errors import DataError, UserError
-from nnet2.utils.fileio import atomic_path
 from nnet2.utils.log import get_logger
-
-
-def apply_cmvn_archive(feats: str, cmvn: str, out_ark: str, out_scp: str, utt2spk: str | None = None,
-                       norm_vars: bool = False) -> int:
-    """Normalize every utterance of `feats` (rspecifier/path; [T, D] float matrices) with the stats of
-    its speaker (`cmvn`: scp:cmvn.scp, keyed by speaker through `utt2spk`, or by utterance without it)
-    and write them to `out_ark` with index `out_scp` (both atomically). Returns the utterance count."""
-    cm = Cmvn(cmvn, utt2spk, norm_vars)
-    out_ark, out_scp = os.path.abspath(out_ark), os.path.abspath(out_scp)
-    os.makedirs(os.path.dirname(out_ark), exist_ok=True)
-    n = 0
-    with atomic_path(out_ark) as tmp:
-        w = ArkWriter(tmp, out_ark)
-        try:
-            for utt, x in iter_features(feats):
-                x = np.asarray(x)
-                if x.ndim != 2 or not np.isfinite(x).all():
-                    raise DataError(f"utterance '{utt}' of '{feats}': features are not a finite matrix")
-                w.write(utt, cm.apply(utt, x))
-                n += 1
-        finally:
-            w.close()
-        if n == 0:
-            raise DataError(f"no utterances in '{feats}'")
-    with atomic_path(out_scp) as tmp:
-        with open(tmp, "w") as f:
-            f.writelines(f"{k} {v}\n" for k, v in w.entries)
-    return n
 
 
 def apply_cmvn_table(cmvn: str, feats: str, out: str, utt2spk: str | None = None, norm_vars: bool = False,
@@ -87,6 +54,10 @@ def apply_cmvn_table(cmvn: str, feats: str, out: str, utt2spk: str | None = None
                 x = apply_cmvn(x, stats, norm_vars, name=f"utterance '{utt}'")
             w.write(utt, x)
             n_ok += 1
+        if n_ok == 0:
+            # Kaldi exits 1 here too, but leaves an empty table behind; nothing is written instead.
+            raise DataError(f"apply-cmvn: no utterance of '{feats}' was normalized ({n_err} without statistics"
+                            f"{', see the warnings above' if n_err else ''}); nothing written to '{out}'")
     log.info(f"Applied cepstral mean{' and variance' if norm_vars else ''} normalization to "
              f"{n_ok} utterances, errors on {n_err}")
     return n_ok
