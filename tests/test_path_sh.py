@@ -14,10 +14,11 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 
 
 def _fake_checkout(tmp_path, recipe):
-    """A checkout with the recipe's path.sh and a python/nnet2 without the compiled core."""
+    """A checkout with the recipe's path.sh (and egs/_common/path.sh, which it sources) and no build."""
     root = tmp_path / "checkout"
-    (root / "egs" / recipe).mkdir(parents=True)
-    shutil.copy2(os.path.join(REPO, "egs", recipe, "path.sh"), root / "egs" / recipe / "path.sh")
+    for d in (recipe, "_common"):
+        (root / "egs" / d).mkdir(parents=True)
+        shutil.copy2(os.path.join(REPO, "egs", d, "path.sh"), root / "egs" / d / "path.sh")
     return root
 
 
