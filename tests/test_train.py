@@ -226,6 +226,25 @@ def test_resume_with_a_torn_checkpoint(setup, tmp_path_factory, tmp_path, n, whi
     assert not os.path.exists(out / "final.mdl")
 
 
+@pytest.mark.parametrize("n", [1, 2])
+@pytest.mark.parametrize("content", [b"{\"iter\": 6, \"identi", b"[1, 2]", b"\xff\xfe"])
+def test_resume_with_a_corrupt_state_file(setup, tmp_path_factory, tmp_path, n, content):
+    """The last state file is not JSON, not an object, or not UTF-8: one line naming it on every worker count,
+    nothing written."""
+    ref = reference(n, setup, tmp_path_factory)
+    out = tmp_path / "run"
+    shutil.copytree(ref, out)
+    os.remove(out / "final.mdl")
+    bad = out / "state" / f"{NUM_ITERS}.json"
+    bad.write_bytes(content)
+    p = run(n, setup, out, "--resume", "true")
+    assert p.returncode == 1, p.stderr[-2000:]
+    lines = [ln for ln in p.stderr.splitlines() if "error" in ln.lower()]
+    assert len(lines) == 1 and str(bad) in lines[0] and "not a training state file" in lines[0], p.stderr[-2000:]
+    assert "Traceback" not in p.stderr and "aborting" not in p.stderr
+    assert not os.path.exists(out / "final.mdl")
+
+
 def test_fresh_start_removes_the_old_run(setup, tmp_path_factory, tmp_path):
     """Without --resume, earlier checkpoints are discarded so a later resume cannot pick up a stale one."""
     ref = reference(1, setup, tmp_path_factory)

@@ -74,7 +74,7 @@ from nnet2.parallel.averager import Averager, BmufAverager, default_block_moment
 from nnet2.parallel.comm import fit_threads, local_rank, world
 from nnet2.train.combine import combine_nnets
 from nnet2.train.schedule import ExponentialSchedule, LearningRateSchedule, NewbobSchedule, worker_lr
-from nnet2.utils.errors import SharedError, UserError, error_line
+from nnet2.utils.errors import DataError, SharedError, UserError, error_line
 from nnet2.utils.fileio import atomic_path, write_bytes_atomic
 from nnet2.utils.intervals import ratio_interval
 from nnet2.utils.log import get_logger, setup_logging
@@ -440,8 +440,15 @@ class Trainer:
             # every rank reads the same state file and checks the same identity: a refusal is found on all
             # ranks together, so it is one SharedError line (no MPI abort racing rank 0's message)
             if last is not None:
-                with open(self._state_path(last)) as f:
-                    st = json.load(f)
+                path = self._state_path(last)
+                try:
+                    with open(path, encoding="utf-8") as f:
+                        st = json.load(f)
+                    if not isinstance(st.get("identity"), dict) or not isinstance(st.get("history"), list):
+                        raise ValueError("no identity or history")
+                except (ValueError, AttributeError) as e:  # bad JSON or bytes, not an object, missing fields
+                    raise DataError(f"cannot resume {self.out_dir}: {path} is not a training state file ({e}); "
+                                    f"start afresh without --resume") from None
                 for k, v in ident.items():
                     # (a key missing from an older state file: the then only behaviour, or not checked)
                     if st["identity"].get(k, _IDENTITY_ADDED.get(k, v)) != v:
