@@ -30,8 +30,8 @@ import contextlib
 import json
 import math
 import os
-import shutil
 import queue
+import shutil
 import tempfile
 import threading
 from dataclasses import dataclass

@@ -274,7 +274,7 @@ class AffineComponent(Component):
 
     def param_gradient(self, x, dy):
         """(dW, db) = (dy^T x, sum of dy over rows): the gradient of the summed objective, what Kaldi's
-        UpdateSimple adds to an "is-gradient" copy with learning rate 1). Through the core's own update
+        UpdateSimple adds to an "is-gradient" copy with learning rate 1 -- here through the core's own update
         (its BLAS and --threads), not NumPy's matmul, which would run on a second thread pool beside it."""
         xp = xp_of(dy)
         dW, db = xp.zeros(self.W.shape, np.float32), xp.zeros(self.b.shape, np.float32)

@@ -15,7 +15,8 @@ from types import ModuleType
 
 import numpy as np
 
-from nnet2.data.labels import concat_labels, is_soft, make_soft_labels, simplify_labels, soft_label_dtype  # noqa: F401
+from nnet2.data.labels import (  # noqa: F401 (re-exported: the label helpers' old home)
+    concat_labels, is_soft, make_soft_labels, simplify_labels, soft_label_dtype)
 from nnet2.device import Array, asarray_like, copy_into, device_of, to_host, xp_for
 from nnet2.io.table import read_matrix_file, read_vector_file
 from nnet2.nnet import components as C
