@@ -398,11 +398,13 @@ def test_read_ahead_yields_the_same_items_raises_in_place_and_stops_when_closed(
     assert got == [1, 2]
 
     closed = threading.Event()
+    produced = []
 
     def endless():
         try:
             i = 0
             while True:
+                produced.append(i)
                 yield i
                 i += 1
         finally:
@@ -412,4 +414,19 @@ def test_read_ahead_yields_the_same_items_raises_in_place_and_stops_when_closed(
     assert [next(g) for _ in range(3)] == [0, 1, 2]
     g.close()
     assert closed.wait(10), "the producer was not closed"
+    assert not any(t.name == "nnet2-egs-read-ahead" and t.is_alive() for t in threading.enumerate())
+    # at most the item in the queue and the one waiting to enter it: no block is gathered after the close
+    assert len(produced) <= 5, produced
+
+
+def test_closing_iter_minibatches_ends_its_read_ahead(egs):
+    """A training iteration closes its minibatch generator when it stops early or a step raises
+    (nnet2.train.trainer: contextlib.closing), and that ends the background read-ahead at once."""
+    import threading
+
+    r = EgsReader(str(egs[0] / "egs"))
+    g = r.iter_minibatches(0, 0, 4, block=8)
+    next(g)
+    assert any(t.name == "nnet2-egs-read-ahead" and t.is_alive() for t in threading.enumerate())
+    g.close()
     assert not any(t.name == "nnet2-egs-read-ahead" and t.is_alive() for t in threading.enumerate())

@@ -58,17 +58,21 @@ NNET2_HD float PnormTerm(float x, float p) {
 NNET2_HD float PnormFinish(float sum, float p) {
   return p == 2.f ? sqrtf(sum) : (p == 1.f ? sum : powf(sum, 1.f / p));
 }
-// dx = (|x|^(p-1) y^(1-p) sign(x)) dy, 0 when y == 0: Kaldi's CPU order (MatrixBase::GroupPnormDeriv, then
-// MulRowsGroupMat by the output derivative; src/matrix/kaldi-matrix.cc). For p = 2 that is (x * powf(y, -1)) * dy,
-// and glibc's powf(y, -1) is 1 / y for every float (checked over 3e8 of them), so the division stands for it.
+// dx = (|x|^(p-1) y^(1-p) sign(x)) dy, with 0 for (|x|^(p-1) y^(1-p) sign(x)) when y == 0: Kaldi's CPU order
+// (MatrixBase::GroupPnormDeriv, then MulRowsGroupMat by the output derivative; src/matrix/kaldi-matrix.cc),
+// sign(x) = x >= 0 ? 1 : -1 (for p = 1: x == 0 ? 0 : sign(x)), and a non-finite dy passed on as Kaldi's 0 * dy
+// does. p = 1 and p > 2 call powf as Kaldi does (the same bits). For p = 2 Kaldi computes |x| * powf(y, -1);
+// we divide, x * (1 / y): glibc's powf(y, -1) is not always correctly rounded and differs from 1 / y by one
+// ulp for about 0.06% of floats, while a powf call per group would cost more than the whole backward pass.
 NNET2_HD float PnormDeriv(float x, float y, float dy, float p) {
-  if (p == 1.f) return x > 0.f ? dy : (x < 0.f ? -dy : 0.f);
-  if (y == 0.f) return 0.f;
+  if (p == 1.f) return (x == 0.f ? 0.f : (x > 0.f ? 1.f : -1.f)) * dy;
+  if (y == 0.f) return 0.f * dy;
   if (p == 2.f) return (x * (1.f / y)) * dy;
   const float s = x >= 0.f ? 1.f : -1.f;
   return (powf(fabsf(x), p - 1.f) * powf(y, 1.f - p) * s) * dy;
 }
-// The p = 2 derivative with the group's 1 / y (0 for y == 0) computed once: the same values as PnormDeriv.
+// The p = 2 derivative with the group's 1 / y (0 for y == 0) computed once: the same values as PnormDeriv
+// (in a group with y == 0 every x is 0, so (x * 0) * dy is Kaldi's 0 * dy, up to the sign of a zero).
 NNET2_HD float PnormInvOut2(float y) { return y == 0.f ? 0.f : 1.f / y; }
 NNET2_HD float PnormDeriv2(float x, float inv_y, float dy) { return (x * inv_y) * dy; }
 

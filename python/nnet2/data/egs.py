@@ -566,10 +566,15 @@ def _read_ahead(gen):
 
     def run():
         try:
-            for item in gen:
+            it = iter(gen)
+            while not stop.is_set():  # checked before every item: a closed consumer costs no further block
+                try:
+                    item = next(it)
+                except StopIteration:
+                    put((_DONE, None))
+                    return
                 if not put((item, None)):
                     return
-            put((_DONE, None))
         except BaseException as e:  # handed to the consumer, which raises it
             put((_DONE, e))
         finally:

@@ -48,6 +48,7 @@ NNET2_TEST_FAIL_MODE=kill by sending itself SIGKILL (a dead rank, which mpiexec 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fcntl
 import json
@@ -642,38 +643,39 @@ class Trainer:
         since_avg, capped = 0, 0
         block = (0.0, 0.0)  # (objf, label weight) of tot at the last averaging point
         mbs = self.egs.iter_minibatches(self.rank, epoch, o.minibatch_size, o.seed, self.nw, start=mb0)
-        for i, (X, y) in enumerate(mbs, start=mb0):  # seeks to mb0: earlier minibatches are not read
-            if i >= mb1:
-                break
-            try:
-                tot.add(nnet.train_step(X, y))
-            except Exception as e:  # the NG-SGD update refuses non-finite values: the model has diverged
-                if "non-finite" not in str(e):
-                    raise
-                self._diverged(it, epoch, float("nan"), f"in minibatch {i} of rank {self.rank} ({e})")
-            if o.max_norm > 0.0:
-                capped += nnet.apply_max_norm(o.max_norm)
-            if inject:
-                _injected_failure(self.rank, it)
-            since_avg += 1
-            if hasattr(averager, "poll"):
-                averager.poll()
-            if k_avg > 0 and since_avg == k_avg and i + 1 < mb1:
-                # The objective over the block just trained, checked at every averaging point: summed over
-                # the ranks (one more small blocking Allreduce next to the blocking average), so all ranks
-                # decide alike; the overlap averager keeps its ranks unsynchronised, so it is checked per
-                # iteration only.
-                if self.nw == 1 or averager.kind != "overlap":
-                    b = self._reduce_stats(np.array([tot.objf - block[0], tot.weight - block[1]]))
-                    self._check_divergence(it, epoch, b[0], b[1], "all ranks", shared=True)
-                block = (tot.objf, tot.weight)
-                averager.block_end(nnet.params)
-                since_avg = 0
-            if bar is not None:
-                el = time.perf_counter() - t0
-                bar.update(1)
-                bar.set_postfix(fps=f"{tot.frames * self.nw / max(el, 1e-9):.0f}", objf=f"{tot.objf_per_frame:.3f}",
-                                acc=f"{tot.accuracy:.3f}", avg=f"{averager.seconds / max(el, 1e-9):.0%}")
+        with contextlib.closing(mbs):  # an exception in a step also ends the egs read-ahead thread now
+            for i, (X, y) in enumerate(mbs, start=mb0):  # seeks to mb0: earlier minibatches are not read
+                if i >= mb1:
+                    break
+                try:
+                    tot.add(nnet.train_step(X, y))
+                except Exception as e:  # the NG-SGD update refuses non-finite values: the model has diverged
+                    if "non-finite" not in str(e):
+                        raise
+                    self._diverged(it, epoch, float("nan"), f"in minibatch {i} of rank {self.rank} ({e})")
+                if o.max_norm > 0.0:
+                    capped += nnet.apply_max_norm(o.max_norm)
+                if inject:
+                    _injected_failure(self.rank, it)
+                since_avg += 1
+                if hasattr(averager, "poll"):
+                    averager.poll()
+                if k_avg > 0 and since_avg == k_avg and i + 1 < mb1:
+                    # The objective over the block just trained, checked at every averaging point: summed over
+                    # the ranks (one more small blocking Allreduce next to the blocking average), so all ranks
+                    # decide alike; the overlap averager keeps its ranks unsynchronised, so it is checked per
+                    # iteration only.
+                    if self.nw == 1 or averager.kind != "overlap":
+                        b = self._reduce_stats(np.array([tot.objf - block[0], tot.weight - block[1]]))
+                        self._check_divergence(it, epoch, b[0], b[1], "all ranks", shared=True)
+                    block = (tot.objf, tot.weight)
+                    averager.block_end(nnet.params)
+                    since_avg = 0
+                if bar is not None:
+                    el = time.perf_counter() - t0
+                    bar.update(1)
+                    bar.set_postfix(fps=f"{tot.frames * self.nw / max(el, 1e-9):.0f}", objf=f"{tot.objf_per_frame:.3f}",
+                                    acc=f"{tot.accuracy:.3f}", avg=f"{averager.seconds / max(el, 1e-9):.0%}")
         # End of iteration: one final (blocking) average so every rank holds the same model, plus stats.
         averager.finish(nnet.params)
         self._average_nonlinear_stats(nnet)
