@@ -245,6 +245,44 @@ def test_resume_with_a_corrupt_state_file(setup, tmp_path_factory, tmp_path, n, 
     assert not os.path.exists(out / "final.mdl")
 
 
+@pytest.mark.parametrize("n", [1, 2])
+def test_resume_with_a_bad_schedule_state(setup, tmp_path_factory, tmp_path, n):
+    """A state file that is valid JSON but whose newbob schedule state is not: one line naming the file on
+    every worker count (not a per-rank traceback and abort), nothing written."""
+    extra = ("--lr-schedule", "newbob", "--newbob-start-halving-impr", "0.05")
+    ref = reference(n, setup, tmp_path_factory, *extra)
+    out = tmp_path / "run"
+    shutil.copytree(ref, out)
+    os.remove(out / "final.mdl")
+    bad = out / "state" / f"{NUM_ITERS}.json"
+    st = json.loads(bad.read_text())
+    st["schedule"] = {"no_such_field": 1}
+    bad.write_text(json.dumps(st))
+    p = run(n, setup, out, *extra, "--resume", "true")
+    assert p.returncode == 1, p.stderr[-2000:]
+    lines = [ln for ln in p.stderr.splitlines() if "error" in ln.lower()]
+    assert len(lines) == 1 and str(bad) in lines[0] and "no valid schedule state" in lines[0], p.stderr[-2000:]
+    assert "Traceback" not in p.stderr and "aborting" not in p.stderr
+    assert not os.path.exists(out / "final.mdl")
+
+
+def test_resume_with_a_corrupt_averager_state(setup, tmp_path_factory, tmp_path):
+    """BMUF's saved state (state/N.npz) torn: one line naming it on both ranks, nothing written."""
+    ref = reference(2, setup, tmp_path_factory, "--averaging", "bmuf")
+    out = tmp_path / "run"
+    shutil.copytree(ref, out)
+    os.remove(out / "final.mdl")
+    bad = out / "state" / f"{NUM_ITERS}.npz"
+    assert bad.exists()
+    bad.write_bytes(bad.read_bytes()[:60])
+    p = run(2, setup, out, "--averaging", "bmuf", "--resume", "true")
+    assert p.returncode == 1, p.stderr[-2000:]
+    lines = [ln for ln in p.stderr.splitlines() if "error" in ln.lower()]
+    assert len(lines) == 1 and str(bad) in lines[0] and "averager state" in lines[0], p.stderr[-2000:]
+    assert "Traceback" not in p.stderr and "aborting" not in p.stderr
+    assert not os.path.exists(out / "final.mdl")
+
+
 def test_fresh_start_removes_the_old_run(setup, tmp_path_factory, tmp_path):
     """Without --resume, earlier checkpoints are discarded so a later resume cannot pick up a stale one."""
     ref = reference(1, setup, tmp_path_factory)

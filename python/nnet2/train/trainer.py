@@ -58,6 +58,7 @@ import signal
 import socket
 import sys
 import time
+import zipfile
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -460,9 +461,21 @@ class Trainer:
                         raise UserError(f"cannot resume {self.out_dir}: it was trained with {flag}="
                                         f"{show(st['identity'].get(k))}, this run has {flag}={show(v)} (start "
                                         f"afresh without --resume, or resume with the same value)")
+                try:  # the learning-rate schedule's saved state ("newbob": checkpoints before the hook)
+                    schedule.load_state(st.get("schedule", st.get("newbob", {})))
+                except (KeyError, TypeError, ValueError, AttributeError) as e:
+                    raise DataError(f"cannot resume {self.out_dir}: {path} has no valid schedule state ({e!r}); "
+                                    f"start afresh without --resume") from None
                 npz = os.path.join(self.out_dir, "state", f"{last}.npz")
-                loaded.update(st=st, model=load_model(self._mdl(last)),
-                              avg_state=dict(np.load(npz)) if os.path.exists(npz) else None)
+                avg = None
+                if os.path.exists(npz):
+                    try:
+                        with np.load(npz) as z:
+                            avg = {k: z[k] for k in z.files}
+                    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+                        raise DataError(f"cannot resume {self.out_dir}: {npz} is not a readable averager state "
+                                        f"({e}); start afresh without --resume") from None
+                loaded.update(st=st, model=load_model(self._mdl(last)), avg_state=avg)
             else:
                 model = self._init if self._init is not None else load_model(self.init_model)
                 if model.nnet.input_dim != self.egs.feat_dim and model.nnet.frame_input_start() == 1:
@@ -476,7 +489,6 @@ class Trainer:
         if last is not None:
             st = loaded["st"]
             start_it, history, avg_state = last, st["history"], loaded["avg_state"]
-            schedule.load_state(st.get("schedule", st.get("newbob", {})))  # "newbob": checkpoints before the hook
             if self.rank == 0:
                 self.log.info(f"Resuming from iteration {last} ({self._mdl(last)})")
         nnet = model.nnet
