@@ -205,6 +205,24 @@ def test_resume_refuses_a_different_setup(setup, tmp_path, change, field):
     assert not os.path.exists(out / "final.mdl") and not os.path.exists(out / "state" / "3.json")
 
 
+def unfinished_copy(ref, tmp_path):
+    """A copy of the finished run `ref` without its final.mdl: what --resume picks up at the last checkpoint."""
+    out = tmp_path / "run"
+    shutil.copytree(ref, out)
+    os.remove(out / "final.mdl")
+    return out
+
+
+def refused_in_one_line(p, out, *words):
+    """The run exited 1 with exactly one error line, holding every one of `words`; no traceback, no MPI abort
+    line, no final.mdl."""
+    assert p.returncode == 1, p.stderr[-2000:]
+    lines = [ln for ln in p.stderr.splitlines() if "error" in ln.lower()]
+    assert len(lines) == 1 and all(w in lines[0] for w in words), p.stderr[-2000:]
+    assert "Traceback" not in p.stderr and "aborting" not in p.stderr
+    assert not os.path.exists(out / "final.mdl")
+
+
 @pytest.mark.parametrize("n", [1, 2])
 @pytest.mark.parametrize("which", ["resumed", "combined"])
 def test_resume_with_a_torn_checkpoint(setup, tmp_path_factory, tmp_path, n, which):
@@ -213,17 +231,11 @@ def test_resume_with_a_torn_checkpoint(setup, tmp_path_factory, tmp_path, n, whi
     racing the message away); nothing is written."""
     extra = ("--iters-per-epoch", "5")  # 15 iterations: the combination reads checkpoints 12..15
     ref = reference(n, setup, tmp_path_factory, *extra)
-    out = tmp_path / "run"
-    shutil.copytree(ref, out)
-    os.remove(out / "final.mdl")
+    out = unfinished_copy(ref, tmp_path)
     bad = out / ("15.mdl" if which == "resumed" else "13.mdl")
     bad.write_bytes(bad.read_bytes()[:100])
     p = run(n, setup, out, *extra, "--resume", "true")
-    assert p.returncode == 1, p.stderr[-2000:]
-    lines = [ln for ln in p.stderr.splitlines() if "error" in ln.lower()]
-    assert len(lines) == 1 and str(bad) in lines[0], p.stderr[-2000:]
-    assert "Traceback" not in p.stderr and "aborting" not in p.stderr
-    assert not os.path.exists(out / "final.mdl")
+    refused_in_one_line(p, out, str(bad))
 
 
 @pytest.mark.parametrize("n", [1, 2])
@@ -232,17 +244,11 @@ def test_resume_with_a_corrupt_state_file(setup, tmp_path_factory, tmp_path, n, 
     """The last state file is not JSON, not an object, or not UTF-8: one line naming it on every worker count,
     nothing written."""
     ref = reference(n, setup, tmp_path_factory)
-    out = tmp_path / "run"
-    shutil.copytree(ref, out)
-    os.remove(out / "final.mdl")
+    out = unfinished_copy(ref, tmp_path)
     bad = out / "state" / f"{NUM_ITERS}.json"
     bad.write_bytes(content)
     p = run(n, setup, out, "--resume", "true")
-    assert p.returncode == 1, p.stderr[-2000:]
-    lines = [ln for ln in p.stderr.splitlines() if "error" in ln.lower()]
-    assert len(lines) == 1 and str(bad) in lines[0] and "not a training state file" in lines[0], p.stderr[-2000:]
-    assert "Traceback" not in p.stderr and "aborting" not in p.stderr
-    assert not os.path.exists(out / "final.mdl")
+    refused_in_one_line(p, out, str(bad), "not a training state file")
 
 
 @pytest.mark.parametrize("n", [1, 2])
@@ -251,36 +257,24 @@ def test_resume_with_a_bad_schedule_state(setup, tmp_path_factory, tmp_path, n):
     every worker count (not a per-rank traceback and abort), nothing written."""
     extra = ("--lr-schedule", "newbob", "--newbob-start-halving-impr", "0.05")
     ref = reference(n, setup, tmp_path_factory, *extra)
-    out = tmp_path / "run"
-    shutil.copytree(ref, out)
-    os.remove(out / "final.mdl")
+    out = unfinished_copy(ref, tmp_path)
     bad = out / "state" / f"{NUM_ITERS}.json"
     st = json.loads(bad.read_text())
     st["schedule"] = {"no_such_field": 1}
     bad.write_text(json.dumps(st))
     p = run(n, setup, out, *extra, "--resume", "true")
-    assert p.returncode == 1, p.stderr[-2000:]
-    lines = [ln for ln in p.stderr.splitlines() if "error" in ln.lower()]
-    assert len(lines) == 1 and str(bad) in lines[0] and "no valid schedule state" in lines[0], p.stderr[-2000:]
-    assert "Traceback" not in p.stderr and "aborting" not in p.stderr
-    assert not os.path.exists(out / "final.mdl")
+    refused_in_one_line(p, out, str(bad), "no valid schedule state")
 
 
 def test_resume_with_a_corrupt_averager_state(setup, tmp_path_factory, tmp_path):
     """BMUF's saved state (state/N.npz) torn: one line naming it on both ranks, nothing written."""
     ref = reference(2, setup, tmp_path_factory, "--averaging", "bmuf")
-    out = tmp_path / "run"
-    shutil.copytree(ref, out)
-    os.remove(out / "final.mdl")
+    out = unfinished_copy(ref, tmp_path)
     bad = out / "state" / f"{NUM_ITERS}.npz"
     assert bad.exists()
     bad.write_bytes(bad.read_bytes()[:60])
     p = run(2, setup, out, "--averaging", "bmuf", "--resume", "true")
-    assert p.returncode == 1, p.stderr[-2000:]
-    lines = [ln for ln in p.stderr.splitlines() if "error" in ln.lower()]
-    assert len(lines) == 1 and str(bad) in lines[0] and "averager state" in lines[0], p.stderr[-2000:]
-    assert "Traceback" not in p.stderr and "aborting" not in p.stderr
-    assert not os.path.exists(out / "final.mdl")
+    refused_in_one_line(p, out, str(bad), "averager state")
 
 
 def test_fresh_start_removes_the_old_run(setup, tmp_path_factory, tmp_path):
