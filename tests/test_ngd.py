@@ -196,6 +196,29 @@ def test_dim_one_is_identity_and_row_prod():
     assert core.state()["t"] == -1
 
 
+@pytest.mark.parametrize("dim", [31, 32, 33, 200, 2001])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_row_prod_is_the_float64_row_norm_of_x_hat(dim, threads):
+    """row_prod (the core's fused row-norm kernel: 32 fixed double lanes, then the tail) against NumPy's
+    float64 squared row norms of the returned X_hat, rounded to float32: a consistency check of our own
+    kernel (the sum order differs, so at most 1 ulp apart), on dimensions around the lane width, on
+    1 and 2 threads (each row is one thread's: the same bits)."""
+    prev = _core.get_num_threads()
+    _core.set_num_threads(threads)
+    try:
+        rng = np.random.default_rng(dim)
+        core = _core.OnlineNaturalGradient(rank=min(10, dim - 1), update_period=2)
+        for _ in range(6):  # past the initialization, with and without a Fisher update
+            X = (rng.standard_normal((64, dim)) * rng.uniform(0.1, 3.0, dim)).astype(np.float32)
+            rp = np.full(64, np.nan, np.float32)
+            core.precondition(X, rp)
+            ref = np.square(X.astype(np.float64)).sum(axis=1).astype(np.float32)
+            ulps = np.abs(rp.view(np.int32).astype(np.int64) - ref.view(np.int32))
+            assert ulps.max() <= 1, (dim, ulps.max())
+    finally:
+        _core.set_num_threads(prev)
+
+
 def test_strided_rows_are_preconditioned_in_place():
     gen, _ = gaussian_source(np.random.default_rng(4), 32, 20, 0.7 ** np.arange(20))
     X = gen()
