@@ -134,6 +134,22 @@ void SyrkLower(bool trans, float alpha, const MatView &A, float beta, const MatV
                     (int)std::max<index_t>(A.stride, 1), beta, C.data, (int)std::max<index_t>(C.stride, 1));
 }
 
+void GemvTrans(float alpha, const MatView &A, const MatView &x_col, float beta, const VecView &y) {
+  NNET2_CHECK(x_col.rows == A.rows && x_col.cols == 1 && y.dim == A.cols,
+              "GemvTrans: A is " << A.rows << "x" << A.cols << ", x is " << x_col.rows << "x" << x_col.cols
+                                 << ", y has " << y.dim << " elements");
+  CheckSameDevice(A.dev, x_col.dev, "GemvTrans");
+  CheckSameDevice(A.dev, y.dev, "GemvTrans");
+  if (y.dim == 0) return;
+  if (y.dev == Device::kCuda || A.rows == 0) {  // Gemm scales y by beta when A has no rows
+    Gemm(true, false, alpha, A, x_col, beta, MatView(y.data, y.dim, 1, 1, y.dev));
+    return;
+  }
+  SerialInsideParallelRegion serial;
+  scipy_cblas_sgemv(kRowMajor, kTrans, (int)A.rows, (int)A.cols, alpha, A.data, (int)std::max<index_t>(A.stride, 1),
+                    x_col.data, (int)std::max<index_t>(x_col.stride, 1), beta, y.data, 1);
+}
+
 void AddRowSums(float alpha, const MatView &A, float beta, const VecView &b) {
   NNET2_CHECK(b.dim == A.cols, "AddRowSums: vector has " << b.dim << " elements, matrix has " << A.cols
                                                         << " columns");

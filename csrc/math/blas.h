@@ -14,6 +14,10 @@ void Gemm(bool trans_a, bool trans_b, float alpha, const MatView &A, const MatVi
 // full product (Gemm).
 void SyrkLower(bool trans, float alpha, const MatView &A, float beta, const MatView &C);
 
+// y = beta * y + alpha * A^T x, with x one column of a matrix ([A.rows, 1], any row stride): BLAS gemv on the
+// CPU (OpenBLAS's sgemm with a one-column output ran at ~2 GFLOP/s), a one-column Gemm on the GPU.
+void GemvTrans(float alpha, const MatView &A, const MatView &x_col, float beta, const VecView &y);
+
 // b = beta * b + alpha * (sum over rows of A)   (b has A.cols elements).
 void AddRowSums(float alpha, const MatView &A, float beta, const VecView &b);
 

@@ -79,14 +79,13 @@ AffineNgdInfo AffineUpdatePreconditioned(const MatView &x, const MatView &dy, fl
     if (tot > limit) info.minibatch_scale = (float)(limit / tot);
   }
   const float local_lr = (float)((double)lr * scale * info.minibatch_scale);
-  const MatView bmat(b.data, O, 1, 1, b.dev);  // b as an [O, 1] matrix
   Gemm(true, false, local_lr, G, X_in.ColRange(0, I), 1.0f, W);
-  Gemm(true, false, local_lr, G, X_in.ColRange(I, 1), 1.0f, bmat);  // last column of X_in_hat
+  GemvTrans(local_lr, G, X_in.ColRange(I, 1), 1.0f, b);  // last column of X_in_hat
   if (factored) {
     const MatView T = ws->buf.Mat(H.cols, I + 1, n_in);
     Gemm(true, false, 1.0f, H, X_in, 0.0f, T);  // T = H^T X_in_hat
     Gemm(true, false, -local_lr, W_t, T.ColRange(0, I), 1.0f, W);
-    Gemm(true, false, -local_lr, W_t, T.ColRange(I, 1), 1.0f, bmat);
+    GemvTrans(-local_lr, W_t, T.ColRange(I, 1), 1.0f, b);
   }
   return info;
 }
