@@ -160,6 +160,29 @@ def test_gradient_mode_changes_nothing_and_matches_a_finite_difference():
         assert dW1[r, c] == pytest.approx((fp - fm) / 2e-2, rel=2e-2, abs=1e-3)
 
 
+def test_reused_scratch_views_give_the_same_steps_and_a_used_network_deep_copies():
+    """Nnet keeps one scratch view per (key, shape) between calls (Nnet._buf): steps that alternate
+    minibatch sizes and evaluations give the same bits as a fresh network fed the same sequence, and a
+    network that has computed still deep-copies (the scratch table holds no module object)."""
+    import copy
+
+    rng = np.random.default_rng(11)
+    a, b = _net(np.random.default_rng(3)), _net(np.random.default_rng(3))
+    seq = [(n, rng.standard_normal((n, 6)).astype(np.float32), rng.integers(0, 5, n).astype(np.int32))
+           for n in (16, 7, 16, 0, 33, 7)]
+    for n, x, lab in seq:
+        sa = a.train_step(x, lab)
+        b._buffers.clear()  # b never reuses a view
+        sb = b.train_step(x, lab)
+        assert (sa.objf, sa.correct) == (sb.objf, sb.correct)
+        assert np.array_equal(a.params, b.params)
+        ea, eb = a.evaluate(x, lab), b.evaluate(x, lab)
+        assert ea.objf == eb.objf
+    c = copy.deepcopy(a)
+    x, lab = seq[0][1], seq[0][2]
+    assert c.evaluate(x, lab).objf == a.evaluate(x, lab).objf
+
+
 def test_zero_stats_keeps_dimensions_and_averaging_follows_nnet_am_average():
     """ZeroStats is Scale(0) (dimensions kept); nnet-am-average = Scale(1/N) then AddNnet(1/N, other):
     weighted means of value_sum/deriv_sum/count, an empty vector contributing nothing."""

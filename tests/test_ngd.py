@@ -199,10 +199,12 @@ def test_dim_one_is_identity_and_row_prod():
 @pytest.mark.parametrize("dim", [31, 32, 33, 200, 2001])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_row_prod_is_the_float64_row_norm_of_x_hat(dim, threads):
-    """row_prod (the core's fused row-norm kernel: 32 fixed double lanes, then the tail) against NumPy's
-    float64 squared row norms of the returned X_hat, rounded to float32: a consistency check of our own
-    kernel (the sum order differs, so at most 1 ulp apart), on dimensions around the lane width, on
-    1 and 2 threads (each row is one thread's: the same bits)."""
+    """row_prod (the core's row-norm kernel, RowSquaredNorms: 32 fixed double lanes, then the tail) against
+    NumPy's float64 squared row norms of the returned X_hat, rounded to float32: a consistency check of our
+    own kernel (the sum order differs, so at most 1 ulp apart), on dimensions around the lane width, on 1 and
+    2 threads (each row is one thread's: the same bits). The fused copy + norms of the same kernel
+    (CopyMatRowNorms, the materialized output side) is covered against the float64 reference by
+    test_affine_update_matches_reference (O = 20: the tail only; O = 80: two blocks of 32 lanes and a tail)."""
     prev = _core.get_num_threads()
     _core.set_num_threads(threads)
     try:

@@ -41,7 +41,9 @@ namespace {
 // The row kernel of RowSquaredNorms, shared with the fused copy so that both give the same bits: float
 // products summed in double over 32 fixed lanes (lane k takes the elements j = k mod 32 of each full block
 // of 32), then the lanes in order, then the tail. The lanes are in the source, not left to the vectorizer,
-// so every ISA level sums in the same order, and they are independent chains: the single-accumulator
+// so every ISA level sums in the same order (the v3/v4 clones contract v * v + acc into an FMA, which is
+// the same value only because the square of a float is exact in double: keep the product exact), and they
+// are independent chains: the single-accumulator
 // reduction ran at ~3 Gelem/s, latency-bound, on the NG-SGD output side's 128 x 2000 matrices.
 template <bool kCopy>
 inline float SquaredNormBody(const float *r, float *dst, index_t n) {
