@@ -43,8 +43,8 @@ namespace {
 // of 32), then the lanes in order, then the tail. The lanes are in the source, not left to the vectorizer,
 // so every ISA level sums in the same order (the v3/v4 clones contract v * v + acc into an FMA, which is
 // the same value only because the square of a float is exact in double: keep the product exact), and they
-// are independent chains: the single-accumulator
-// reduction ran at ~3 Gelem/s, latency-bound, on the NG-SGD output side's 128 x 2000 matrices.
+// are independent chains: the single-accumulator reduction ran at ~3 Gelem/s, latency-bound, on the NG-SGD
+// output side's 128 x 2000 matrices.
 template <bool kCopy>
 inline float SquaredNormBody(const float *r, float *dst, index_t n) {
   constexpr index_t kLanes = 32;
