@@ -5,6 +5,7 @@ and a failing or killed rank ends the whole job promptly with an intact last che
 import glob
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -141,6 +142,53 @@ def test_resume_after_kill_gives_identical_model(setup, tmp_path_factory, tmp_pa
     assert p.returncode == 0, p.stderr[-3000:]
     assert f"Resuming from iteration {it}" in p.stderr
     assert final_bytes(out) == final_bytes(ref)
+
+
+def _history(out, it=NUM_ITERS) -> list[dict]:
+    """state/<it>.json's history without the wall-clock fields."""
+    with open(os.path.join(out, "state", f"{it}.json")) as f:
+        h = json.load(f)["history"]
+    return [{k: v for k, v in r.items() if k not in ("seconds", "avg_seconds")} for r in h]
+
+
+def _spare_core() -> bool:
+    return len(os.sched_getaffinity(0)) >= 2
+
+
+def test_background_validation_gives_the_same_history_and_bytes(setup, tmp_path_factory, tmp_path):
+    """1 worker on 1 thread with a spare core validates each epoch beside the next iteration (what the
+    reference run does here); --background-validation false validates in line. Same final bytes, the same
+    validation numbers in every epoch's state file, every epoch's validation line in the logs."""
+    ref = reference(1, setup, tmp_path_factory)
+    out = tmp_path / "inline"
+    p = run(1, setup, out, "--background-validation", "false")
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert final_bytes(out) == final_bytes(ref)
+    for it in range(IPE, NUM_ITERS + 1, IPE):  # every epoch's checkpoint: its state file is complete
+        assert _history(out, it) == _history(ref, it)
+        assert all("valid_acc" in r for r in _history(ref, it) if (r["iter"] + 1) % IPE == 0)
+    setup_log = open(os.path.join(ref, "log", "train.setup.0.log")).read()
+    assert ("Validation runs on a second thread" in setup_log) == _spare_core()
+    assert "Validation runs on a second thread" not in p.stderr
+    for d in (ref, out):
+        text = "".join(open(f).read() for f in glob.glob(os.path.join(d, "log", "train.*.log")))
+        assert sorted(int(e) for e in re.findall(r"Epoch (\d+): validation objf", text)) == \
+            list(range(EPOCHS))
+
+
+def test_killed_beside_a_validation_resumes_with_the_same_history(setup, tmp_path_factory, tmp_path):
+    """Killed in the iteration after an epoch end, while that epoch's validation ran beside it: the epoch's
+    checkpoint is on disk without its validation (when it ran beside), and --resume validates the
+    checkpoint's model, so the history and the final bytes are those of an uninterrupted run."""
+    ref = reference(1, setup, tmp_path_factory)
+    out = tmp_path / "run"
+    killed_run(1, setup, out, 2 * IPE)
+    assert ("valid_acc" in _history(out, 2 * IPE)[-1]) != _spare_core()
+    p = run(1, setup, out, "--resume", "true")
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert f"Resuming from iteration {2 * IPE}" in p.stderr
+    assert final_bytes(out) == final_bytes(ref)
+    assert _history(out) == _history(ref)
 
 
 def test_validation_interval_and_newbob_noise_warning(setup, tmp_path_factory, tmp_path):

@@ -30,6 +30,14 @@ Averaging semantics (details and formulas in nnet2.parallel.averager):
 * overlap: a delayed (one block late) average hidden behind computation; every iteration still ends
   with a blocking average, so all ranks hold bitwise-identical parameters at every checkpoint.
 
+Validation beside training (`background_validation`, 1 worker on 1 thread with a spare core, a schedule that
+does not decide on the validation): an epoch's checkpoint is written at its end as always, but its held-out
+and train-diagnostic evaluation runs on a second thread, on a copy of the parameters, while the next
+iteration trains (Kaldi's scripts run their compute-prob jobs in the background the same way); after that
+iteration the validation fields are added to the history, the epoch's state file is rewritten with them and
+the callbacks see the epoch. Same numbers as inline. A run killed in between resumes from that checkpoint
+and validates it first.
+
 The checkpoint of iteration x is complete when state/x.json exists (written last). A resumed run
 starts from the highest such x (decided on rank 0, broadcast), deletes stray temporary files left by a
 kill during a write, and refuses if the seed, number of workers or another option that determines the
@@ -60,6 +68,7 @@ import sys
 import time
 import zipfile
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from tqdm import tqdm
@@ -134,6 +143,11 @@ class TrainOptions:
     progress: bool = opt(True, "progress bar on rank 0 (when stderr is a terminal)")
     combine: bool = opt(True, "at the end, combine the last iterations' models with per-component weights "
                         "optimized on the combination examples (Kaldi's nnet-combine-fast)")
+    background_validation: bool = opt(True, "with 1 worker on 1 thread and a spare core, validate each epoch's model "
+                                      "on that core while the next iteration trains, as Kaldi's scripts run their "
+                                      "compute-prob jobs in the background (the same numbers; the epoch's "
+                                      "validation line comes one iteration later; not with newbob, which decides "
+                                      "on the validation before the next iteration)")
 
 
 # identity fields added after checkpoints were first written: a checkpoint without one was trained with
@@ -218,6 +232,20 @@ def _atomic_json(path: str, obj: dict) -> None:
     write_bytes_atomic(path, (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode())
 
 
+def _fill_validation(rec: IterationStats, result: tuple) -> None:
+    """Set an epoch's validation fields from `Trainer._validate_sets`."""
+    ((rec.valid_objf, rec.valid_acc, rec.valid_frames), vci), utts, (rec.train_diag_objf, rec.train_diag_acc, _) = result
+    if vci is not None:
+        rec.valid_acc_lo, rec.valid_acc_hi = vci.lo, vci.hi
+        rec.valid_utterances = utts
+
+
+# (IterationStats field, history key) of what a history record keeps
+_RECORD_FIELDS = (("iteration", "iter"), ("epoch", "epoch"), ("learning_rate", "lr"), ("train_objf", "train_objf"),
+                  ("train_acc", "train_acc"), ("frames", "frames"), ("seconds", "seconds"),
+                  ("avg_seconds", "avg_seconds"), ("avg_rounds", "avg_rounds"))
+
+
 class Trainer:
     """Data-parallel training of one model on one egs directory (module docstring).
 
@@ -225,7 +253,8 @@ class Trainer:
     schedule: the learning-rate schedule (default: the one `opts.lr_schedule` names, `make_schedule`).
     averager: the averaging rule, built on `comm` (default: `opts.averaging`, `make_averager`).
     callbacks: called after every iteration's checkpoint with its `IterationStats`, on every rank (after
-    the trainer's own `log_iteration`, which writes the epoch's validation line to the log).
+    the trainer's own `log_iteration`, which writes the epoch's validation line to the log), in order; an
+    epoch validated beside training is called after the next iteration (module docstring).
     """
 
     def __init__(self, egs_dir: str, init_model: str, out_dir: str, opts: TrainOptions, comm=None,
@@ -418,6 +447,16 @@ class Trainer:
 
     # ------------------------------------------------------------------ main loop
     def run(self) -> str:
+        """Train; the path of final.mdl."""
+        self._validator, self._eval_nnet, self._pending = None, None, None
+        try:
+            return self._run()
+        finally:
+            if self._validator is not None:
+                self._validator.shutdown(wait=True)  # (after a failure: lets a validation in flight end)
+                self._validator = None
+
+    def _run(self) -> str:
         o = self.opts
         t_start = time.perf_counter()
         # wall-clock seconds per phase (rank 0 logs them at the end; tools/bench_train.py reads that line)
@@ -526,7 +565,22 @@ class Trainer:
                 self._save(model, 0, ident, history, schedule, averager)
         self.comm.Barrier()
         self.timing["setup"] = time.perf_counter() - t_start
+        if last is not None and history and (last % o.iters_per_epoch == 0) and "valid_acc" not in history[-1]:
+            # killed while this epoch's validation ran beside the next iteration: validate the checkpoint's model
+            # (the same parameters, so the same numbers) and complete its state file
+            rec = IterationStats(**{f: history[-1][k] for f, k in _RECORD_FIELDS}, num_iters=self.num_iters,
+                                 model_path=self._mdl(last), rank=self.rank, num_workers=self.nw)
+            _fill_validation(rec, self._validate_sets(nnet, valid, train_diag, valid_units))
+            rec.accepted = True  # (only schedules that always accept validate beside training)
+            history[-1] = rec.to_record()
+            if self.rank == 0:
+                self._rewrite_state(last, history)
+            log_iteration(rec)
         stop = schedule.stop  # a resumed run whose schedule had already stopped only writes final.mdl
+        overlap = self._overlap_validation(schedule)
+        if overlap:
+            self.log.info("Validation runs on a second thread beside training (1 worker, 1 thread, a spare core): "
+                          "each epoch's validation line follows one iteration later")
         for it in range(start_it, self.num_iters):
             if stop:
                 break
@@ -543,13 +597,15 @@ class Trainer:
             rec = self._train_iteration(nnet, averager, epoch, mb0, mb1, it, lr)
             t_val = time.perf_counter()
             self.timing["training"] += t_val - t_it
+            if self._pending is not None:  # the previous epoch's validation ran beside this iteration
+                self._complete_epoch(history, schedule)
+                t_val = time.perf_counter()
             epoch_end = (it + 1) % o.iters_per_epoch == 0
-            if epoch_end:
-                (rec.valid_objf, rec.valid_acc, rec.valid_frames), vci = self.evaluate_units(nnet, *valid, valid_units)
-                rec.train_diag_objf, rec.train_diag_acc, _ = self.evaluate(nnet, *train_diag)
-                if vci is not None:
-                    rec.valid_acc_lo, rec.valid_acc_hi = vci.lo, vci.hi
-                    rec.valid_utterances = len(np.unique(valid_units))
+            background = epoch_end and overlap and it + 1 < self.num_iters
+            if background:
+                self._start_validation(nnet, rec, len(history), valid, train_diag, valid_units)
+            elif epoch_end:
+                _fill_validation(rec, self._validate_sets(nnet, valid, train_diag, valid_units))
                 rec.accepted = schedule.end_epoch(epoch, rec.valid_acc)
                 if not rec.accepted:
                     # Reject the epoch (nnet1 newbob): go back to the model from the start of this epoch.
@@ -568,8 +624,11 @@ class Trainer:
                 self._save(model, it + 1, ident, history, schedule, averager)
             self.comm.Barrier()
             self.timing["checkpoints"] += time.perf_counter() - t_save
-            for callback in self.callbacks:
-                callback(rec)
+            if not background:
+                for callback in self.callbacks:
+                    callback(rec)
+        if self._pending is not None:  # (a schedule stopped early: only newbob does, which never overlaps)
+            self._complete_epoch(history, schedule)
         self._log_best_epoch(history)
         t_comb = time.perf_counter()
         if o.combine:
@@ -584,6 +643,70 @@ class Trainer:
                           + " (setup: checks and the initial validation; training: the iterations' minibatches, "
                           "averaging included; priors: prior estimation and writing final.mdl)")
         return final
+
+    # ------------------------------------------------------------------ validation beside training
+    def _overlap_validation(self, schedule: LearningRateSchedule) -> bool:
+        """Whether each epoch's validation can run on a second thread while the next iteration trains: one
+        worker (no collectives from the second thread), the CPU with 1 thread and a spare core (the validation
+        takes that core, not training's), and a schedule that neither decides on the validation (`end_epoch`)
+        nor stops on it (newbob does both: it needs the result before the next iteration)."""
+        o = self.opts
+        if not o.background_validation or self.nw != 1 or self.threads != 1 or o.device != "cpu":
+            return False
+        base = LearningRateSchedule
+        if type(schedule).end_epoch is not base.end_epoch or type(schedule).stop is not base.stop:
+            return False
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # not Linux
+            cores = os.cpu_count() or 1
+        return cores >= 2
+
+    def _start_validation(self, nnet, rec, index, valid, train_diag, valid_units) -> None:
+        """Validate a copy of the model's parameters as they are now on the validation thread; history[index]
+        is the epoch's record (the checkpoint is written meanwhile without its validation fields, and
+        `_complete_epoch` adds them)."""
+        if self._validator is None:
+            self._validator = ThreadPoolExecutor(1, thread_name_prefix="nnet2-validation")
+            # the thread's own OpenMP team size (OpenBLAS's setting is process-wide, and already 1)
+            self._validator.submit(_core.set_num_threads, 1).result()
+        if self._eval_nnet is None:
+            self._eval_nnet = nnet.copy()
+        self._eval_nnet.set_params(nnet.params)
+        fut = self._validator.submit(self._validate_sets, self._eval_nnet, valid, train_diag, valid_units)
+        self._pending = {"rec": rec, "index": index, "future": fut}
+
+    def _complete_epoch(self, history, schedule) -> None:
+        """The rest of an epoch's end validated beside training, as the synchronous path does it: the validation
+        fields, the schedule's `end_epoch` (the base class's: accepted), the history (also in the epoch's state
+        file, rewritten) and the callbacks."""
+        p, self._pending = self._pending, None
+        t0 = time.perf_counter()
+        rec = p["rec"]
+        _fill_validation(rec, p["future"].result())
+        rec.accepted = schedule.end_epoch(rec.epoch, rec.valid_acc)
+        history[p["index"]] = rec.to_record()
+        t1 = time.perf_counter()
+        self.timing["validation"] += t1 - t0
+        if self.rank == 0:
+            self._rewrite_state(rec.iteration + 1, history[:p["index"] + 1])
+        self.timing["checkpoints"] += time.perf_counter() - t1
+        for callback in self.callbacks:
+            callback(rec)
+
+    def _validate_sets(self, nnet, valid, train_diag, valid_units) -> tuple:
+        """An epoch's validation: ((objf, accuracy, frames), interval) on the held-out set, its number of
+        utterances, and (objf, accuracy, frames) on the train-diagnostic set."""
+        return (self.evaluate_units(nnet, *valid, valid_units), len(np.unique(valid_units)),
+                self.evaluate(nnet, *train_diag))
+
+    def _rewrite_state(self, it: int, history: list) -> None:
+        """state/<it>.json again with `history` (its last record now validated); the rest as written."""
+        path = self._state_path(it)
+        with open(path, encoding="utf-8") as f:
+            st = json.load(f)
+        st["history"] = history
+        _atomic_json(path, st)
 
     def _log_best_epoch(self, history: list) -> None:
         """Say when an earlier epoch validated better than the last one (the model written is the last)."""
