@@ -202,3 +202,57 @@ def test_zero_stats_keeps_dimensions_and_averaging_follows_nnet_am_average():
     assert avg.count == 3.0
     tot = average_models(models, total=True).nnet.components[1]
     assert tot.value_sum.tolist() == [6.0, 4.0, 8.0] and tot.count == 6.0
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("O", [300, 2100])
+def test_fused_derivative_and_update_match_the_separate_calls(threads, O):
+    """`affine_backprop_update` and `affine_update_ngd(..., dx)` against `affine_backward` before the separate
+    update (Kaldi's order: the derivative sees W before the step), and the SGD one against its float64
+    re-derivation. With 2 threads and O >= 1024 the fused call gives each thread a block of W's rows (dx is
+    then the sum of two partial products: float32 rounding apart); otherwise it makes the separate calls."""
+    from nnet2 import _core
+
+    rng = np.random.default_rng(11)
+    N, I, lr = 96, 130, 0.01
+    W0 = (0.1 * rng.standard_normal((O, I))).astype(np.float32)
+    b0 = rng.standard_normal(O).astype(np.float32)
+    prev = _core.set_num_threads(threads)
+    try:
+        x = rng.standard_normal((N, I)).astype(np.float32)
+        dy = (0.1 * rng.standard_normal((N, O))).astype(np.float32)
+        W1, b1, dx1 = W0.copy(), b0.copy(), np.empty((N, I), np.float32)
+        _core.affine_backward(dy, W1, dx1)
+        _core.affine_update(x, dy, lr, W1, b1)
+        W2, b2, dx2 = W0.copy(), b0.copy(), np.full((N, I), np.nan, np.float32)
+        _core.affine_backprop_update(x, dy, lr, W2, b2, dx2)
+        d64, x64 = dy.astype(np.float64), x.astype(np.float64)
+        np.testing.assert_allclose(dx2, d64 @ W0, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(W2, W0 + lr * d64.T @ x64, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(b2, b0 + lr * d64.sum(0), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(dx2, dx1, rtol=1e-5, atol=1e-6)
+        if threads == 1 or O < 1024:  # the same calls
+            np.testing.assert_array_equal(W2, W1)
+            np.testing.assert_array_equal(dx2, dx1)
+        else:
+            np.testing.assert_allclose(W2, W1, rtol=1e-6, atol=1e-7)
+
+        # NG-SGD: 12 steps (past the 10 initial preconditioner updates), two preconditioner pairs in lockstep
+        def pre():
+            return _core.OnlineNaturalGradient(rank=20, update_period=4), _core.OnlineNaturalGradient(rank=40, update_period=4)
+        p1, p2 = pre(), pre()
+        W1, b1, W2, b2 = W0.copy(), b0.copy(), W0.copy(), b0.copy()
+        for _ in range(12):
+            x = rng.standard_normal((N, I)).astype(np.float32)
+            dy = (0.1 * rng.standard_normal((N, O))).astype(np.float32)
+            _core.affine_backward(dy, W1, dx1)
+            i1 = _core.affine_update_ngd(x, dy, lr, W1, b1, *p1, 0.075)
+            dx2[:] = np.nan
+            i2 = _core.affine_update_ngd(x, dy, lr, W2, b2, *p2, 0.075, dx2)
+            np.testing.assert_allclose(dx2, dx1, rtol=1e-4, atol=1e-5)
+            for k in i1:
+                assert i2[k] == pytest.approx(i1[k], rel=1e-4)
+        np.testing.assert_allclose(W2, W1, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(b2, b1, rtol=1e-4, atol=1e-6)
+    finally:
+        _core.set_num_threads(prev)

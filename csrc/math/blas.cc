@@ -31,6 +31,7 @@ namespace {
 constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112, kLower = 122;
 
 int g_num_threads = 0;  // what SetNumThreads last set (0: not yet read from OpenBLAS)
+int g_serial_sections = 0;  // > 0: inside a BlasSerialSection (OpenBLAS already on 1 thread, set by the master)
 
 #ifdef _OPENMP
 // OpenBLAS's parallel jobs run on our OpenMP threads: one pool of worker threads for BLAS and for the
@@ -76,7 +77,9 @@ class SerialInsideParallelRegion {
  public:
   SerialInsideParallelRegion() : threads_(NumThreads()) {
 #ifdef _OPENMP
-    serial_ = threads_ > 1 && omp_in_parallel();
+    // (inside a BlasSerialSection the master has set 1 thread for the whole region: a per-call toggle here
+    // would race with the other threads' calls, one of them then running OpenBLAS's 2-thread path)
+    serial_ = threads_ > 1 && omp_in_parallel() && g_serial_sections == 0;
 #endif
     if (serial_) scipy_openblas_set_num_threads(1);
   }
@@ -90,7 +93,44 @@ class SerialInsideParallelRegion {
   int threads_;
   bool serial_ = false;
 };
+
+// OpenBLAS on 1 thread while this object lives, for a parallel region whose threads each make BLAS calls (a
+// per-call switch inside the region, as SerialInsideParallelRegion makes, would race with the other threads'
+// calls, one of them then taking OpenBLAS's threaded path inside the region, which hangs). Made and destroyed
+// by the master thread, outside the region.
+class BlasSerialSection {
+ public:
+  BlasSerialSection() : threads_(NumThreads()) {
+    if (threads_ > 1) scipy_openblas_set_num_threads(1);
+    g_serial_sections++;
+  }
+  ~BlasSerialSection() {
+    g_serial_sections--;
+    if (threads_ > 1) scipy_openblas_set_num_threads(threads_);
+  }
+  BlasSerialSection(const BlasSerialSection &) = delete;
+  BlasSerialSection &operator=(const BlasSerialSection &) = delete;
+
+ private:
+  int threads_;
+};
+
+// How many threads a product over W's `rows` rows is split into, each taking a block of at least 512 rows:
+// 1 (no split) on the GPU, inside a parallel region, on 1 thread or for fewer rows. (Measured at minibatch
+// 128 on 2 threads: the p-norm's 2000-3000-row layers, blocks of 1000-1500 rows, gained; the sigmoid's
+// 2048-row ones neither gained nor lost; smaller blocks, thinner 1-thread products, were not tried.)
+int RowSplitThreads(nnet2::index_t rows, nnet2::Device dev) {
+  constexpr nnet2::index_t kMinRowsPerThread = 512;
+#ifdef _OPENMP
+  if (dev == nnet2::Device::kCpu && !omp_in_parallel())
+    return (int)std::max<nnet2::index_t>(1, std::min<nnet2::index_t>(NumThreads(), rows / kMinRowsPerThread));
+#else
+  (void)rows;
+  (void)dev;
+#endif
+  return 1;
 }
+}  // namespace
 
 namespace nnet2 {
 
@@ -166,6 +206,55 @@ void AddRowSums(float alpha, const MatView &A, float beta, const VecView &b) {
   std::vector<float> ones(A.rows, 1.0f);
   scipy_cblas_sgemv(kRowMajor, kTrans, (int)A.rows, (int)A.cols, alpha, A.data,
                     (int)std::max<index_t>(A.stride, 1), ones.data(), 1, beta, b.data, 1);
+}
+
+void AffineDerivAndUpdate(const MatView &dy, const MatView &W, const MatView &dx, float alpha, const MatView &G,
+                          const MatView &X, const MatView *v, const VecView &b) {
+  const index_t N = dy.rows, O = W.rows, I = W.cols;
+  CheckShape(dy, N, O, "AffineDerivAndUpdate dy");
+  CheckShape(dx, N, I, "AffineDerivAndUpdate dx");
+  CheckShape(G, N, O, "AffineDerivAndUpdate G");
+  CheckShape(X, N, I, "AffineDerivAndUpdate X");
+  NNET2_CHECK(b.dim == O, "AffineDerivAndUpdate: bias has " << b.dim << " elements, W has " << O << " rows");
+  if (v != nullptr) CheckShape(*v, N, 1, "AffineDerivAndUpdate v");
+  for (Device d : {W.dev, dx.dev, G.dev, X.dev, b.dev}) CheckSameDevice(dy.dev, d, "AffineDerivAndUpdate");
+  if (v != nullptr) CheckSameDevice(dy.dev, v->dev, "AffineDerivAndUpdate");
+  const int nt = N > 0 && I > 0 ? RowSplitThreads(O, dy.dev) : 1;
+  auto update = [&](const MatView &Gs, const MatView &Ws, const VecView &bs) {
+    Gemm(true, false, alpha, Gs, X, 1.0f, Ws);
+    if (v != nullptr)
+      GemvTrans(alpha, Gs, *v, 1.0f, bs);
+    else
+      AddRowSums(alpha, Gs, 1.0f, bs);
+  };
+  if (nt < 2) {
+    Gemm(false, false, 1.0f, dy, W, 0.0f, dx);
+    update(G, W, b);
+    return;
+  }
+#ifdef _OPENMP
+  thread_local std::vector<float> partial_buf;  // the partial products of threads 1..nt-1
+  partial_buf.resize((size_t)(nt - 1) * N * I);
+  float *partial = partial_buf.data();
+  BlasSerialSection serial;
+#pragma omp parallel num_threads(nt)
+  {
+    const int j = omp_get_thread_num();
+    const index_t o0 = O * j / nt, n = O * (j + 1) / nt - o0;
+    const MatView out = j == 0 ? dx : MatView(partial + (size_t)(j - 1) * N * I, N, I, I);
+    Gemm(false, false, 1.0f, dy.ColRange(o0, n), W.RowRange(o0, n), 0.0f, out);
+    update(G.ColRange(o0, n), W.RowRange(o0, n), VecView(b.data + o0, n, b.dev));
+#pragma omp barrier
+#pragma omp for schedule(static)
+    for (index_t i = 0; i < N; i++) {
+      float *r = dx.row(i);
+      for (int k = 0; k < nt - 1; k++) {
+        const float *p = partial + (size_t)k * N * I + (size_t)i * I;
+        for (index_t c = 0; c < I; c++) r[c] += p[c];
+      }
+    }
+  }
+#endif
 }
 
 int SetNumThreads(int n) {

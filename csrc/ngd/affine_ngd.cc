@@ -27,7 +27,7 @@ double SumInOrder(const VecView &v, std::vector<float> *host) {
 AffineNgdInfo AffineUpdatePreconditioned(const MatView &x, const MatView &dy, float lr, const MatView &W,
                                          const VecView &b, OnlineNaturalGradient *ngd_in,
                                          OnlineNaturalGradient *ngd_out, float max_change_per_sample,
-                                         AffineNgdWorkspace *ws) {
+                                         AffineNgdWorkspace *ws, const MatView *dx) {
   const index_t N = x.rows, I = x.cols, O = dy.cols;
   NNET2_CHECK(dy.rows == N, "AffineUpdatePreconditioned: x has " << N << " rows, dy has " << dy.rows);
   CheckShape(W, O, I, "AffineUpdatePreconditioned W");
@@ -39,6 +39,10 @@ AffineNgdInfo AffineUpdatePreconditioned(const MatView &x, const MatView &dy, fl
               "AffineUpdatePreconditioned: missing preconditioner or workspace");
   NNET2_CHECK(ngd_in != ngd_out, "AffineUpdatePreconditioned: the input and output sides need separate "
                                  "preconditioners");
+  if (dx != nullptr) {
+    CheckShape(*dx, N, I, "AffineUpdatePreconditioned dx");
+    CheckSameDevice(x.dev, dx->dev, "AffineUpdatePreconditioned");
+  }
   AffineNgdInfo info;
   if (N == 0) return info;
 
@@ -79,8 +83,13 @@ AffineNgdInfo AffineUpdatePreconditioned(const MatView &x, const MatView &dy, fl
     if (tot > limit) info.minibatch_scale = (float)(limit / tot);
   }
   const float local_lr = (float)((double)lr * scale * info.minibatch_scale);
-  Gemm(true, false, local_lr, G, X_in.ColRange(0, I), 1.0f, W);
-  GemvTrans(local_lr, G, X_in.ColRange(I, 1), 1.0f, b);  // last column of X_in_hat
+  const MatView bias_in = X_in.ColRange(I, 1);  // the last column of X_in_hat: the bias's input
+  if (dx != nullptr) {
+    AffineDerivAndUpdate(dy, W, *dx, local_lr, G, X_in.ColRange(0, I), &bias_in, b);  // dx from W as given
+  } else {
+    Gemm(true, false, local_lr, G, X_in.ColRange(0, I), 1.0f, W);
+    GemvTrans(local_lr, G, bias_in, 1.0f, b);
+  }
   if (factored) {
     const MatView T = ws->buf.Mat(H.cols, I + 1, n_in);
     Gemm(true, false, 1.0f, H, X_in, 0.0f, T);  // T = H^T X_in_hat

@@ -160,6 +160,13 @@ void AffineUpdate(const MatView &x, const MatView &dy, float lr, const MatView &
   AddRowSums(lr, dy, 1.0f, b);
 }
 
+void AffineBackpropUpdate(const MatView &x, const MatView &dy, float lr, const MatView &W, const VecView &b,
+                          const MatView &dx) {
+  NNET2_CHECK(x.rows == dy.rows, "AffineBackpropUpdate: input has " << x.rows << " rows, derivative has "
+                                                                   << dy.rows);
+  AffineDerivAndUpdate(dy, W, dx, lr, dy, x, nullptr, b);
+}
+
 void SigmoidForward(const MatView &x, const MatView &y) {
   Same(x, y, "SigmoidForward");
   if (x.dev == Device::kCuda) { NNET2_ON_GPU(cuda::Sigmoid(x, y)); return; }

@@ -43,6 +43,18 @@ void BindNnet(py::module_ &m) {
       },
       py::arg("x"), py::arg("dy"), py::arg("lr"), py::arg("W"), py::arg("b"),
       "W += lr dy^T x; b += lr sum_rows(dy) (gradient ascent, summed over the minibatch).");
+  m.def(
+      "affine_backprop_update",
+      [](py::handle x, py::handle dy, float lr, py::handle W, py::handle b, py::handle dx) {
+        py_boundary::CallScope call_scope;
+        auto xv = Mat(x, "x"), dv = Mat(dy, "dy"), Wv = Mat(W, "W", true), o = Mat(dx, "dx", true);
+        auto bv = Vec(b, "b", true);
+        py::gil_scoped_release r;
+        AffineBackpropUpdate(xv, dv, lr, Wv, bv, o);
+      },
+      py::arg("x"), py::arg("dy"), py::arg("lr"), py::arg("W"), py::arg("b"), py::arg("dx"),
+      "dx[N,I] = dy W with W as given, then W += lr dy^T x; b += lr sum_rows(dy): affine_backward then "
+      "affine_update, fused (on 2+ CPU threads each thread takes a block of W's rows for both products).");
 
 #define NNET2_BIND_UNARY(pyname, fn, doc)                                  \
   m.def(                                                                   \

@@ -92,6 +92,15 @@ def affine_update(x: Matrix, dy: Matrix, lr: float, W: Matrix, b: Vector) -> Non
     lr: learning rate per frame (the gradient is summed over the N rows, not averaged);
     W: float32 [O, I], b: float32 [O] updated in place."""
 
+def affine_backprop_update(x: Matrix, dy: Matrix, lr: float, W: Matrix, b: Vector, dx: Matrix) -> None:
+    """`affine_backward` then `affine_update`, fused: dx = dy W with W as given (Kaldi's order), then
+    W += lr dy^T x, b += lr sum_n dy[n]. On the CPU with 2+ threads each thread takes a block of W's
+    rows for both products (1-thread BLAS calls); dx is the sum of the threads' partial products, so
+    it can differ from `affine_backward`'s in the last bits.
+
+    x: float32 [N, I]; dy: float32 [N, O]; W: float32 [O, I] and b: float32 [O] updated in place;
+    dx: float32 [N, I] (overwritten)."""
+
 def affine_update_ngd(
     x: Matrix,
     dy: Matrix,
@@ -101,6 +110,7 @@ def affine_update_ngd(
     ngd_in: OnlineNaturalGradient,
     ngd_out: OnlineNaturalGradient,
     max_change_per_sample: float,
+    dx: Matrix | None = None,
 ) -> dict[str, float]:
     """Online natural-gradient SGD step of Kaldi's AffineComponentPreconditionedOnline (Kaldi
     src/nnet2/nnet-component.cc, Update), in place on W and b.
@@ -113,6 +123,8 @@ def affine_update_ngd(
 
     x: float32 [N, I]; dy: float32 [N, O] (not modified); W: float32 [O, I]; b: float32 [O].
     ngd_in / ngd_out: preconditioners whose state lives on the device of x (created on first use).
+    dx: float32 [N, I] (optional): also the input derivative dy W, with W as it was before the step,
+    fused with the step as in `affine_backprop_update` (not written if the step raises).
     Returns dict(gamma_in, gamma_out, minibatch_scale): the two preconditioners' scale factors and the
     max-change factor applied (1.0 when the limit did not bind)."""
 

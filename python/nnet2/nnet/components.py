@@ -262,14 +262,13 @@ class AffineComponent(Component):
 
     def backprop(self, x, y, dy, need_dx=True, dx=None, update=True):
         # Input derivative with the old parameters, then the in-place update (Kaldi's order:
-        # AffineComponent::Backprop in src/nnet2/nnet-component.cc). update=False: derivative only.
-        if need_dx:
-            dx = self._out(dy, dx, self.input_dim)
+        # AffineComponent::Backprop in src/nnet2/nnet-component.cc), one fused core call when both are
+        # wanted. update=False: derivative only.
+        dx = self._out(dy, dx, self.input_dim) if need_dx else None
+        if update and self.learning_rate != 0.0:
+            self.update(x, dy, dx)
+        elif need_dx:
             _core.affine_backward(dy, self.W, dx)
-        else:
-            dx = None
-        if update:
-            self.update(x, dy)
         return dx
 
     def param_gradient(self, x, dy):
@@ -281,8 +280,14 @@ class AffineComponent(Component):
         _core.affine_update(x, dy, 1.0, dW, db)
         return dW, db
 
-    def update(self, x, dy):
-        if self.learning_rate != 0.0:
+    def update(self, x, dy, dx=None):
+        """W += lr dy^T x, b += lr sum(dy); with dx [N, I], first dx = dy W (the W before the step)."""
+        if self.learning_rate == 0.0:
+            if dx is not None:
+                _core.affine_backward(dy, self.W, dx)
+        elif dx is not None:
+            _core.affine_backprop_update(x, dy, self.learning_rate, self.W, self.b, dx)
+        else:
             _core.affine_update(x, dy, self.learning_rate, self.W, self.b)
 
     def reset_preconditioner(self):
@@ -330,15 +335,14 @@ class AffineComponentPreconditionedOnline(AffineComponent):
                                num_samples_history=g.num_samples_history, alpha=g.alpha)
         return self._pre_in, self._pre_out
 
-    def update(self, x, dy):
-        if self.learning_rate == 0.0:
-            return
-        if self.is_gradient:  # gradient accumulation mode: plain sums, no preconditioning (Kaldi's UpdateSimple)
-            _core.affine_update(x, dy, self.learning_rate, self.W, self.b)
+    def update(self, x, dy, dx=None):
+        if self.learning_rate == 0.0 or self.is_gradient:
+            # gradient accumulation mode: plain sums, no preconditioning (Kaldi's UpdateSimple)
+            super().update(x, dy, dx)
             return
         pin, pout = self._preconditioners()
         self.last_update_info = _core.affine_update_ngd(x, dy, self.learning_rate, self.W, self.b, pin, pout,
-                                                        self.ngd.max_change_per_sample)
+                                                        self.ngd.max_change_per_sample, dx)
 
     def to_fields(self):
         f = super().to_fields()
@@ -367,7 +371,7 @@ class AffineComponentPreconditioned(AffineComponent):
         super().__init__(linear, bias, learning_rate)
         self.alpha, self.max_change = float(alpha), float(max_change)
 
-    def update(self, x, dy):
+    def update(self, x, dy, dx=None):
         raise UserError("training AffineComponentPreconditioned is not supported; use --update ngd or sgd")
 
     def to_fields(self):
