@@ -13,7 +13,9 @@ the recipe's initial network:
 Then it times, interleaved and best of --repeat:
   trainer: `nnet2 train --config egs/fsdd/conf/<net>.conf --threads T` (10 epochs x 2 iterations) run in-process
            (the CLI's main(), so argument parsing, setup, egs reading, Python, logging, validation, checkpoints,
-           averaging with 1 rank and the priors at the end all count; the interpreter's start-up does not);
+           averaging with 1 rank and the priors at the end all count; the interpreter's start-up does not;
+           with --threads 1 on a machine with a second core, each epoch's validation runs on it beside the
+           next iteration, the trainer's default there: --background-validation);
   step   : the same iterations' minibatches (read beforehand), the same learning rates and preconditioner
            resets, through `Nnet.train_step` alone.
 Both report training frames / seconds; the ratio trainer / step is what the trainer keeps of its kernels.
