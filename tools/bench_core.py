@@ -33,8 +33,6 @@ import os
 import sys
 import time
 
-import numpy as np
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _paths import use_source_tree_if_built  # noqa: E402
 
@@ -43,6 +41,7 @@ use_source_tree_if_built()
 from nnet2 import _core  # noqa: E402
 from nnet2.nnet.ngd_config import KALDI_SCRIPTS  # noqa: E402
 from nnet2.nnet.nnet import init_nnet_from_config  # noqa: E402
+import numpy as np  # noqa: E402  (after nnet2, which sets OpenBLAS's thread timeout before any OpenBLAS loads)
 
 from ngd_flops import network_layers, ngd_flop_share  # noqa: E402
 

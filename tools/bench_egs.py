@@ -17,10 +17,9 @@ import sys
 import tempfile
 import time
 
-import kaldiio
-import numpy as np
-
 from nnet2.data.egs import EgsOptions, EgsReader, make_egs
+import kaldiio  # noqa: E402  (imports NumPy)
+import numpy as np  # noqa: E402  (after nnet2, which sets OpenBLAS's thread timeout before any OpenBLAS loads)
 
 
 def main() -> int:

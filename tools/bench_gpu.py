@@ -20,8 +20,6 @@ import os
 import sys
 import time
 
-import numpy as np
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _paths import use_source_tree_if_built  # noqa: E402
 
@@ -29,6 +27,7 @@ use_source_tree_if_built()
 
 from bench_core import config, dims  # noqa: E402
 from nnet2.nnet.nnet import init_nnet_from_config  # noqa: E402
+import numpy as np  # noqa: E402  (after nnet2, which sets OpenBLAS's thread timeout before any OpenBLAS loads)
 
 
 def timed(step, sync, seconds: float) -> float:

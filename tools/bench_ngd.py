@@ -11,10 +11,9 @@ import argparse
 import json
 import time
 
-import numpy as np
-
 from nnet2 import _core
 from nnet2.nnet.ngd_config import KALDI_SCRIPTS
+import numpy as np  # noqa: E402  (after nnet2, which sets OpenBLAS's thread timeout before any OpenBLAS loads)
 
 DIMS = [(360, 2000)] + [(200, 2000)] * 3 + [(200, 3000)]
 

@@ -12,9 +12,8 @@ import argparse
 import json
 import time
 
-import numpy as np
-
 from nnet2 import _core
+import numpy as np  # noqa: E402  (after nnet2, which sets OpenBLAS's thread timeout before any OpenBLAS loads)
 
 
 def timeit(fn, seconds: float) -> float:

@@ -39,12 +39,13 @@ import sys
 import tempfile
 import time
 
-import numpy as np
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _paths import ROOT, use_source_tree_if_built  # noqa: E402
 
 use_source_tree_if_built()
+
+import nnet2  # noqa: E402,F401  (first: its thread settings before NumPy's OpenBLAS loads)
+import numpy as np  # noqa: E402
 
 FEAT_DIM, PHONES, STATES = 13, 21, 3
 # The FSDD recipe's egs (exp/egs_c4/info.json): 138,642 training frames, 10% of the utterances held out for
