@@ -159,6 +159,33 @@ def test_affine_forward_backward_update(cp, rng, shape, strided):
     close(cp, bg - cp.asarray(b0), db, rtol=tol, atol=tol * (float(np.abs(db).max(initial=0.0)) + 1e-6))
 
 
+@pytest.mark.parametrize("n", [0, 33, 300])
+def test_fused_derivative_and_update_on_the_gpu(cp, rng, n):
+    """affine_backprop_update and affine_update_ngd(..., dx) on the GPU (the separate cuBLAS calls there)
+    against the CPU's (a row split on 2+ threads): the same dx from W before the step and the same step.
+    n = 300 > I takes NG-SGD's factored branch."""
+    d, o = 40, 1100
+    x, xg = pair(cp, rand(rng, (n, d)), False)
+    dy, dyg = pair(cp, rand(rng, (n, o), 0.1), False)
+    W, Wg = pair(cp, rand(rng, (o, d), 0.1), False)
+    b = rand(rng, o)
+    bg = cp.asarray(b)
+    dx, dxg = outs(cp, (n, d), False)
+    _core.affine_backprop_update(x, dy, 0.01, W, b, dx)
+    _core.affine_backprop_update(xg, dyg, 0.01, Wg, bg, dxg)
+    close(cp, dxg, dx, rtol=1e-4, atol=1e-4)
+    close(cp, Wg, W, rtol=1e-4, atol=1e-5)
+    close(cp, bg, b, rtol=1e-4, atol=1e-5)
+    pre = [_core.OnlineNaturalGradient(rank=8, update_period=2) for _ in range(4)]
+    for _ in range(3):
+        dx, dxg = outs(cp, (n, d), False)
+        _core.affine_update_ngd(x, dy, 0.01, W, b, pre[0], pre[1], 0.075, dx)
+        _core.affine_update_ngd(xg, dyg, 0.01, Wg, bg, pre[2], pre[3], 0.075, dxg)
+        close(cp, dxg, dx, rtol=1e-4, atol=1e-4)
+    close(cp, Wg, W, rtol=1e-3, atol=1e-4)
+    close(cp, bg, b, rtol=1e-3, atol=1e-4)
+
+
 def test_affine_with_no_inputs_gives_the_bias(cp, rng):
     """A GEMM with an empty inner dimension scales C by beta (cuBLAS is not called with k = 0)."""
     b = rand(rng, 5)

@@ -206,15 +206,17 @@ def test_zero_stats_keeps_dimensions_and_averaging_follows_nnet_am_average():
 
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("O", [300, 2100])
-def test_fused_derivative_and_update_match_the_separate_calls(threads, O):
+@pytest.mark.parametrize("N", [96, 300])
+def test_fused_derivative_and_update_match_the_separate_calls(threads, O, N):
     """`affine_backprop_update` and `affine_update_ngd(..., dx)` against `affine_backward` before the separate
     update (Kaldi's order: the derivative sees W before the step), and the SGD one against its float64
     re-derivation. With 2 threads and O >= 1024 the fused call gives each thread a block of W's rows (dx is
-    then the sum of two partial products: float32 rounding apart); otherwise it makes the separate calls."""
+    then the sum of two partial products: float32 rounding apart); otherwise it makes the separate calls.
+    N = 300 > I takes NG-SGD's factored branch (the output side never materialized), N = 96 the other."""
     from nnet2 import _core
 
     rng = np.random.default_rng(11)
-    N, I, lr = 96, 130, 0.01
+    I, lr = 130, 0.01
     W0 = (0.1 * rng.standard_normal((O, I))).astype(np.float32)
     b0 = rng.standard_normal(O).astype(np.float32)
     prev = _core.set_num_threads(threads)

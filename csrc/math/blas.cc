@@ -115,16 +115,21 @@ class BlasSerialSection {
   int threads_;
 };
 
-// How many threads a product over W's `rows` rows is split into, each taking a block of at least 512 rows:
-// 1 (no split) on the GPU, inside a parallel region, on 1 thread or for fewer rows. (Measured at minibatch
+// How many blocks of W's `rows` rows a product is split into, one per thread, each of at least 512 rows: all
+// of the threads or none (1: no split; also on the GPU and inside a parallel region). Measured at minibatch
 // 128 on 2 threads: the p-norm's 2000-3000-row layers, blocks of 1000-1500 rows, gained; the sigmoid's
-// 2048-row ones neither gained nor lost. 256-row blocks for the FSDD recipe's 1000- and 512-row layers made
-// their backward products alone 10-20% faster but the whole step no faster: kept at 512.)
+// 2048-row ones neither gained nor lost; 256-row blocks for the FSDD recipe's 1000- and 512-row layers made
+// their backward products alone 10-20% faster but the whole step no faster. Not measured above 2 threads:
+// at most 4 (each block past the first keeps a partial product of dx, and a split that leaves threads idle
+// would lose to OpenBLAS's own).
 int RowSplitThreads(nnet2::index_t rows, nnet2::Device dev) {
   constexpr nnet2::index_t kMinRowsPerThread = 512;
+  constexpr int kMaxThreads = 4;
 #ifdef _OPENMP
-  if (dev == nnet2::Device::kCpu && !omp_in_parallel())
-    return (int)std::max<nnet2::index_t>(1, std::min<nnet2::index_t>(NumThreads(), rows / kMinRowsPerThread));
+  const int t = NumThreads();
+  if (dev == nnet2::Device::kCpu && !omp_in_parallel() && t >= 2 && t <= kMaxThreads &&
+      rows >= kMinRowsPerThread * t)
+    return t;
 #else
   (void)rows;
   (void)dev;
@@ -205,6 +210,7 @@ void AddRowSums(float alpha, const MatView &A, float beta, const VecView &b) {
   }
   // y = alpha * A^T 1 + beta * y, through BLAS gemv (row-major A, transposed).
   std::vector<float> ones(A.rows, 1.0f);
+  SerialInsideParallelRegion serial;
   scipy_cblas_sgemv(kRowMajor, kTrans, (int)A.rows, (int)A.cols, alpha, A.data,
                     (int)std::max<index_t>(A.stride, 1), ones.data(), 1, beta, b.data, 1);
 }
@@ -221,30 +227,35 @@ void AffineDerivAndUpdate(const MatView &dy, const MatView &W, const MatView &dx
   for (Device d : {W.dev, dx.dev, G.dev, X.dev, b.dev}) CheckSameDevice(dy.dev, d, "AffineDerivAndUpdate");
   if (v != nullptr) CheckSameDevice(dy.dev, v->dev, "AffineDerivAndUpdate");
   const int nt = N > 0 && I > 0 ? RowSplitThreads(O, dy.dev) : 1;
-  auto update = [&](const MatView &Gs, const MatView &Ws, const VecView &bs) {
-    Gemm(true, false, alpha, Gs, X, 1.0f, Ws);
-    if (v != nullptr)
-      GemvTrans(alpha, Gs, *v, 1.0f, bs);
-    else
-      AddRowSums(alpha, Gs, 1.0f, bs);
-  };
   if (nt < 2) {
     Gemm(false, false, 1.0f, dy, W, 0.0f, dx);
-    update(G, W, b);
+    Gemm(true, false, alpha, G, X, 1.0f, W);
+    if (v != nullptr)
+      GemvTrans(alpha, G, *v, 1.0f, b);
+    else
+      AddRowSums(alpha, G, 1.0f, b);
     return;
   }
 #ifdef _OPENMP
-  thread_local std::vector<float> partial_buf;  // the partial products of threads 1..nt-1
+  // Everything the region needs is allocated before it (nothing in it throws: the shapes are checked).
+  thread_local std::vector<float> partial_buf;  // the partial products of blocks 1..nt-1
   partial_buf.resize((size_t)(nt - 1) * N * I);
   float *partial = partial_buf.data();
+  thread_local std::vector<float> ones_buf;  // the bias's input when v is null: the row sums of G
+  if (v == nullptr) ones_buf.assign((size_t)N, 1.0f);
+  const MatView bias_in = v != nullptr ? *v : MatView(ones_buf.data(), N, 1, 1);
   BlasSerialSection serial;
 #pragma omp parallel num_threads(nt)
   {
-    const int j = omp_get_thread_num();
-    const index_t o0 = O * j / nt, n = O * (j + 1) / nt - o0;
-    const MatView out = j == 0 ? dx : MatView(partial + (size_t)(j - 1) * N * I, N, I, I);
-    Gemm(false, false, 1.0f, dy.ColRange(o0, n), W.RowRange(o0, n), 0.0f, out);
-    update(G.ColRange(o0, n), W.RowRange(o0, n), VecView(b.data + o0, n, b.dev));
+    // Blocks by index, not by thread: a smaller team than asked for (OMP_DYNAMIC) still does every block.
+    const int team = omp_get_num_threads();
+    for (int j = omp_get_thread_num(); j < nt; j += team) {
+      const index_t o0 = O * j / nt, n = O * (j + 1) / nt - o0;
+      const MatView out = j == 0 ? dx : MatView(partial + (size_t)(j - 1) * N * I, N, I, I);
+      Gemm(false, false, 1.0f, dy.ColRange(o0, n), W.RowRange(o0, n), 0.0f, out);
+      Gemm(true, false, alpha, G.ColRange(o0, n), X, 1.0f, W.RowRange(o0, n));
+      GemvTrans(alpha, G.ColRange(o0, n), bias_in, 1.0f, VecView(b.data + o0, n, b.dev));
+    }
 #pragma omp barrier
 #pragma omp for schedule(static)
     for (index_t i = 0; i < N; i++) {

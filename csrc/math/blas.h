@@ -27,8 +27,9 @@ void AddRowSums(float alpha, const MatView &A, float beta, const VecView &b);
 // each thread takes a block of W's rows for both products, through 1-thread BLAS calls, and keeps it in its
 // cache between them; dx is then the sum of the threads' partial products (in thread order). OpenBLAS's own
 // 2-thread split of each product ran the p-norm network's backward products at minibatch 128 about 15%
-// slower (6.6 vs 5.7 ms a step; the sigmoid's 2048-wide ones the same within the noise). Otherwise (1
-// thread, W under 1,024 rows, inside a parallel region) and on the GPU: the three products in turn.
+// slower (6.6 vs 5.7 ms a step; the sigmoid's 2048-wide ones the same within the noise). Only on 2-4 threads
+// with at least 512 rows of W per thread; otherwise (1 or more than 4 threads, fewer rows, inside a parallel
+// region) and on the GPU: the three products in turn.
 void AffineDerivAndUpdate(const MatView &dy, const MatView &W, const MatView &dx, float alpha, const MatView &G,
                           const MatView &X, const MatView *v, const VecView &b);
 
