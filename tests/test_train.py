@@ -187,8 +187,22 @@ def test_killed_beside_a_validation_resumes_with_the_same_history(setup, tmp_pat
     p = run(1, setup, out, "--resume", "true")
     assert p.returncode == 0, p.stderr[-3000:]
     assert f"Resuming from iteration {2 * IPE}" in p.stderr
+    # the epoch the killed run never gave to its callbacks (here the log line) comes out now
+    assert ("Epoch 1: validation objf" in p.stderr) == _spare_core()
     assert final_bytes(out) == final_bytes(ref)
     assert _history(out) == _history(ref)
+
+
+def test_background_validation_with_one_iteration_per_epoch(setup, tmp_path):
+    """Every iteration an epoch end: each validation runs beside the next one (the last in line); the same
+    bytes and history as inline."""
+    a, b = tmp_path / "beside", tmp_path / "inline"
+    for out, flag in ((a, "true"), (b, "false")):
+        p = run(1, setup, out, "--iters-per-epoch", "1", "--background-validation", flag)
+        assert p.returncode == 0, p.stderr[-3000:]
+    assert final_bytes(a) == final_bytes(b)
+    assert _history(a, EPOCHS) == _history(b, EPOCHS)
+    assert all("valid_acc" in r for r in _history(a, EPOCHS))
 
 
 def test_validation_interval_and_newbob_noise_warning(setup, tmp_path_factory, tmp_path):

@@ -363,7 +363,8 @@ class AffineComponentPreconditionedOnline(AffineComponent):
 class AffineComponentPreconditioned(AffineComponent):
     """Kaldi's older "simple" preconditioned affine layer (docs/ngd.md §9). Read, written, evaluated and
     averaged; training it is not supported (convert with `nnet2 am-copy --remove-preconditioning`
-    or train with `--update ngd`)."""
+    or train with `--update ngd`). With learning rate 0 it is frozen: backprop passes the derivative
+    through it and updates nothing (as every affine layer at learning rate 0)."""
 
     type_name = "AffineComponentPreconditioned"
 

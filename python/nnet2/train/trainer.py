@@ -133,7 +133,8 @@ class TrainOptions:
                           choices=list(ngd_config.PRESETS))
     seed: int = opt(0, "seed for the data order")
     threads: int = opt(0, "BLAS/OpenMP threads per worker (0 = the node's cores / its workers, at least 1; more "
-                        "than that is capped to it, with a warning)", range="[0, inf)")
+                        "than that is capped to it, with a warning; 1 worker on 1 thread also validates on a "
+                        "second core: --background-validation)", range="[0, inf)")
     prior_frames: int = opt(20000, "training frames used to estimate the priors at the end (0 = no priors)",
                             range="[0, inf)")
     device: str = opt("cpu", "where to train", choices=["cpu", "cuda"])
@@ -143,11 +144,12 @@ class TrainOptions:
     progress: bool = opt(True, "progress bar on rank 0 (when stderr is a terminal)")
     combine: bool = opt(True, "at the end, combine the last iterations' models with per-component weights "
                         "optimized on the combination examples (Kaldi's nnet-combine-fast)")
-    background_validation: bool = opt(True, "with 1 worker on 1 thread and a spare core, validate each epoch's model "
-                                      "on that core while the next iteration trains, as Kaldi's scripts run their "
-                                      "compute-prob jobs in the background (the same numbers; the epoch's "
-                                      "validation line comes one iteration later; not with newbob, which decides "
-                                      "on the validation before the next iteration)")
+    background_validation: bool = opt(True, "with 1 worker on 1 thread and a second core in the process's CPU set, "
+                                      "validate each epoch's model on a second thread while the next iteration "
+                                      "trains, as Kaldi's scripts run their compute-prob jobs in the background "
+                                      "(the same numbers; the epoch's validation line comes one iteration later; "
+                                      "not with newbob, which decides on the validation before the next "
+                                      "iteration). It takes that second core: false leaves it to other jobs")
 
 
 # identity fields added after checkpoints were first written: a checkpoint without one was trained with
@@ -447,7 +449,9 @@ class Trainer:
 
     # ------------------------------------------------------------------ main loop
     def run(self) -> str:
-        """Train; the path of final.mdl."""
+        """Train; the path of final.mdl. With validation beside training, a failure (or Ctrl-C) in the iteration
+        beside a validation waits for that validation to end, and an error in the validation itself comes out
+        after that iteration; the epoch's checkpoint is on disk either way (a resume validates it)."""
         self._validator, self._eval_nnet, self._pending = None, None, None
         try:
             return self._run()
@@ -567,15 +571,19 @@ class Trainer:
         self.timing["setup"] = time.perf_counter() - t_start
         if last is not None and history and (last % o.iters_per_epoch == 0) and "valid_acc" not in history[-1]:
             # killed while this epoch's validation ran beside the next iteration: validate the checkpoint's model
-            # (the same parameters, so the same numbers) and complete its state file
+            # (the same parameters, so the same numbers), complete its state file and give the epoch to the
+            # callbacks, which the killed run never did
+            t_val = time.perf_counter()
             rec = IterationStats(**{f: history[-1][k] for f, k in _RECORD_FIELDS}, num_iters=self.num_iters,
                                  model_path=self._mdl(last), rank=self.rank, num_workers=self.nw)
             _fill_validation(rec, self._validate_sets(nnet, valid, train_diag, valid_units))
-            rec.accepted = True  # (only schedules that always accept validate beside training)
+            rec.accepted = schedule.end_epoch(rec.epoch, rec.valid_acc)  # (the base class's: accepted)
             history[-1] = rec.to_record()
             if self.rank == 0:
                 self._rewrite_state(last, history)
-            log_iteration(rec)
+            self.timing["validation"] += time.perf_counter() - t_val
+            for callback in self.callbacks:
+                callback(rec)
         stop = schedule.stop  # a resumed run whose schedule had already stopped only writes final.mdl
         overlap = self._overlap_validation(schedule)
         if overlap:
