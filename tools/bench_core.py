@@ -20,7 +20,8 @@ per step as a share of SGD's (tools/ngd_flops.py, steady state): the floor of th
 is a 2048^3 float32 GEMM through the same OpenBLAS the core uses. "% of ceiling" counts 6 x parameters
 FLOPs per frame (2 forward + 2 input-derivative + 2 weight-gradient). "GEMMs % of ceiling" is the same
 count over the time of the network's matrix products alone at that minibatch size (`gemm_bound`): what
-OpenBLAS reaches on those shapes, the most a step made of them can reach.
+OpenBLAS's own split reaches on those shapes, each product timed by itself (the step's backward now splits
+W's rows over the threads itself, `AffineDerivAndUpdate`, and can beat it on 2 threads).
 
 Usage: python tools/bench_core.py [--net pnorm|sigmoid] [--minibatch 128 1024] [--threads 1 2] [--json out.json]
 """
@@ -103,7 +104,8 @@ def gemm_bound(net: str, mb: int, threads: int, max_reps: int = 20) -> float:
     per affine layer the forward x W^T (affine_forward), the input derivative dy W (affine_backward; not for
     the first layer) and the weight gradient dy^T x (affine_update), each timed on its own (best of 5 runs of
     up to `max_reps`). The step's 6 x params FLOPs per frame at this rate is what a trainer that did nothing but these
-    products would reach: the bound that OpenBLAS's GEMMs on these shapes put on "% of ceiling"."""
+    products, each through OpenBLAS's own split, would reach (the step's fused backward, a row split of W over the
+    threads, is not this and can beat it on 2 threads). NG-SGD's own products are not among them."""
     _core.set_num_threads(threads)
     rng = np.random.default_rng(0)
     in_dim, hidden, out = dims(net)
