@@ -13,7 +13,7 @@ void AffineForward(const MatView &x, const MatView &W, const VecView &b, const M
 void AffineBackward(const MatView &dy, const MatView &W, const MatView &dx);
 // W += lr dy^T x ;  b += lr sum_rows(dy)   (gradient ascent on the summed objective)
 void AffineUpdate(const MatView &x, const MatView &dy, float lr, const MatView &W, const VecView &b);
-// AffineBackward then AffineUpdate, fused (AffineDerivAndUpdate: split over W's rows on 2+ CPU threads).
+// AffineBackward then AffineUpdate, fused (AffineDerivAndUpdate: split over W's rows on 2-4 CPU threads).
 void AffineBackpropUpdate(const MatView &x, const MatView &dy, float lr, const MatView &W, const VecView &b,
                           const MatView &dx);
 

@@ -94,9 +94,9 @@ def affine_update(x: Matrix, dy: Matrix, lr: float, W: Matrix, b: Vector) -> Non
 
 def affine_backprop_update(x: Matrix, dy: Matrix, lr: float, W: Matrix, b: Vector, dx: Matrix) -> None:
     """`affine_backward` then `affine_update`, fused: dx = dy W with W as given (Kaldi's order), then
-    W += lr dy^T x, b += lr sum_n dy[n]. On the CPU with 2+ threads each thread takes a block of W's
-    rows for both products (1-thread BLAS calls); dx is the sum of the threads' partial products, so
-    it can differ from `affine_backward`'s in the last bits.
+    W += lr dy^T x, b += lr sum_n dy[n]. On the CPU with 2-4 threads and at least 512 rows of W a
+    thread, each thread takes a block of W's rows for both products (1-thread BLAS calls); dx is then
+    the sum of the threads' partial products, so it can differ from `affine_backward`'s in the last bits.
 
     x: float32 [N, I]; dy: float32 [N, O]; W: float32 [O, I] and b: float32 [O] updated in place;
     dx: float32 [N, I] (overwritten)."""

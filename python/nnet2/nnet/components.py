@@ -337,7 +337,8 @@ class AffineComponentPreconditionedOnline(AffineComponent):
 
     def update(self, x, dy, dx=None):
         if self.learning_rate == 0.0 or self.is_gradient:
-            # gradient accumulation mode: plain sums, no preconditioning (Kaldi's UpdateSimple)
+            # learning rate 0: the derivative only; gradient accumulation mode: plain sums, no
+            # preconditioning (Kaldi's UpdateSimple)
             super().update(x, dy, dx)
             return
         pin, pout = self._preconditioners()
