@@ -157,6 +157,12 @@ class TrainOptions:
 _IDENTITY_ADDED = {"max_norm": 0.0, "preconditioner_lifetime": "iteration"}
 
 
+# (IterationStats field, history key) of every history record (the validation fields follow at epoch ends)
+_RECORD_FIELDS = (("iteration", "iter"), ("epoch", "epoch"), ("learning_rate", "lr"), ("train_objf", "train_objf"),
+                  ("train_acc", "train_acc"), ("frames", "frames"), ("seconds", "seconds"),
+                  ("avg_seconds", "avg_seconds"), ("avg_rounds", "avg_rounds"))
+
+
 @dataclasses.dataclass
 class IterationStats:
     """What the per-iteration callbacks of `Trainer` receive on every rank (the same values but `rank`),
@@ -192,9 +198,7 @@ class IterationStats:
 
     def to_record(self) -> dict:
         """The history entry of state/<iter>.json (key names as `nnet2 report` reads them)."""
-        r = {"iter": self.iteration, "epoch": self.epoch, "lr": self.learning_rate, "train_objf": self.train_objf,
-             "train_acc": self.train_acc, "frames": self.frames, "seconds": self.seconds,
-             "avg_seconds": self.avg_seconds, "avg_rounds": self.avg_rounds}
+        r = {k: getattr(self, f) for f, k in _RECORD_FIELDS}
         if self.epoch_end:
             r.update(valid_objf=self.valid_objf, valid_acc=self.valid_acc, train_diag_objf=self.train_diag_objf,
                      train_diag_acc=self.train_diag_acc)
@@ -241,11 +245,6 @@ def _fill_validation(rec: IterationStats, result: tuple) -> None:
         rec.valid_acc_lo, rec.valid_acc_hi = vci.lo, vci.hi
         rec.valid_utterances = utts
 
-
-# (IterationStats field, history key) of what a history record keeps
-_RECORD_FIELDS = (("iteration", "iter"), ("epoch", "epoch"), ("learning_rate", "lr"), ("train_objf", "train_objf"),
-                  ("train_acc", "train_acc"), ("frames", "frames"), ("seconds", "seconds"),
-                  ("avg_seconds", "avg_seconds"), ("avg_rounds", "avg_rounds"))
 
 
 class Trainer:
