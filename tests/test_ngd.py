@@ -221,6 +221,84 @@ def test_row_prod_is_the_float64_row_norm_of_x_hat(dim, threads):
         _core.set_num_threads(prev)
 
 
+# (N, D, R) around the edges of the CPU kernel for H = X W^T (csrc/ngd/projection.h): row tiles of 8 (then 4,
+# then 1), panels of 16 columns of H in groups of 3, any D; and D below, at and above the 2-way column split of
+# the update step's J and K.
+KERNEL_EDGES = [(1, 2, 1), (7, 17, 15), (9, 31, 16), (13, 33, 17), (20, 70, 33), (40, 300, 49), (130, 2001, 80)]
+
+
+@pytest.mark.parametrize("shape", KERNEL_EDGES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("threads", [1, 2])
+def test_kernel_edges_match_the_reference(shape, threads):
+    """One minibatch that skips the Fisher update and one that makes it, from the same installed state, against
+    the float64 NumPy twin (a consistency check of our own code): X_hat, the row norms, gamma, and after the
+    update W (up to row signs), d and rho. On a CPU with AVX-512 (`_core.ngd_cpu_kernel()`) H comes from the
+    packed kernel, and on 2 threads the update step's halves of J and K run side by side and its
+    eigenproblem beside X_hat; elsewhere the same steps run through OpenBLAS in turn."""
+    N, D, R = shape
+    prev = _core.get_num_threads()
+    _core.set_num_threads(threads)
+    try:
+        rng = np.random.default_rng(N * 10007 + D * 101 + R)
+        d = np.sort(rng.uniform(0.5, 5.0, R))[::-1] * 2.0 ** -np.arange(R)
+        rho = 0.05
+        W = make_state(rng, D, R, d, rho)
+        X = (rng.standard_normal((N, D)) * rng.uniform(0.2, 2.0, D)).astype(np.float32)
+        for period in (4, 1):  # t = 20, nothing skipped: period 4 skips the update, period 1 makes it
+            core = _core.OnlineNaturalGradient(rank=R, update_period=period)
+            core.set_state(W, d, rho, 20, 0)
+            ref = RefNgd(rank=R, update_period=period)
+            ref.set_state(W, d, rho, 20)
+            Xc, rp = X.copy(), np.full(N, np.nan, np.float32)
+            gc = core.precondition(Xc, rp)
+            Xr, rpr, gr = ref.precondition(X)
+            assert np.abs(Xc - Xr).max() <= 1e-4 * np.abs(Xr).max(), period
+            assert np.abs(rp - rpr).max() <= 1e-4 * rpr.max(), period
+            assert gc == pytest.approx(gr, rel=1e-4), period
+            s = core.state()
+            assert s["t"] == ref.t, period
+            if period == 1:
+                assert sign_aligned_err(s["W"], ref.W) <= 1e-3
+                assert np.abs(s["d"] - ref.d).max() <= 1e-4 * ref.d.max()
+                assert s["rho"] == pytest.approx(ref.rho, rel=1e-4)
+    finally:
+        _core.set_num_threads(prev)
+
+
+@pytest.mark.parametrize("shape", [(128, 2000, 80), (128, 201, 20), (9, 33, 17)], ids=lambda s: "x".join(map(str, s)))
+def test_two_threads_precondition_what_one_does(shape):
+    """20 minibatches from a fresh preconditioner (initialization, the first 10 updates, then skips and
+    updates at period 4) on 1 and on 2 threads: the same outputs and state to float32 roundoff (OpenBLAS's own
+    2-thread split of X_hat = X - H W is not bit-identical to its 1-thread one), and run twice on 2 threads the
+    same bits (the side-by-side parts of the update step do not race). A consistency check of our threading."""
+    N, D, R = shape
+    prev = _core.get_num_threads()
+    runs = []
+    try:
+        for threads in (1, 2, 2):
+            _core.set_num_threads(threads)
+            rng = np.random.default_rng(5)
+            core = _core.OnlineNaturalGradient(rank=R, update_period=4)
+            out = []
+            for _ in range(20):
+                X = (rng.standard_normal((N, D)) * np.linspace(0.1, 3.0, D)).astype(np.float32)
+                rp = np.empty(N, np.float32)
+                out.append((core.precondition(X, rp), X, rp))
+            s = core.state()
+            runs.append((out, s["W"], np.asarray(s["d"]), s["rho"]))
+    finally:
+        _core.set_num_threads(prev)
+    (o1, W1, d1, r1), (o2, W2, d2, r2), (o3, W3, d3, r3) = runs
+    for (g1, X1, p1), (g2, X2, p2) in zip(o1, o2):
+        assert g2 == pytest.approx(g1, rel=1e-4)
+        np.testing.assert_allclose(X2, X1, rtol=1e-3, atol=1e-4 * np.abs(X1).max())
+        np.testing.assert_allclose(p2, p1, rtol=1e-3)
+    assert sign_aligned_err(W2, W1) <= 1e-3 and r2 == pytest.approx(r1, rel=1e-3)
+    for (g2, X2, p2), (g3, X3, p3) in zip(o2, o3):
+        assert g2 == g3 and np.array_equal(X2, X3) and np.array_equal(p2, p3)
+    assert np.array_equal(W2, W3) and np.array_equal(d2, d3) and r2 == r3
+
+
 def test_strided_rows_are_preconditioned_in_place():
     gen, _ = gaussian_source(np.random.default_rng(4), 32, 20, 0.7 ** np.arange(20))
     X = gen()

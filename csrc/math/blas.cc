@@ -94,27 +94,6 @@ class SerialInsideParallelRegion {
   bool serial_ = false;
 };
 
-// OpenBLAS on 1 thread while this object lives, for a parallel region whose threads each make BLAS calls (a
-// per-call switch inside the region, as SerialInsideParallelRegion makes, would race with the other threads'
-// calls, one of them then taking OpenBLAS's threaded path inside the region, which hangs). Made and destroyed
-// by the master thread, outside the region.
-class BlasSerialSection {
- public:
-  BlasSerialSection() : threads_(NumThreads()) {
-    if (threads_ > 1) scipy_openblas_set_num_threads(1);
-    g_serial_sections++;
-  }
-  ~BlasSerialSection() {
-    g_serial_sections--;
-    if (threads_ > 1) scipy_openblas_set_num_threads(threads_);
-  }
-  BlasSerialSection(const BlasSerialSection &) = delete;
-  BlasSerialSection &operator=(const BlasSerialSection &) = delete;
-
- private:
-  int threads_;
-};
-
 // How many blocks of W's `rows` rows a product is split into, one per thread, each of at least 512 rows: all
 // of the threads or none (1: no split; also on the GPU and inside a parallel region). Measured at minibatch
 // 128 on 2 threads: the p-norm's 2000-3000-row layers, blocks of 1000-1500 rows, gained; the sigmoid's
@@ -267,6 +246,16 @@ void AffineDerivAndUpdate(const MatView &dy, const MatView &W, const MatView &dx
     }
   }
 #endif
+}
+
+BlasSerialSection::BlasSerialSection() : threads_(NumThreads()) {
+  if (threads_ > 1) scipy_openblas_set_num_threads(1);
+  g_serial_sections++;
+}
+
+BlasSerialSection::~BlasSerialSection() {
+  g_serial_sections--;
+  if (threads_ > 1) scipy_openblas_set_num_threads(threads_);
 }
 
 int SetNumThreads(int n) {

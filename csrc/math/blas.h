@@ -33,6 +33,21 @@ void AddRowSums(float alpha, const MatView &A, float beta, const VecView &b);
 void AffineDerivAndUpdate(const MatView &dy, const MatView &W, const MatView &dx, float alpha, const MatView &G,
                           const MatView &X, const MatView *v, const VecView &b);
 
+// OpenBLAS on 1 thread while this object lives, for a parallel region whose threads each make BLAS (or LAPACK)
+// calls (a per-call switch inside the region would race with the other threads' calls, one of them then taking
+// OpenBLAS's threaded path inside the region, which hangs). Made and destroyed by the master thread, outside
+// the region.
+class BlasSerialSection {
+ public:
+  BlasSerialSection();
+  ~BlasSerialSection();
+  BlasSerialSection(const BlasSerialSection &) = delete;
+  BlasSerialSection &operator=(const BlasSerialSection &) = delete;
+
+ private:
+  int threads_;
+};
+
 // Sets the threads used by OpenBLAS and by our OpenMP loops. Returns the previous BLAS setting.
 int SetNumThreads(int n);
 int GetNumThreads();

@@ -8,6 +8,10 @@
 #include "math/ops.h"
 #include "math/row_ops.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 extern "C" {
 // LAPACK from libscipy_openblas (prefixed symbols). Trailing size_t: Fortran hidden string lengths.
 void scipy_dsyevd_(const char *jobz, const char *uplo, const int *n, double *a, const int *lda, double *w,
@@ -36,6 +40,34 @@ bool SymEigDescending(int R, std::vector<double> *a, std::vector<double> *c, std
     for (int i = 0; i < R; i++) (*u)[(size_t)i * R + j] = (*a)[(size_t)src * R + i];
   }
   return true;
+}
+
+// Threads for running two independent parts of an update step side by side (Overlap): 2 on the CPU with 2+
+// threads outside a parallel region, else 1.
+int OverlapThreads() {
+#ifdef _OPENMP
+  return !omp_in_parallel() && GetNumThreads() >= 2 ? 2 : 1;
+#else
+  return 1;
+#endif
+}
+
+// Runs first() and second() on two threads, each with 1-thread BLAS (a team of one runs both in turn). Neither
+// may throw (an exception cannot leave an OpenMP region): they report failure through what they capture.
+template <class First, class Second>
+void Overlap(First &&first, Second &&second) {
+#ifdef _OPENMP
+  BlasSerialSection serial;
+#pragma omp parallel num_threads(2)
+  {
+    const int team = omp_get_num_threads();
+    if (omp_get_thread_num() == 0) first();
+    if (omp_get_thread_num() == (team > 1 ? 1 : 0)) second();
+  }
+#else
+  first();
+  second();
+#endif
 }
 
 // Gram-Schmidt on the rows of w (R x D, row-major), repeating a row when most of it was removed (its
@@ -290,23 +322,52 @@ float OnlineNaturalGradient::Step(const MatView &X, const VecView &row_prod, boo
   const MatView W = WJ.RowRange(0, R), J = WJ.RowRange(R, R);
   const MatView H = h_.Mat(N, R);
 
-  Gemm(false, true, 1.0f, X, W, 0.0f, H);  // H = X W^T
+  // On an AVX-512 CPU, H comes from W_t packed once per change (projection.h); elsewhere from OpenBLAS/cuBLAS.
+  const bool packed = dev_ == Device::kCpu && ProjectionAvailable();
+  if (packed && packed_version_ != w_version_) {
+    ProjectionPack(W, &packed_);
+    packed_version_ = w_version_;
+  }
+  if (packed)
+    ProjectionH(X, packed_, H);
+  else
+    Gemm(false, true, 1.0f, X, W, 0.0f, H);  // H = X W^T
 
   const bool update = !(t_ >= kNumInitialUpdates && num_updates_skipped_ < opts_.update_period - 1);
   std::vector<double> L, K, e, sqrt_e, inv_sqrt_e;
+  // On the CPU with N <= D, J and K = J J^T are made in two halves of J's columns, each K_h = J_h J_h^T on the
+  // thread that made J_h (side by side on 2+ threads, in turn on 1: the same bits), and K = K_0 + K_1.
+  const bool halves = update && dev_ == Device::kCpu && N <= D && D >= 2;
   if (update) {
-    Gemm(true, false, 1.0f, H, X, 0.0f, J);  // J = H^T X
-    small_.Reserve(2 * R * R, dev_);
+    small_.Reserve(3 * R * R, dev_);
     const MatView LK = small_.Mat(2 * R, R);
-    if (N > D) {
-      Gemm(false, true, 1.0f, WJ, J, 0.0f, LK);  // [L; K] = [W; J] J^T  (L = W J^T = H^T H)
+    if (halves) {
+      const index_t D0 = D / 2;
+      auto half = [&](index_t c0, index_t n, const MatView &Kh) {
+        Gemm(true, false, 1.0f, H, X.ColRange(c0, n), 0.0f, J.ColRange(c0, n));  // J_h = H^T X_h
+        SyrkLower(false, 1.0f, J.ColRange(c0, n), 0.0f, Kh);                      // K_h = J_h J_h^T
+      };
+      auto first = [&]() { half(0, D0, LK.RowRange(R, R)); };
+      auto second = [&]() { half(D0, D - D0, small_.Mat(R, R, 2 * R * R)); };
+      if (OverlapThreads() >= 2) {
+        Overlap(first, second);
+      } else {
+        first();
+        second();
+      }
+      SyrkLower(true, 1.0f, H, 0.0f, LK.RowRange(0, R));  // L = H^T H
     } else {
-      // Lower triangles only (Kaldi's SymAddMat2): half the FLOPs of the full products.
-      SyrkLower(true, 1.0f, H, 0.0f, LK.RowRange(0, R));   // L = H^T H
-      SyrkLower(false, 1.0f, J, 0.0f, LK.RowRange(R, R));  // K = J J^T
+      Gemm(true, false, 1.0f, H, X, 0.0f, J);  // J = H^T X
+      if (N > D) {
+        Gemm(false, true, 1.0f, WJ, J, 0.0f, LK);  // [L; K] = [W; J] J^T  (L = W J^T = H^T H)
+      } else {
+        // Lower triangles only (Kaldi's SymAddMat2): half the FLOPs of the full products.
+        SyrkLower(true, 1.0f, H, 0.0f, LK.RowRange(0, R));   // L = H^T H
+        SyrkLower(false, 1.0f, J, 0.0f, LK.RowRange(R, R));  // K = J J^T
+      }
     }
-    host_small_.resize(2 * R * R);
-    CopyMat(LK, MatView(host_small_.data(), 2 * R, R, R));
+    host_small_.resize(3 * R * R);
+    CopyMat(small_.Mat(3 * R, R), MatView(host_small_.data(), 3 * R, R, R));
     L.resize(R * R);
     K.resize(R * R);
     for (index_t i = 0; i < R; i++)
@@ -318,16 +379,62 @@ float OnlineNaturalGradient::Step(const MatView &X, const VecView &row_prod, boo
           const index_t lo = std::max(i, j) * R + std::min(i, j);
           L[i * R + j] = host_small_[lo];
           K[i * R + j] = host_small_[R * R + lo];
+          if (halves) K[i * R + j] += host_small_[2 * R * R + lo];
         }
       }
     ComputeEt(d_, rho_, &e, &sqrt_e, &inv_sqrt_e);
   }
 
+  // Z = Y Y^T with Y = R_t (eta S_t + (1 - eta) F_t): one power-method step on the smoothed scatter. Double,
+  // and scaled to unit trace, because it is proportional to the fourth power of the data. Its eigenproblem
+  // needs only L and K, so on the CPU with 2+ threads it runs beside X_hat = X - H W (Overlap below).
+  const double a = eta / (double)N, b = 1.0 - eta;
+  std::vector<double> c, U;
+  double z_scale = 1.0;
+  auto eigen = [&]() -> bool {
+    std::vector<double> Z(R * R);
+    double tr_z = 0.0;
+    for (index_t i = 0; i < R; i++) {
+      const double ci = d_[i] + rho_;
+      for (index_t j = 0; j < R; j++) {
+        const double cj = d_[j] + rho_;
+        const double s = inv_sqrt_e[i] * inv_sqrt_e[j];
+        Z[i * R + j] = a * a * s * K[i * R + j] + a * b * s * L[i * R + j] * (ci + cj) + (i == j ? b * b * ci * ci : 0.0);
+      }
+      tr_z += Z[i * R + i];
+    }
+    z_scale = std::max(1.0, tr_z);
+    for (double &v : Z) v /= z_scale;
+    return SymEigDescending(Ri, &Z, &c, &U);
+  };
+
+  // B = J + ((1-eta)/(eta/N)) diag(d_t + rho_t) W, formed in place of J (see W_{t+1} below): it needs no
+  // eigenvalue either.
+  auto form_b = [&]() {
+    host_small_.resize(R);
+    for (index_t i = 0; i < R; i++) host_small_[i] = (float)((b / a) * (d_[i] + rho_));
+    CopyMat(MatView(host_small_.data(), 1, R, R), small_.Mat(1, R, R * R));
+    AddRowsScaled(small_.Vec(R, R * R), W, J);
+  };
+
   double tr_x = 0.0, tr_xhat = 0.0;
+  bool eigen_ok = false, eigen_done = false;
   if (in_place) {
     if (!update) tr_x = tr_x_given >= 0.0 ? tr_x_given : SumRowNorms(X, row_prod);
-    Gemm(false, false, -1.0f, H, W, 1.0f, X);  // X_hat = X - H W
-    tr_xhat = SumRowNorms(X, row_prod);
+    auto subtract = [&]() {
+      Gemm(false, false, -1.0f, H, W, 1.0f, X);  // X_hat = X - H W
+      tr_xhat = SumRowNorms(X, row_prod);
+    };
+    if (update && dev_ == Device::kCpu && OverlapThreads() >= 2) {
+      Overlap([&]() { eigen_ok = eigen(); },
+              [&]() {
+                subtract();
+                form_b();
+              });
+      eigen_done = true;
+    } else {
+      subtract();
+    }
     if (update) {
       // tr(X X^T) = tr(X_hat X_hat^T) + sum_i L_ii (2 - e_i): avoids a second pass over X.
       tr_x = tr_xhat;
@@ -344,25 +451,8 @@ float OnlineNaturalGradient::Step(const MatView &X, const VecView &row_prod, boo
     return gamma;
   }
 
-  // Z = Y Y^T with Y = R_t (eta S_t + (1 - eta) F_t): one power-method step on the smoothed scatter. Double,
-  // and scaled to unit trace, because it is proportional to the fourth power of the data.
-  const double a = eta / (double)N, b = 1.0 - eta;
-  std::vector<double> Z(R * R);
-  double tr_z = 0.0;
-  for (index_t i = 0; i < R; i++) {
-    const double ci = d_[i] + rho_;
-    for (index_t j = 0; j < R; j++) {
-      const double cj = d_[j] + rho_;
-      const double s = inv_sqrt_e[i] * inv_sqrt_e[j];
-      Z[i * R + j] = a * a * s * K[i * R + j] + a * b * s * L[i * R + j] * (ci + cj) + (i == j ? b * b * ci * ci : 0.0);
-    }
-    tr_z += Z[i * R + i];
-  }
-  const double z_scale = std::max(1.0, tr_z);
-  for (double &v : Z) v /= z_scale;
-  std::vector<double> c, U;
-  NNET2_CHECK(SymEigDescending(Ri, &Z, &c, &U),
-              "OnlineNaturalGradient: eigendecomposition failed (non-finite data in the minibatch?)");
+  if (!eigen_done) eigen_ok = eigen();
+  NNET2_CHECK(eigen_ok, "OnlineNaturalGradient: eigendecomposition failed (non-finite data in the minibatch?)");
   for (double &v : c) v *= z_scale;
 
   bool must_reorth = c[0] > kConditionThreshold * c[R - 1];  // also true if c[R-1] < 0
@@ -394,16 +484,14 @@ float OnlineNaturalGradient::Step(const MatView &X, const VecView &row_prod, boo
   // W_t must stay intact for PreconditionDirectionsFactored): R x D work, then one R x R x D GEMM.
   std::vector<double> e1, sqrt_e1, inv_sqrt_e1;
   ComputeEt(d1, rho1, &e1, &sqrt_e1, &inv_sqrt_e1);
-  host_small_.resize(R * R + R);
+  if (!eigen_done) form_b();
+  host_small_.resize(R * R);
   for (index_t i = 0; i < R; i++) {
     const double fi = a * sqrt_e1[i] / sqrt_c[i];
     for (index_t j = 0; j < R; j++) host_small_[i * R + j] = (float)(fi * U[j * R + i] * inv_sqrt_e[j]);
-    host_small_[R * R + i] = (float)((b / a) * (d_[i] + rho_));
   }
-  small_.Reserve(2 * R * R, dev_);
-  CopyMat(MatView(host_small_.data(), 1, R * R + R, R * R + R), small_.Mat(1, R * R + R));
   const MatView A = small_.Mat(R, R);
-  AddRowsScaled(small_.Vec(R, R * R), W, J);
+  CopyMat(MatView(host_small_.data(), R, R, R), A);
   const MatView W1 = wj_[1 - cur_].Mat(2 * R, D).RowRange(0, R);
   Gemm(false, false, 1.0f, A, J, 0.0f, W1);
 
@@ -411,6 +499,10 @@ float OnlineNaturalGradient::Step(const MatView &X, const VecView &row_prod, boo
 
   cur_ = 1 - cur_;
   w_version_++;
+  if (packed) {  // now, while W_{t+1} is in cache (by the next minibatch it may not be)
+    ProjectionPack(W1, &packed_);
+    packed_version_ = w_version_;
+  }
   t_ += 1;
   num_updates_skipped_ = 0;
   d_ = d1;

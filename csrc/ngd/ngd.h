@@ -15,6 +15,7 @@
 
 #include "math/buffer.h"
 #include "math/matrix.h"
+#include "ngd/projection.h"
 
 namespace nnet2 {
 
@@ -101,8 +102,12 @@ class OnlineNaturalGradient {
   DeviceBuffer wj_[2];
   int cur_ = 0;
   long w_version_ = 0, m_version_ = -1;  // bumped whenever W changes; M cached for w_version_ == m_version_
+  // W_t packed for the CPU kernel of H = X W^T (projection.h): packed when an update makes W_{t+1}, and at the
+  // next call whenever packed_version_ != w_version_ (after Init, SetState).
+  PackedProjection packed_;
+  long packed_version_ = -1;
   DeviceBuffer h_;        // H = X W^T (N x R), then row norms (N)
-  DeviceBuffer small_;    // R x 2R device copies of small matrices (L|K, A, reorth transforms)
+  DeviceBuffer small_;    // R x 3R device copies of small matrices (L|K|K_1, A|scale, reorth transforms)
   DeviceBuffer x0_;       // scratch copy of the first minibatch for the init iterations
   DeviceBuffer q_;        // H (W W^T - 2I) and row dots (factored row norms)
   DeviceBuffer reorth_;   // R x D scratch for the re-orthogonalization product

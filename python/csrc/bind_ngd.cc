@@ -9,6 +9,7 @@
 #include "math/ops.h"
 #include "ngd/affine_ngd.h"
 #include "ngd/ngd.h"
+#include "ngd/projection.h"
 #include "python/csrc/array.h"
 
 namespace py = pybind11;
@@ -127,6 +128,9 @@ void BindNgd(py::module_ &m) {
                ", alpha=" + std::to_string(o.alpha) + ")";
       });
 
+  m.def("ngd_cpu_kernel", &ProjectionAvailable,
+        "True if the CPU preconditioner makes H = X W^T with the packed AVX-512 kernel (csrc/ngd/projection.h), "
+        "False where it uses OpenBLAS for it (no AVX-512).");
   m.def(
       "affine_update_ngd",
       [](py::handle x, py::handle dy, float lr, py::handle W, py::handle b, PyNgd &ngd_in, PyNgd &ngd_out,

@@ -101,6 +101,10 @@ def affine_backprop_update(x: Matrix, dy: Matrix, lr: float, W: Matrix, b: Vecto
     x: float32 [N, I]; dy: float32 [N, O]; W: float32 [O, I] and b: float32 [O] updated in place;
     dx: float32 [N, I] (overwritten)."""
 
+def ngd_cpu_kernel() -> bool:
+    """True if the CPU preconditioner makes its first product H = X W^T with the packed AVX-512 kernel
+    (csrc/ngd/projection.h), False where OpenBLAS makes it (a CPU without AVX-512). Same maths either way."""
+
 def affine_update_ngd(
     x: Matrix,
     dy: Matrix,

@@ -1,0 +1,201 @@
+#include "ngd/projection.h"
+
+#include <algorithm>
+
+#include "math/blas.h"
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__CUDACC__)
+#define NNET2_PROJECTION_AVX512 1
+// GCC 12 warns inside its own AVX-512 shuffle intrinsics (their _mm512_undefined_ps operand; GCC bug 105593).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+#endif
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace nnet2 {
+
+bool ProjectionAvailable() {
+#ifdef NNET2_PROJECTION_AVX512
+  static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+  return ok;
+#else
+  return false;
+#endif
+}
+
+#ifdef NNET2_PROJECTION_AVX512
+namespace {
+
+#define NNET2_AVX512 __attribute__((target("avx512f,fma")))
+
+inline __mmask16 TailMask(index_t left) {
+  return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
+}
+
+// In-register transpose of 16 rows of 16 floats: out[k] = (r[0][k], ..., r[15][k]).
+NNET2_AVX512 inline void Transpose16(const __m512 r[16], __m512 out[16]) {
+  __m512 t[16], u[16];
+  for (int i = 0; i < 8; i++) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);      // per 128-bit lane: a0 b0 a1 b1
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);  // a2 b2 a3 b3
+  }
+  for (int i = 0; i < 4; i++) {  // per lane: rows 4i..4i+3 of column j of the lane
+    u[4 * i + 0] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+    u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+    u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+    u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+  }
+  for (int j = 0; j < 4; j++) {  // gather lane L of the four row groups: column 4L + j
+    const __m512 v1 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88), v2 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xDD);
+    const __m512 v3 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
+    const __m512 v4 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xDD);
+    out[j] = _mm512_shuffle_f32x4(v1, v3, 0x88);
+    out[8 + j] = _mm512_shuffle_f32x4(v1, v3, 0xDD);
+    out[4 + j] = _mm512_shuffle_f32x4(v2, v4, 0x88);
+    out[12 + j] = _mm512_shuffle_f32x4(v2, v4, 0xDD);
+  }
+}
+
+// a[p][k][c] = W[16p + c][k]: 16 x 16 blocks transposed in registers; rows past R are 0.
+NNET2_AVX512 void PackRowsByK(const MatView &W, float *a) {
+  const index_t R = W.rows, D = W.cols, nd = (D + 15) / 16;
+  for (index_t p = 0; p < (R + 15) / 16; p++) {
+    float *dst = a + p * D * 16;
+    for (index_t j = 0; j < nd; j++) {
+      const index_t k0 = 16 * j, kn = std::min<index_t>(16, D - k0);
+      const __mmask16 m = TailMask(kn);
+      __m512 r[16], out[16];
+      for (int c = 0; c < 16; c++)
+        r[c] = 16 * p + c < R ? _mm512_maskz_loadu_ps(m, W.row(16 * p + c) + k0) : _mm512_setzero_ps();
+      Transpose16(r, out);
+      for (index_t k = 0; k < kn; k++) _mm512_storeu_ps(dst + (k0 + k) * 16, out[k]);
+    }
+  }
+}
+
+// H[0..MR, 16 p0 .. 16 (p0 + V)) = X[0..MR, :] W^T over the packed rows of W: MR x V accumulators, one
+// broadcast of X per row and one load of the panel per 16 columns for each k.
+template <int MR, int V>
+NNET2_AVX512 inline void HTile(const float *X, index_t ldx, index_t D, const float *rows_by_k, index_t p0,
+                               index_t R, float *H, index_t ldh) {
+  __m512 acc[MR][V];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+    for (int v = 0; v < V; v++) acc[i][v] = _mm512_setzero_ps();
+  const float *b = rows_by_k + p0 * D * 16;
+  for (index_t k = 0; k < D; k++) {
+    __m512 bv[V];
+#pragma GCC unroll 4
+    for (int v = 0; v < V; v++) bv[v] = _mm512_loadu_ps(b + (v * D + k) * 16);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++) {
+      const __m512 x = _mm512_set1_ps(X[i * ldx + k]);
+#pragma GCC unroll 4
+      for (int v = 0; v < V; v++) acc[i][v] = _mm512_fmadd_ps(x, bv[v], acc[i][v]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int v = 0; v < V; v++) {
+    const index_t c0 = (p0 + v) * 16;
+    const __mmask16 m = TailMask(R - c0);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++) _mm512_mask_storeu_ps(H + i * ldh + c0, m, acc[i][v]);
+  }
+}
+
+template <int MR>
+NNET2_AVX512 void HRows(const float *X, index_t ldx, index_t D, const float *rows_by_k, index_t R, float *H,
+                        index_t ldh) {
+  const index_t np = (R + 15) / 16;
+  index_t p = 0;
+  for (; p + 3 <= np; p += 3) HTile<MR, 3>(X, ldx, D, rows_by_k, p, R, H, ldh);
+  if (np - p == 2) HTile<MR, 2>(X, ldx, D, rows_by_k, p, R, H, ldh);
+  if (np - p == 1) HTile<MR, 1>(X, ldx, D, rows_by_k, p, R, H, ldh);
+}
+
+NNET2_AVX512 void HBlock(const MatView &X, const PackedProjection &W, const MatView &H, index_t r0, index_t r1) {
+  const index_t D = W.dim, R = W.rank;
+  const float *a = W.rows_by_k.data();
+  index_t i = r0;
+  for (; i + 8 <= r1; i += 8) HRows<8>(X.row(i), X.stride, D, a, R, H.row(i), H.stride);
+  for (; i + 4 <= r1; i += 4) HRows<4>(X.row(i), X.stride, D, a, R, H.row(i), H.stride);
+  for (; i < r1; i++) HRows<1>(X.row(i), X.stride, D, a, R, H.row(i), H.stride);
+}
+
+// Row blocks of 8 over the threads (each row whole on one thread), when there is enough work to share.
+int ProjectionThreads(index_t N, index_t D, index_t R) {
+#ifdef _OPENMP
+  if (omp_in_parallel()) return 1;
+  const int t = GetNumThreads();
+  const index_t blocks = (N + 7) / 8;
+  if (t < 2 || blocks < 2 || N * D * R < 200000) return 1;
+  return (int)std::min<index_t>(t, blocks);
+#else
+  (void)N;
+  (void)D;
+  (void)R;
+  return 1;
+#endif
+}
+
+inline void BlockRows(index_t N, int j, int nt, index_t *r0, index_t *r1) {
+  const index_t blocks = (N + 7) / 8;
+  *r0 = std::min(N, blocks * j / nt * 8);
+  *r1 = std::min(N, blocks * (j + 1) / nt * 8);
+}
+
+}  // namespace
+#endif  // NNET2_PROJECTION_AVX512
+
+void ProjectionPack(const MatView &W, PackedProjection *packed) {
+  NNET2_CHECK(ProjectionAvailable(), "ProjectionPack: needs a CPU with AVX-512 (use Gemm)");
+  NNET2_CHECK(W.dev == Device::kCpu && W.rows > 0 && W.cols > 0, "ProjectionPack: W must be a non-empty CPU matrix");
+    const index_t R = W.rows, D = W.cols;
+  if (packed->rank != R || packed->dim != D) {  // zero padding, written once per shape
+    packed->rank = R;
+    packed->dim = D;
+    packed->rows_by_k.resize((size_t)((R + 15) / 16) * D * 16);
+  }
+#ifdef NNET2_PROJECTION_AVX512
+  PackRowsByK(W, packed->rows_by_k.data());
+#endif
+}
+
+namespace {
+void CheckProjection(const MatView &X, const PackedProjection &W, const char *what) {
+  NNET2_CHECK(ProjectionAvailable(), what << ": needs a CPU with AVX-512 (use Gemm)");
+  NNET2_CHECK(X.dev == Device::kCpu, what << ": X must be on the CPU");
+  NNET2_CHECK(X.cols == W.dim && W.rank > 0, what << ": X has " << X.cols << " columns, the packed W is "
+                                                  << W.rank << " x " << W.dim);
+}
+}  // namespace
+
+void ProjectionH(const MatView &X, const PackedProjection &W, const MatView &H) {
+  CheckProjection(X, W, "ProjectionH");
+  CheckShape(H, X.rows, W.rank, "ProjectionH H");
+  NNET2_CHECK(H.dev == Device::kCpu, "ProjectionH: H must be on the CPU");
+#ifdef NNET2_PROJECTION_AVX512
+  const index_t N = X.rows;
+  const int nt = ProjectionThreads(N, W.dim, W.rank);
+  if (nt < 2) {
+    HBlock(X, W, H, 0, N);
+    return;
+  }
+#pragma omp parallel num_threads(nt)
+  {
+    const int team = omp_get_num_threads();
+    for (int j = omp_get_thread_num(); j < nt; j += team) {  // blocks by index: a short team still does all
+      index_t r0, r1;
+      BlockRows(N, j, nt, &r0, &r1);
+      HBlock(X, W, H, r0, r1);
+    }
+  }
+#endif
+}
+
+}  // namespace nnet2
