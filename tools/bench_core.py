@@ -278,7 +278,7 @@ def main() -> int:
                      ratio_torch_compiled=(ours / tcomp if tcomp else None),
                      ngd_overhead=ovh, ngd_flop_share=share,
                      ngd_overhead_over_share=(ovh / share if ngd and share else None),
-                     samples=samples)
+                     ngd_cpu_kernel=_core.ngd_cpu_kernel(), samples=samples)
             rows.append(r)
             thr_rows.append(r)
             print(f"{thr:>3} {mb:>5} {ceil:>10.1f} {ours:>9.0f} {fmt(ngd, '%9.0f'):>9} {fmt(tor, '%8.0f'):>8} "
