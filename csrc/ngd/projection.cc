@@ -155,8 +155,8 @@ inline void BlockRows(index_t N, int j, int nt, index_t *r0, index_t *r1) {
 void ProjectionPack(const MatView &W, PackedProjection *packed) {
   NNET2_CHECK(ProjectionAvailable(), "ProjectionPack: needs a CPU with AVX-512 (use Gemm)");
   NNET2_CHECK(W.dev == Device::kCpu && W.rows > 0 && W.cols > 0, "ProjectionPack: W must be a non-empty CPU matrix");
-    const index_t R = W.rows, D = W.cols;
-  if (packed->rank != R || packed->dim != D) {  // zero padding, written once per shape
+  const index_t R = W.rows, D = W.cols;
+  if (packed->rank != R || packed->dim != D) {  // sized once per shape; every element is written below
     packed->rank = R;
     packed->dim = D;
     packed->rows_by_k.resize((size_t)((R + 15) / 16) * D * 16);
@@ -186,6 +186,7 @@ void ProjectionH(const MatView &X, const PackedProjection &W, const MatView &H) 
     HBlock(X, W, H, 0, N);
     return;
   }
+#ifdef _OPENMP
 #pragma omp parallel num_threads(nt)
   {
     const int team = omp_get_num_threads();
@@ -195,7 +196,8 @@ void ProjectionH(const MatView &X, const PackedProjection &W, const MatView &H) 
       HBlock(X, W, H, r0, r1);
     }
   }
-#endif
+#endif  // _OPENMP
+#endif  // NNET2_PROJECTION_AVX512
 }
 
 }  // namespace nnet2
