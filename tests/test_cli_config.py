@@ -84,3 +84,35 @@ def test_conf_file_and_a_verb_reading_config_files(tmp_path):
     conf.write_text("--binary\n")
     assert main(["am-init", "--config", str(conf), os.path.join(data, "tiny_pnorm.mdl.txt"), str(net), str(out)]) == 0
     assert out.read_bytes()[:2] == b"\0B"
+
+
+def test_a_verb_alone_parses_as_among_all():
+    """A run of one verb builds the parser of that verb only (`build_parser(verb)`: importing every command
+    module took most of a verb's start-up). Every module is named after its verb, and each verb's parser,
+    built alone, prints the same help as among all of them."""
+    from nnet2.cli import _commands, _verbs
+
+    verbs = _verbs()
+    mods = _commands()
+    assert sorted(m.NAME for m in mods) == sorted(verbs)
+    assert all(m.__name__ == verbs[m.NAME] for m in mods)
+    full = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    for verb in verbs:
+        one = next(a for a in build_parser(verb)._actions if isinstance(a, argparse._SubParsersAction)).choices
+        assert list(one) == [verb]
+        assert one[verb].format_help() == full[verb].format_help(), verb
+
+
+def test_a_verb_imports_only_its_own_command_module():
+    import subprocess
+
+    from conftest import subprocess_pythonpath
+
+    code = ("import sys, contextlib, io\nfrom nnet2 import cli\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    try:\n        cli.main(['am-info', '--help'])\n    except SystemExit:\n        pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith('nnet2.commands.')))")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, PYTHONPATH=subprocess_pythonpath()))
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "['nnet2.commands.am_info']"

@@ -2,7 +2,7 @@
 
 Each module in `nnet2/commands/` defines `NAME` (the verb, e.g. "am-info"), `HELP` (one line) and
 `add_arguments(parser)` plus `run(args) -> int`. Subcommands are discovered, so adding a verb means
-adding one file. Every verb takes `--config FILE` (Kaldi's ParseOptions: the file's `--name=value`
+adding one file (named after the verb, '_' for '-'); a run of one verb imports only that verb's module. Every verb takes `--config FILE` (Kaldi's ParseOptions: the file's `--name=value`
 lines first, the command line wins), read by `nnet2.utils.options.parse_with_conf`. Errors that are the user's (bad files, bad options) are raised as `nnet2.utils.errors.UserError`
 and printed as one line naming the thing, with exit status 1; so are failures of the environment (an `OSError`:
 disk full, file too large, read-only or missing directory, permission denied), naming the path and the cause.
@@ -24,20 +24,28 @@ from nnet2.utils.options import parse_bool, parse_with_conf
 CONF_DEST = "_config_file"  # not "config": a verb may have a positional of that name
 
 
-def _commands():
-    mods = []
-    for info in pkgutil.iter_modules(nnet2.commands.__path__):
-        if info.name.startswith("_"):
-            continue
-        mods.append(importlib.import_module(f"nnet2.commands.{info.name}"))
-    return sorted(mods, key=lambda m: m.NAME)
+def _verbs() -> dict[str, str]:
+    """{verb: module name} of every command, without importing any: a module's NAME is its file name with
+    '-' for '_' (tests/test_kaldi_verbs.py checks it)."""
+    return {info.name.replace("_", "-"): f"nnet2.commands.{info.name}"
+            for info in pkgutil.iter_modules(nnet2.commands.__path__) if not info.name.startswith("_")}
+
+
+def _commands(only: str | None = None):
+    """The command modules, sorted by verb; only the one for `only` when that is a verb (what a run of one
+    verb needs: importing all of them, with everything they import, took most of a verb's start-up)."""
+    verbs = _verbs()
+    names = [verbs[only]] if only in verbs else sorted(verbs.values())
+    return sorted((importlib.import_module(n) for n in names), key=lambda m: m.NAME)
 
 
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
     """Keep the layout of the long help (examples) and show every option's default."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The `nnet2` parser with every verb, or with just `only` when that is a verb (the same parse of a command
+    line of that verb)."""
     parser = argparse.ArgumentParser(
         prog="nnet2",
         description="Train hybrid DNN-HMM acoustic models with model averaging over MPI, online "
@@ -47,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"nnet2 {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for mod in _commands():
+    for mod in _commands(only):
         p = sub.add_parser(
             mod.NAME,
             help=mod.HELP,
@@ -85,8 +93,9 @@ def expand_bare_booleans(argv: list[str], parser: argparse.ArgumentParser) -> li
 def parse_args(argv: list[str], parser: argparse.ArgumentParser | None = None) -> argparse.Namespace:
     """`nnet2 VERB ...` arguments as the command line parses them: bare booleans (Kaldi's form), then
     a --config FILE read before the command line (`nnet2.utils.options.parse_with_conf`)."""
-    parser = parser or build_parser()
-    argv = expand_bare_booleans(list(argv), parser)
+    argv = list(argv)
+    parser = parser or build_parser(_verb_of(argv))
+    argv = expand_bare_booleans(argv, parser)
     args = parser.parse_args(argv)
     if getattr(args, "_run", None) and getattr(args, CONF_DEST):
         # Kaldi's --config: the verb's own parser again, the file's lines before the command line
@@ -94,6 +103,11 @@ def parse_args(argv: list[str], parser: argparse.ArgumentParser | None = None) -
         args = parse_with_conf(args._parser, argv[argv.index(verb) + 1:], CONF_DEST)
         args.command = verb
     return args
+
+
+def _verb_of(argv: list[str]) -> str:
+    """The verb of a command line: its first word that is not an option ('' if none)."""
+    return next((a for a in argv if not a.startswith("-")), "")
 
 
 def _core_missing() -> str | None:
@@ -111,9 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nnet2: error: the compiled core nnet2._core is not built or does not load ({missing}): "
               "run 'make setup' (or 'pip install .'; 'make dev' for this source tree)", file=sys.stderr)
         return 1
-    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    verb = next((a for a in argv if not a.startswith("-")), "")
+    verb = _verb_of(argv)
+    parser = build_parser(verb)  # every verb only for `nnet2 --help`, no verb or an unknown one
     try:
         args = parse_args(argv, parser)
         if not getattr(args, "_run", None):
