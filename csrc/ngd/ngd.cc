@@ -52,11 +52,17 @@ int OverlapThreads() {
 #endif
 }
 
-// Runs first() and second() on two threads, each with 1-thread BLAS (a team of one runs both in turn). Neither
-// may throw (an exception cannot leave an OpenMP region): they report failure through what they capture.
+// Runs first() and second() on two threads, each with 1-thread BLAS; in turn when OverlapThreads() is 1 (and
+// a team of one runs both in turn). Neither may throw (an exception cannot leave an OpenMP region): they report
+// failure through what they capture.
 template <class First, class Second>
 void Overlap(First &&first, Second &&second) {
 #ifdef _OPENMP
+  if (OverlapThreads() < 2) {
+    first();
+    second();
+    return;
+  }
   BlasSerialSection serial;
 #pragma omp parallel num_threads(2)
   {
@@ -349,12 +355,7 @@ float OnlineNaturalGradient::Step(const MatView &X, const VecView &row_prod, boo
       };
       auto first = [&]() { half(0, D0, LK.RowRange(R, R)); };
       auto second = [&]() { half(D0, D - D0, small_.Mat(R, R, 2 * R * R)); };
-      if (OverlapThreads() >= 2) {
-        Overlap(first, second);
-      } else {
-        first();
-        second();
-      }
+      Overlap(first, second);
       SyrkLower(true, 1.0f, H, 0.0f, LK.RowRange(0, R));  // L = H^T H
     } else {
       Gemm(true, false, 1.0f, H, X, 0.0f, J);  // J = H^T X
@@ -366,8 +367,9 @@ float OnlineNaturalGradient::Step(const MatView &X, const VecView &row_prod, boo
         SyrkLower(false, 1.0f, J, 0.0f, LK.RowRange(R, R));  // K = J J^T
       }
     }
-    host_small_.resize(3 * R * R);
-    CopyMat(small_.Mat(3 * R, R), MatView(host_small_.data(), 3 * R, R, R));
+    const index_t blocks = halves ? 3 : 2;  // L, K (and K_1)
+    host_small_.resize(blocks * R * R);
+    CopyMat(small_.Mat(blocks * R, R), MatView(host_small_.data(), blocks * R, R, R));
     L.resize(R * R);
     K.resize(R * R);
     for (index_t i = 0; i < R; i++)
