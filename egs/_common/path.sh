@@ -21,9 +21,10 @@ nnet2() { python -m nnet2 "$@"; }
 export LC_ALL=C
 export PYTHONUNBUFFERED=1
 # Transparent huge pages for malloc's memory (glibc 2.35 and later; older ones and other C libraries ignore
-# the setting): a training step streams tens of MB, more 4 KiB pages than the TLB maps. `nnet2 train` on the
-# FSDD networks ran 1.5-6% faster with it (tools/bench_train.py, 1 thread, six pairs of runs:
-# results/bench/ab-2026-12-02.md). Only where memory lives changes, not a value computed.
+# the setting): a training step streams tens of MB, more 4 KiB pages than the TLB maps. `nnet2 train` with
+# 1 worker on the FSDD networks ran 1.5-6% faster with it (tools/bench_train.py, six pairs of runs); run.sh's
+# own 2-worker p-norm training, within the noise (results/bench/ab-2026-12-02.md). Only where memory lives
+# changes, not a value computed (the recipe's results are the same).
 case ":${GLIBC_TUNABLES:-}:" in
   *glibc.malloc.hugetlb=*) ;;
   *) export GLIBC_TUNABLES="${GLIBC_TUNABLES:+$GLIBC_TUNABLES:}glibc.malloc.hugetlb=1" ;;
