@@ -258,3 +258,48 @@ def test_fused_derivative_and_update_match_the_separate_calls(threads, O, N):
         np.testing.assert_allclose(b2, b1, rtol=1e-4, atol=1e-6)
     finally:
         _core.set_num_threads(prev)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("O", [300, 2100])
+@pytest.mark.parametrize("N", [96, 300])
+@pytest.mark.parametrize("with_dx", [True, False])
+def test_ngd_update_on_a_scratch_dy_gives_the_same_bits(threads, O, N, with_dx):
+    """`affine_update_ngd(..., dy_scratch=True)` (what `Nnet.train_step` passes: dy preconditioned in place where
+    the backward's products run in turn, dx made first) against the call that keeps dy (a copy of it
+    preconditioned), 14 minibatches in lockstep (past the 10 initial preconditioner updates, then skipping and
+    updating ones): W, b, dx and the gammas bit for bit -- a consistency check of the two orders of our own
+    core. Where the row split runs (2 threads, O >= 1024, dx wanted) and on the factored branch (N = 300 > I),
+    dy must come back as it was."""
+    from nnet2 import _core
+
+    rng = np.random.default_rng(5)
+    I, lr = 130, 0.01
+    W0 = (0.1 * rng.standard_normal((O, I))).astype(np.float32)
+    b0 = rng.standard_normal(O).astype(np.float32)
+    prev = _core.set_num_threads(threads)
+    try:
+        def pre():
+            return _core.OnlineNaturalGradient(rank=20, update_period=4), _core.OnlineNaturalGradient(rank=40, update_period=4)
+        p1, p2 = pre(), pre()
+        W1, b1, W2, b2 = W0.copy(), b0.copy(), W0.copy(), b0.copy()
+        dx1, dx2 = (np.full((N, I), np.nan, np.float32) if with_dx else None for _ in range(2))
+        kept = (threads == 2 and O >= 1024 and with_dx) or N * O > O * I + N * (I + 1)
+        for _ in range(14):
+            x = rng.standard_normal((N, I)).astype(np.float32)
+            dy = (0.1 * rng.standard_normal((N, O))).astype(np.float32)
+            dy1, dy2 = dy.copy(), dy.copy()
+            i1 = _core.affine_update_ngd(x, dy1, lr, W1, b1, *p1, 0.075, dx1)
+            i2 = _core.affine_update_ngd(x, dy2, lr, W2, b2, *p2, 0.075, dx2, dy_scratch=True)
+            assert i2 == i1
+            np.testing.assert_array_equal(W2, W1)
+            np.testing.assert_array_equal(b2, b1)
+            if with_dx:
+                np.testing.assert_array_equal(dx2, dx1)
+            np.testing.assert_array_equal(dy1, dy)  # without dy_scratch dy is never touched
+            if kept:
+                np.testing.assert_array_equal(dy2, dy)
+            else:
+                assert not np.array_equal(dy2, dy)  # it did take the in-place branch
+    finally:
+        _core.set_num_threads(prev)

@@ -194,6 +194,8 @@ void AddRowSums(float alpha, const MatView &A, float beta, const VecView &b) {
                     (int)std::max<index_t>(A.stride, 1), ones.data(), 1, beta, b.data, 1);
 }
 
+bool AffineDerivAndUpdateSplits(index_t rows, Device dev) { return RowSplitThreads(rows, dev) >= 2; }
+
 void AffineDerivAndUpdate(const MatView &dy, const MatView &W, const MatView &dx, float alpha, const MatView &G,
                           const MatView &X, const MatView *v, const VecView &b) {
   const index_t N = dy.rows, O = W.rows, I = W.cols;

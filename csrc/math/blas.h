@@ -32,6 +32,9 @@ void AddRowSums(float alpha, const MatView &A, float beta, const VecView &b);
 // region) and on the GPU: the three products in turn.
 void AffineDerivAndUpdate(const MatView &dy, const MatView &W, const MatView &dx, float alpha, const MatView &G,
                           const MatView &X, const MatView *v, const VecView &b);
+// True when AffineDerivAndUpdate would split W's rows over threads for a W of `rows` rows on `dev` (otherwise it
+// runs its three products in turn).
+bool AffineDerivAndUpdateSplits(index_t rows, Device dev);
 
 // OpenBLAS on 1 thread while this object lives, for a parallel region whose threads each make BLAS (or LAPACK)
 // calls (a per-call switch inside the region would race with the other threads' calls, one of them then taking

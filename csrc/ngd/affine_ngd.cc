@@ -27,7 +27,7 @@ double SumInOrder(const VecView &v, std::vector<float> *host) {
 AffineNgdInfo AffineUpdatePreconditioned(const MatView &x, const MatView &dy, float lr, const MatView &W,
                                          const VecView &b, OnlineNaturalGradient *ngd_in,
                                          OnlineNaturalGradient *ngd_out, float max_change_per_sample,
-                                         AffineNgdWorkspace *ws, const MatView *dx) {
+                                         AffineNgdWorkspace *ws, const MatView *dx, bool dy_scratch) {
   const index_t N = x.rows, I = x.cols, O = dy.cols;
   NNET2_CHECK(dy.rows == N, "AffineUpdatePreconditioned: x has " << N << " rows, dy has " << dy.rows);
   CheckShape(W, O, I, "AffineUpdatePreconditioned W");
@@ -52,7 +52,10 @@ AffineNgdInfo AffineUpdatePreconditioned(const MatView &x, const MatView &dy, fl
   // cheaper when N is larger than about I (big minibatches). Otherwise X_out_hat is formed as Kaldi does.
   const index_t R_out = ngd_out->options().rank;
   const bool factored = O > 1 && N * O > O * I + N * (I + 1);
-  const index_t n_in = N * (I + 1), n_mid = factored ? R_out * (I + 1) : N * O;
+  // X_out_hat in dy's own memory (see the header): the minibatch's dx first, while dy is still dy.
+  const bool in_dy = dy_scratch && !factored && x.dev == Device::kCpu &&
+                     (dx == nullptr || !AffineDerivAndUpdateSplits(O, x.dev));
+  const index_t n_in = N * (I + 1), n_mid = factored ? R_out * (I + 1) : in_dy ? 0 : N * O;
   ws->buf.Reserve(n_in + n_mid + 2 * N, x.dev);
   const MatView X_in = ws->buf.Mat(N, I + 1);
   const VecView p_in = ws->buf.Vec(N, n_in + n_mid), p_out = ws->buf.Vec(N, n_in + n_mid + N);
@@ -64,6 +67,9 @@ AffineNgdInfo AffineUpdatePreconditioned(const MatView &x, const MatView &dy, fl
   MatView H, W_t, G = dy;  // G: the output-side matrix the update multiplies (dy, or X_out_hat)
   if (factored) {
     info.gamma_out = ngd_out->PreconditionDirectionsFactored(dy, p_out, &H, &W_t);
+  } else if (in_dy) {
+    if (dx != nullptr) Gemm(false, false, 1.0f, dy, W, 0.0f, *dx);  // dx = dy W, W as given
+    info.gamma_out = ngd_out->PreconditionDirections(dy, &p_out);
   } else {
     G = ws->buf.Mat(N, O, n_in);
     CopyMatRowNorms(dy, G, p_out);
@@ -84,7 +90,7 @@ AffineNgdInfo AffineUpdatePreconditioned(const MatView &x, const MatView &dy, fl
   }
   const float local_lr = (float)((double)lr * scale * info.minibatch_scale);
   const MatView bias_in = X_in.ColRange(I, 1);  // the last column of X_in_hat: the bias's input
-  if (dx != nullptr) {
+  if (dx != nullptr && !in_dy) {
     AffineDerivAndUpdate(dy, W, *dx, local_lr, G, X_in.ColRange(0, I), &bias_in, b);  // dx from W as given
   } else {
     Gemm(true, false, local_lr, G, X_in.ColRange(0, I), 1.0f, W);

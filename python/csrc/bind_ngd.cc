@@ -134,9 +134,9 @@ void BindNgd(py::module_ &m) {
   m.def(
       "affine_update_ngd",
       [](py::handle x, py::handle dy, float lr, py::handle W, py::handle b, PyNgd &ngd_in, PyNgd &ngd_out,
-         float max_change_per_sample, py::handle dx) {
+         float max_change_per_sample, py::handle dx, bool dy_scratch) {
         py_boundary::CallScope call_scope;
-        auto xv = Mat(x, "x"), dv = Mat(dy, "dy"), Wv = Mat(W, "W", true);
+        auto xv = Mat(x, "x"), dv = Mat(dy, "dy", dy_scratch), Wv = Mat(W, "W", true);
         auto bv = Vec(b, "b", true);
         MatView dxv;
         const bool want_dx = !dx.is_none();
@@ -145,7 +145,7 @@ void BindNgd(py::module_ &m) {
         {
           py::gil_scoped_release r;
           info = AffineUpdatePreconditioned(xv, dv, lr, Wv, bv, &ngd_in.ngd, &ngd_out.ngd, max_change_per_sample,
-                                            &ngd_in.ws, want_dx ? &dxv : nullptr);
+                                            &ngd_in.ws, want_dx ? &dxv : nullptr, dy_scratch);
         }
         py::dict d;
         d["gamma_in"] = info.gamma_in;
@@ -154,10 +154,13 @@ void BindNgd(py::module_ &m) {
         return d;
       },
       py::arg("x"), py::arg("dy"), py::arg("lr"), py::arg("W"), py::arg("b"), py::arg("ngd_in"), py::arg("ngd_out"),
-      py::arg("max_change_per_sample"), py::arg("dx") = py::none(),
-      "AffineComponentPreconditionedOnline update: x [N, I], dy [N, O] (not modified), W [O, I] and b [O] updated in "
-      "place with the NG-SGD step (gamma_in * gamma_out folded into lr, max-change per sample; <= 0 disables it). "
-      "dx [N, I] (optional): also the input derivative dy W with W as it was before the step, fused with it. "
+      py::arg("max_change_per_sample"), py::arg("dx") = py::none(), py::arg("dy_scratch") = false,
+      "AffineComponentPreconditionedOnline update: x [N, I], dy [N, O] (not modified unless dy_scratch), W [O, I] "
+      "and b [O] updated in place with the NG-SGD step (gamma_in * gamma_out folded into lr, max-change per sample; "
+      "<= 0 disables it). dx [N, I] (optional): also the input derivative dy W with W as it was before the step, "
+      "fused with it. dy_scratch: dy is yours to lose (a network's own derivative buffer): on the CPU, unless the "
+      "backward's row split runs (2-4 threads with dx), dx is made first and the preconditioned dy replaces dy in "
+      "place, with no copy of it (the same bits); dy's contents are then unspecified. "
       "Returns dict(gamma_in, gamma_out, minibatch_scale).");
 }
 

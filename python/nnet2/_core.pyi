@@ -115,6 +115,7 @@ def affine_update_ngd(
     ngd_out: OnlineNaturalGradient,
     max_change_per_sample: float,
     dx: Matrix | None = None,
+    dy_scratch: bool = False,
 ) -> dict[str, float]:
     """Online natural-gradient SGD step of Kaldi's AffineComponentPreconditionedOnline (Kaldi
     src/nnet2/nnet-component.cc, Update), in place on W and b.
@@ -125,10 +126,14 @@ def affine_update_ngd(
     the step's norm, lr * gamma_in * gamma_out * sum_n ||x_hat_n|| ||dy_hat_n||, at most
     max_change_per_sample * N (max_change_per_sample <= 0: no limit).
 
-    x: float32 [N, I]; dy: float32 [N, O] (not modified); W: float32 [O, I]; b: float32 [O].
+    x: float32 [N, I]; dy: float32 [N, O] (not modified unless dy_scratch); W: float32 [O, I]; b: float32 [O].
     ngd_in / ngd_out: preconditioners whose state lives on the device of x (created on first use).
     dx: float32 [N, I] (optional): also the input derivative dy W, with W as it was before the step,
-    fused with the step as in `affine_backprop_update` (not written if the step raises).
+    fused with the step as in `affine_backprop_update` (not written if the step raises, unless dy_scratch).
+    dy_scratch: dy is the caller's to lose (a network's own derivative buffer, as `Nnet.train_step` passes
+    it): on the CPU, unless the row split of `affine_backprop_update` runs (2-4 threads, dx wanted), dx is
+    made first and the preconditioned dy replaces dy in place, without the copy Kaldi makes (the same
+    bits); dy's contents are unspecified afterwards.
     Returns dict(gamma_in, gamma_out, minibatch_scale): the two preconditioners' scale factors and the
     max-change factor applied (1.0 when the limit did not bind)."""
 

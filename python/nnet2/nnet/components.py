@@ -260,13 +260,14 @@ class AffineComponent(Component):
         _core.affine_forward(x, self.W, self.b, y)
         return y
 
-    def backprop(self, x, y, dy, need_dx=True, dx=None, update=True):
+    def backprop(self, x, y, dy, need_dx=True, dx=None, update=True, consume_dy=False):
         # Input derivative with the old parameters, then the in-place update (Kaldi's order:
         # AffineComponent::Backprop in src/nnet2/nnet-component.cc), one fused core call when both are
-        # wanted. update=False: derivative only.
+        # wanted. update=False: derivative only. consume_dy: dy is the network's scratch, which the
+        # update may overwrite (Nnet.train_step's derivative buffers).
         dx = self._out(dy, dx, self.input_dim) if need_dx else None
         if update and self.learning_rate != 0.0:
-            self.update(x, dy, dx)
+            self.update(x, dy, dx, consume_dy=consume_dy)
         elif need_dx:
             _core.affine_backward(dy, self.W, dx)
         return dx
@@ -280,8 +281,9 @@ class AffineComponent(Component):
         _core.affine_update(x, dy, 1.0, dW, db)
         return dW, db
 
-    def update(self, x, dy, dx=None):
-        """W += lr dy^T x, b += lr sum(dy); with dx [N, I], first dx = dy W (the W before the step)."""
+    def update(self, x, dy, dx=None, consume_dy=False):
+        """W += lr dy^T x, b += lr sum(dy); with dx [N, I], first dx = dy W (the W before the step).
+        consume_dy: dy may be overwritten (used by the NG-SGD subclass; plain SGD leaves it)."""
         if self.learning_rate == 0.0:
             if dx is not None:
                 _core.affine_backward(dy, self.W, dx)
@@ -335,7 +337,7 @@ class AffineComponentPreconditionedOnline(AffineComponent):
                                num_samples_history=g.num_samples_history, alpha=g.alpha)
         return self._pre_in, self._pre_out
 
-    def update(self, x, dy, dx=None):
+    def update(self, x, dy, dx=None, consume_dy=False):
         if self.learning_rate == 0.0 or self.is_gradient:
             # learning rate 0: the derivative only; gradient accumulation mode: plain sums, no
             # preconditioning (Kaldi's UpdateSimple)
@@ -343,7 +345,7 @@ class AffineComponentPreconditionedOnline(AffineComponent):
             return
         pin, pout = self._preconditioners()
         self.last_update_info = _core.affine_update_ngd(x, dy, self.learning_rate, self.W, self.b, pin, pout,
-                                                        self.ngd.max_change_per_sample, dx)
+                                                        self.ngd.max_change_per_sample, dx, dy_scratch=consume_dy)
 
     def to_fields(self):
         f = super().to_fields()
@@ -373,7 +375,7 @@ class AffineComponentPreconditioned(AffineComponent):
         super().__init__(linear, bias, learning_rate)
         self.alpha, self.max_change = float(alpha), float(max_change)
 
-    def update(self, x, dy, dx=None):
+    def update(self, x, dy, dx=None, consume_dy=False):
         raise UserError("training AffineComponentPreconditioned is not supported; use --update ngd or sgd")
 
     def to_fields(self):

@@ -338,7 +338,12 @@ class Nnet:
             if mode == "gradient" and c.updatable:
                 grads[i] = c.param_gradient(cin, deriv)
             dx_buf = self._buf(("d", i), (n, c.input_dim), xp) if need_dx else None
-            deriv = c.backprop(cin, cout, deriv, need_dx, dx_buf, update=mode == "update")
+            if mode == "update" and c.updatable:
+                # deriv is this network's own (a _buf or the objective's fresh array), not read again: the
+                # NG-SGD update may precondition it in place (affine_update_ngd's dy_scratch)
+                deriv = c.backprop(cin, cout, deriv, need_dx, dx_buf, update=True, consume_dy=True)
+            else:
+                deriv = c.backprop(cin, cout, deriv, need_dx, dx_buf, update=mode == "update")
         if mode == "gradient":
             return [grads.get(i) for i, c in enumerate(comps) if c.updatable]
         return None
