@@ -204,6 +204,21 @@ def test_zero_stats_keeps_dimensions_and_averaging_follows_nnet_am_average():
     assert tot.value_sum.tolist() == [6.0, 4.0, 8.0] and tot.count == 6.0
 
 
+def _affine_case(seed, O, I=130):
+    """(rng, W0 [O, I], b0 [O]) for the fused-update tests below."""
+    rng = np.random.default_rng(seed)
+    W0 = (0.1 * rng.standard_normal((O, I))).astype(np.float32)
+    b0 = rng.standard_normal(O).astype(np.float32)
+    return rng, W0, b0
+
+
+def _ngd_pair():
+    """(input side, output side) preconditioners of one NG-SGD layer, ranks 20 and 40, update period 4."""
+    from nnet2 import _core
+
+    return _core.OnlineNaturalGradient(rank=20, update_period=4), _core.OnlineNaturalGradient(rank=40, update_period=4)
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("O", [300, 2100])
 @pytest.mark.parametrize("N", [96, 300])
@@ -215,10 +230,8 @@ def test_fused_derivative_and_update_match_the_separate_calls(threads, O, N):
     N = 300 > I takes NG-SGD's factored branch (the output side never materialized), N = 96 the other."""
     from nnet2 import _core
 
-    rng = np.random.default_rng(11)
-    I, lr = 130, 0.01
-    W0 = (0.1 * rng.standard_normal((O, I))).astype(np.float32)
-    b0 = rng.standard_normal(O).astype(np.float32)
+    rng, W0, b0 = _affine_case(11, O)
+    I, lr = W0.shape[1], 0.01
     prev = _core.set_num_threads(threads)
     try:
         x = rng.standard_normal((N, I)).astype(np.float32)
@@ -240,9 +253,7 @@ def test_fused_derivative_and_update_match_the_separate_calls(threads, O, N):
             np.testing.assert_allclose(W2, W1, rtol=1e-6, atol=1e-7)
 
         # NG-SGD: 12 steps (past the 10 initial preconditioner updates), two preconditioner pairs in lockstep
-        def pre():
-            return _core.OnlineNaturalGradient(rank=20, update_period=4), _core.OnlineNaturalGradient(rank=40, update_period=4)
-        p1, p2 = pre(), pre()
+        p1, p2 = _ngd_pair(), _ngd_pair()
         W1, b1, W2, b2 = W0.copy(), b0.copy(), W0.copy(), b0.copy()
         for _ in range(12):
             x = rng.standard_normal((N, I)).astype(np.float32)
@@ -273,15 +284,11 @@ def test_ngd_update_on_a_scratch_dy_gives_the_same_bits(threads, O, N, with_dx):
     dy must come back as it was."""
     from nnet2 import _core
 
-    rng = np.random.default_rng(5)
-    I, lr = 130, 0.01
-    W0 = (0.1 * rng.standard_normal((O, I))).astype(np.float32)
-    b0 = rng.standard_normal(O).astype(np.float32)
+    rng, W0, b0 = _affine_case(5, O)
+    I, lr = W0.shape[1], 0.01
     prev = _core.set_num_threads(threads)
     try:
-        def pre():
-            return _core.OnlineNaturalGradient(rank=20, update_period=4), _core.OnlineNaturalGradient(rank=40, update_period=4)
-        p1, p2 = pre(), pre()
+        p1, p2 = _ngd_pair(), _ngd_pair()
         W1, b1, W2, b2 = W0.copy(), b0.copy(), W0.copy(), b0.copy()
         dx1, dx2 = (np.full((N, I), np.nan, np.float32) if with_dx else None for _ in range(2))
         kept = (threads == 2 and O >= 1024 and with_dx) or N * O > O * I + N * (I + 1)
