@@ -150,6 +150,57 @@ def test_pnorm_backward_in_kaldis_float32_order(p, threads):
         assert off.sum() <= 0.01 * off.size, f"{off.sum()} of {off.size} elements differ from Kaldi's powf form"
 
 
+@pytest.mark.parametrize("G, n_out", [(1, 37), (2, 9), (3, 11), (10, 7), (10, 200), (16, 5), (17, 3), (40, 2)])
+@pytest.mark.parametrize("rows", [1, 16, 37])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_pnorm2_kernels_in_their_stated_order(G, n_out, rows, threads):
+    """The p = 2 p-norm against its stated float32 order, on every group size the AVX-512 kernels treat
+    differently (G dividing 16 or not, groups wider than 16 columns, rows and columns not multiples of 16),
+    strided rows, both thread counts. A consistency check of our own kernels against a NumPy transcription of
+    their formulas, not against Kaldi (whose order, a BLAS dot per group, is not fixed).
+
+    Forward: s = fma(x, x, s) from s = 0, group by group in column order, then sqrt (the CUDA kernel's order);
+    NumPy has no fma, so each step is made in float64 (x * x is exact there) and rounded to float32 (the same
+    bits unless that double rounding lands on a tie: not in these cases). Bit for bit where the AVX-512 kernels
+    run (`_core.ngd_cpu_kernel()`: the same CPU check), within 2 ulp through the portable loops. Backward:
+    (x * (1 / y)) * dy, 0 for 1 / y where y = 0: bit for bit on every CPU. An all-zero group, an infinite
+    output derivative there (0 * inf: NaN, as Kaldi) and a NaN input are in every case with room for them."""
+    f = np.float32
+    rng = np.random.default_rng(100 * G + rows)
+    x = rng.standard_normal((rows, n_out * G)).astype(f)
+    dy = rng.standard_normal((rows, n_out)).astype(f)
+    if rows > 1 and n_out > 1:
+        x[0, :G] = 0.0  # y = 0 in group 0 of row 0 ...
+        dy[0, 0] = np.inf  # ... where the derivative is 0 * inf
+        x[rows - 1, n_out * G - 1] = np.nan
+    s = np.zeros((rows, n_out), np.float64)
+    for k in range(G):
+        t = x[:, k::G].astype(np.float64)
+        s = (t * t + s).astype(f).astype(np.float64)
+    ref_y = np.sqrt(s.astype(f))
+    st = strided if rows > 1 else np.ascontiguousarray  # (one row is contiguous whatever its stride)
+    prev = _core.set_num_threads(threads)
+    try:
+        y = st(np.zeros((rows, n_out), f))
+        _core.pnorm_forward(st(x), 2.0, y)
+        dx = st(np.zeros_like(x))
+        _core.pnorm_backward(st(x), np.ascontiguousarray(y), st(dy), 2.0, dx)
+    finally:
+        _core.set_num_threads(prev)
+    if _core.ngd_cpu_kernel():
+        assert np.array_equal(y, ref_y, equal_nan=True)
+    else:
+        fin = np.isfinite(ref_y)
+        assert np.all(np.abs(y[fin] - ref_y[fin]) <= 2 * np.spacing(ref_y[fin]))
+        assert np.array_equal(np.isnan(y), np.isnan(ref_y))
+    yb, dyb = np.repeat(np.asarray(y), G, axis=1), np.repeat(dy, G, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ref_dx = (x * np.where(yb == 0, f(0), f(1) / yb)) * dyb
+    assert np.array_equal(dx + f(0), ref_dx + f(0), equal_nan=True)
+    if rows > 1 and n_out > 1:
+        assert y[0, 0] == 0 and np.isnan(dx[0, :G]).all() and np.isnan(y[rows - 1, n_out - 1])
+
+
 def test_sigmoid_exp_accuracy_over_the_whole_range():
     """f::Exp (the vectorizable exp behind sigmoid and softmax) against float64: within 3 ulp of the
     sigmoid everywhere it is a normal float, tiny-but-correct below, and NaN/inf handled."""

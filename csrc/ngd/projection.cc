@@ -2,14 +2,11 @@
 
 #include <algorithm>
 
+#include "math/avx512.h"
 #include "math/blas.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__CUDACC__)
+#ifdef NNET2_HAVE_AVX512
 #define NNET2_PROJECTION_AVX512 1
-// GCC 12 warns inside its own AVX-512 shuffle intrinsics (their _mm512_undefined_ps operand; GCC bug 105593).
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#include <immintrin.h>
 #endif
 
 #ifdef _OPENMP
@@ -20,8 +17,7 @@ namespace nnet2 {
 
 bool ProjectionAvailable() {
 #ifdef NNET2_PROJECTION_AVX512
-  static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
-  return ok;
+  return Avx512Available();
 #else
   return false;
 #endif
@@ -29,36 +25,6 @@ bool ProjectionAvailable() {
 
 #ifdef NNET2_PROJECTION_AVX512
 namespace {
-
-#define NNET2_AVX512 __attribute__((target("avx512f,fma")))
-
-inline __mmask16 TailMask(index_t left) {
-  return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
-}
-
-// In-register transpose of 16 rows of 16 floats: out[k] = (r[0][k], ..., r[15][k]).
-NNET2_AVX512 inline void Transpose16(const __m512 r[16], __m512 out[16]) {
-  __m512 t[16], u[16];
-  for (int i = 0; i < 8; i++) {
-    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);      // per 128-bit lane: a0 b0 a1 b1
-    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);  // a2 b2 a3 b3
-  }
-  for (int i = 0; i < 4; i++) {  // per lane: rows 4i..4i+3 of column j of the lane
-    u[4 * i + 0] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
-    u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
-    u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
-    u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
-  }
-  for (int j = 0; j < 4; j++) {  // gather lane L of the four row groups: column 4L + j
-    const __m512 v1 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88), v2 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xDD);
-    const __m512 v3 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
-    const __m512 v4 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xDD);
-    out[j] = _mm512_shuffle_f32x4(v1, v3, 0x88);
-    out[8 + j] = _mm512_shuffle_f32x4(v1, v3, 0xDD);
-    out[4 + j] = _mm512_shuffle_f32x4(v2, v4, 0x88);
-    out[12 + j] = _mm512_shuffle_f32x4(v2, v4, 0xDD);
-  }
-}
 
 // a[p][k][c] = W[16p + c][k]: 16 x 16 blocks transposed in registers; rows past R are 0.
 NNET2_AVX512 void PackRowsByK(const MatView &W, float *a) {

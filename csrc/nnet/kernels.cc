@@ -4,9 +4,11 @@
 #include <cmath>
 #include <vector>
 #include <limits>
+#include <numeric>
 
 #include "common/device.h"
 #include "cuda/cuda_api.h"
+#include "math/avx512.h"
 #include "math/blas.h"
 #include "math/functors.h"
 #include "math/simd.h"
@@ -87,6 +89,76 @@ NNET2_SIMD_CLONES void PnormDerivRow(const float *x, const float *y, const float
     for (index_t k = 0; k < G; k++) dx[j * G + k] = f::PnormDeriv(x[j * G + k], yj, dyj, p);
   }
 }
+
+#ifdef NNET2_HAVE_AVX512
+// The p = 2 p-norm on AVX-512 (Kaldi's p-norm networks all use p = 2). The portable loops above run one group
+// of G (10 in Kaldi's recipes) at a time, which GCC leaves mostly scalar: 0.065 ms for a 128 x 2000 forward or
+// backward on one core, against 0.034 ms for a copy of the matrix.
+//
+// Forward: 16 rows at a time, transposed in registers 16 columns at a time, so each lane is a row and the
+// group's sum runs down the columns in order, s = fma(x, x, s) from s = 0 (the CUDA kernel's order, which nvcc
+// contracts the same way); y = sqrt(s), transposed back through `stage` ([y.cols][16]).
+NNET2_AVX512 void Pnorm2ForwardBlock(const MatView &x, const MatView &y, index_t r0, index_t G, float *stage) {
+  const index_t D = x.cols, n_out = y.cols, nr = std::min<index_t>(16, x.rows - r0);
+  __m512 acc = _mm512_setzero_ps();
+  index_t k = 0, j = 0;
+  for (index_t c0 = 0; c0 < D; c0 += 16) {
+    const index_t nc = std::min<index_t>(16, D - c0);
+    const __mmask16 m = TailMask(nc);
+    __m512 r[16], col[16];
+    for (int l = 0; l < 16; l++) r[l] = l < nr ? _mm512_maskz_loadu_ps(m, x.row(r0 + l) + c0) : _mm512_setzero_ps();
+    Transpose16(r, col);
+    for (index_t t = 0; t < nc; t++) {
+      acc = _mm512_fmadd_ps(col[t], col[t], acc);
+      if (++k == G) {
+        _mm512_storeu_ps(stage + j * 16, _mm512_sqrt_ps(acc));
+        acc = _mm512_setzero_ps();
+        k = 0;
+        j++;
+      }
+    }
+  }
+  for (index_t j0 = 0; j0 < n_out; j0 += 16) {
+    const index_t nj = std::min<index_t>(16, n_out - j0);
+    const __mmask16 m = TailMask(nj);
+    __m512 r[16], out[16];
+    for (int q = 0; q < 16; q++) r[q] = q < nj ? _mm512_loadu_ps(stage + (j0 + q) * 16) : _mm512_setzero_ps();
+    Transpose16(r, out);
+    for (index_t l = 0; l < nr; l++) _mm512_mask_storeu_ps(y.row(r0 + l) + j0, m, out[l]);
+  }
+}
+
+// Backward, one row: dx = (x * (1 / y)) * dy (f::PnormInvOut2, f::PnormDeriv2: the same bits as the portable
+// loop), 16 elements at a time, the group values of each lane brought in by a permute: lane l of the chunk at
+// column c0 takes group (c0 + l) / G, i.e. entry (c0 + l) / G - c0 / G of the 16 groups from c0 / G on; that
+// pattern repeats every P = G / gcd(G, 16) chunks (`idx`, [P][16]; `first`, [P]: 16 c / G for chunk c of the
+// period: no integer division per chunk, which made the loop twice as slow). `inv`: room for y.cols + 16 floats.
+NNET2_AVX512 void Pnorm2BackwardRow(const float *x, const float *y, const float *dy, float *dx, index_t n_out,
+                                    index_t G, const std::int32_t *idx, const index_t *first, index_t P,
+                                    float *inv) {
+  const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
+  for (index_t j0 = 0; j0 < n_out; j0 += 16) {
+    const __mmask16 m = TailMask(n_out - j0);
+    const __m512 yv = _mm512_maskz_loadu_ps(m, y + j0);
+    const __mmask16 nz = _mm512_mask_cmp_ps_mask(m, yv, zero, _CMP_NEQ_UQ);  // y == 0: 1 / y taken as 0
+    _mm512_storeu_ps(inv + j0, _mm512_maskz_div_ps(nz, one, yv));
+  }
+  const index_t D = n_out * G, step = 16 * P / G;  // groups per period
+  for (index_t p0 = 0, gp = 0; p0 < D; p0 += 16 * P, gp += step) {
+    for (index_t c = 0; c < P; c++) {
+      const index_t c0 = p0 + 16 * c, g0 = gp + first[c];
+      if (c0 >= D) break;
+      const __mmask16 m = TailMask(D - c0), mg = TailMask(n_out - g0);
+      const __m512i id = _mm512_loadu_si512(idx + c * 16);
+      const __m512 iv = _mm512_permutexvar_ps(id, _mm512_maskz_loadu_ps(mg, inv + g0));
+      const __m512 dv = _mm512_permutexvar_ps(id, _mm512_maskz_loadu_ps(mg, dy + g0));
+      const __m512 xv = _mm512_maskz_loadu_ps(m, x + c0);
+      _mm512_mask_storeu_ps(dx + c0, m, _mm512_mul_ps(_mm512_mul_ps(xv, iv), dv));
+    }
+  }
+}
+
+#endif  // NNET2_HAVE_AVX512
 
 constexpr index_t kTransposedForwardMaxRows = 512, kTransposedForwardMinCols = 1024;
 
@@ -213,6 +285,18 @@ void PnormForward(const MatView &x, float p, const MatView &y) {
   NNET2_CHECK(p >= 1.0f, "PnormForward: p must be >= 1, got " << p);
   if (x.dev == Device::kCuda) { NNET2_ON_GPU(cuda::PnormForward(x, p, y)); return; }
   const index_t G = x.cols / y.cols;
+#ifdef NNET2_HAVE_AVX512
+  if (p == 2.f && G >= 1 && Avx512Available()) {
+    const index_t blocks = (x.rows + 15) / 16;
+#pragma omp parallel
+    {
+      std::vector<float> stage((size_t)y.cols * 16);
+#pragma omp for schedule(static)
+      for (index_t b = 0; b < blocks; b++) Pnorm2ForwardBlock(x, y, 16 * b, G, stage.data());
+    }
+    return;
+  }
+#endif
   NNET2_FOR_ROWS(i, x.rows) { PnormRow(x.row(i), p, y.row(i), y.cols, G); }
 }
 
@@ -223,6 +307,26 @@ void PnormBackward(const MatView &x, const MatView &y, const MatView &dy, float 
               "PnormBackward: input dim " << x.cols << " is not a multiple of output dim " << y.cols);
   if (x.dev == Device::kCuda) { NNET2_ON_GPU(cuda::PnormBackward(x, y, dy, p, dx)); return; }
   const index_t G = x.cols / y.cols;
+#ifdef NNET2_HAVE_AVX512
+  if (p == 2.f && G >= 1 && Avx512Available()) {
+    const index_t P = G / std::gcd<index_t>(G, 16);  // chunks of 16 columns after which the pattern repeats
+    std::vector<std::int32_t> idx((size_t)P * 16);
+    std::vector<index_t> first((size_t)P);
+    for (index_t c = 0; c < P; c++) {
+      first[c] = 16 * c / G;
+      for (index_t l = 0; l < 16; l++) idx[c * 16 + l] = (std::int32_t)((16 * c + l) / G - first[c]);
+    }
+#pragma omp parallel
+    {
+      std::vector<float> inv((size_t)y.cols + 16);
+#pragma omp for schedule(static)
+      for (index_t i = 0; i < x.rows; i++)
+        Pnorm2BackwardRow(x.row(i), y.row(i), dy.row(i), dx.row(i), y.cols, G, idx.data(), first.data(), P,
+                          inv.data());
+    }
+    return;
+  }
+#endif
   NNET2_FOR_ROWS(i, x.rows) { PnormDerivRow(x.row(i), y.row(i), dy.row(i), p, dx.row(i), y.cols, G); }
 }
 
