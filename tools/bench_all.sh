@@ -15,7 +15,7 @@ egs_frames=2000000
 ar_opts=()
 scale_frames=24000
 train_frames=20000
-train_repeat=2
+train_repeat=3
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --quick) seconds=0.5; repeat=1; egs_frames=200000; ar_opts=(--quick); scale_frames=8000; train_frames=3000; train_repeat=1; shift ;;
