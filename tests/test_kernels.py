@@ -386,3 +386,24 @@ def test_empty_minibatch_is_accepted_and_changes_nothing(rng):
     assert _core.softmax_cross_entropy(y, np.zeros(0, np.int32), y.copy(), y.copy()) == (0.0, 0.0)
     _core.affine_update(x, dy, 0.1, W, b)
     assert np.array_equal(W, W0) and np.array_equal(b, b0)
+
+
+def test_the_portable_paths_on_an_avx512_cpu():
+    """NNET2_NO_AVX512=1 selects the portable paths (the p = 2 p-norm loops, OpenBLAS for NG-SGD's H) on a CPU
+    that has AVX-512, so CI, whose machines have it, runs those paths too: the stated-order p-norm cases and
+    the pinned objectives (NG-SGD and SGD, 1 and 2 threads) in a child process with it set."""
+    import os
+    import subprocess
+    import sys
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    env = dict(os.environ, NNET2_NO_AVX512="1")
+    flag = subprocess.run([sys.executable, "-c", "from nnet2 import _core; print(_core.ngd_cpu_kernel())"],
+                          env=env, capture_output=True, text=True, check=True)
+    assert flag.stdout.strip() == "False"
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                        os.path.join(here, "test_kernels.py"), "-k", "stated_order or kaldis_float32_order",
+                        os.path.join(here, "test_pinned_objectives.py")],
+                       env=env, capture_output=True, text=True, cwd=os.path.dirname(here))
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert " passed" in r.stdout and "failed" not in r.stdout

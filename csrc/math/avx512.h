@@ -3,8 +3,10 @@
 // The core is built for baseline x86-64 (math/simd.h), so a kernel written with these intrinsics carries
 // NNET2_AVX512 (compiled for AVX-512F + FMA whatever the build's -march) and runs only where Avx512Available()
 // says so; every caller keeps a portable path for the other CPUs (and for other compilers and architectures,
-// where NNET2_HAVE_AVX512 is not defined).
+// where NNET2_HAVE_AVX512 is not defined). NNET2_NO_AVX512=1 in the environment selects those paths here too.
 #pragma once
+
+#include <cstdlib>
 
 #include "common/common.h"
 
@@ -20,9 +22,15 @@
 
 namespace nnet2 {
 
-// True on a CPU with AVX-512F and FMA (checked once).
+// True on a CPU with AVX-512F and FMA, unless the environment sets NNET2_NO_AVX512 (to anything but "" or "0"):
+// that runs the portable paths on such a CPU too, for tests and for comparing the two (checked once, at the
+// first call).
 inline bool Avx512Available() {
-  static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+  static const bool ok = [] {
+    const char *off = std::getenv("NNET2_NO_AVX512");
+    if (off != nullptr && off[0] != '\0' && !(off[0] == '0' && off[1] == '\0')) return false;
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+  }();
   return ok;
 }
 

@@ -130,7 +130,8 @@ void BindNgd(py::module_ &m) {
 
   m.def("ngd_cpu_kernel", &ProjectionAvailable,
         "True if the CPU preconditioner makes H = X W^T with the packed AVX-512 kernel (csrc/ngd/projection.h), "
-        "False where it uses OpenBLAS for it (no AVX-512).");
+        "False where it uses OpenBLAS for it (no AVX-512, or NNET2_NO_AVX512 set). The p = 2 p-norm passes take "
+        "their AVX-512 kernels under the same condition.");
   m.def(
       "affine_update_ngd",
       [](py::handle x, py::handle dy, float lr, py::handle W, py::handle b, PyNgd &ngd_in, PyNgd &ngd_out,

@@ -103,7 +103,9 @@ def affine_backprop_update(x: Matrix, dy: Matrix, lr: float, W: Matrix, b: Vecto
 
 def ngd_cpu_kernel() -> bool:
     """True if the CPU preconditioner makes its first product H = X W^T with the packed AVX-512 kernel
-    (csrc/ngd/projection.h), False where OpenBLAS makes it (a CPU without AVX-512). Same maths either way."""
+    (csrc/ngd/projection.h), False where OpenBLAS makes it (a CPU without AVX-512, or NNET2_NO_AVX512 set in
+    the environment before the first call). Same maths either way. The p = 2 p-norm forward and backward use
+    their AVX-512 kernels under the same condition."""
 
 def affine_update_ngd(
     x: Matrix,
