@@ -91,7 +91,7 @@ NNET2_SIMD_CLONES void PnormDerivRow(const float *x, const float *y, const float
 }
 
 #ifdef NNET2_HAVE_AVX512
-// The p = 2 p-norm on AVX-512 (Kaldi's p-norm networks all use p = 2). The portable loops above run one group
+// The p = 2 p-norm on AVX-512 (the p of Kaldi's p-norm recipes and of ours). The portable loops above run one group
 // of G (10 in Kaldi's recipes) at a time, which GCC leaves mostly scalar: 0.065 ms for a 128 x 2000 forward or
 // backward on one core, against 0.034 ms for a copy of the matrix.
 //
