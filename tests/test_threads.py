@@ -7,9 +7,12 @@ threading, not Kaldi checks."""
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import sys
 import textwrap
+
+import pytest
 
 from conftest import subprocess_pythonpath
 
@@ -87,3 +90,19 @@ def test_thread_count_capped_by_openmp_limit():
     p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
                        env=dict(os.environ, PYTHONPATH=subprocess_pythonpath(), OMP_THREAD_LIMIT="1"))
     assert p.returncode == 0 and "ok" in p.stdout, p.stdout + p.stderr
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="OpenBLAS's x86-64 kernel names")
+def test_blas_kernel_names_what_the_environment_forces():
+    """_core.blas_kernel() reports OpenBLAS's choice (some machines force an older family through
+    OPENBLAS_CORETYPE, which the trainer's log and tools/bench_core.py then name): here forced to Haswell
+    (AVX2) in a child process, as some of our machines do, and left to OpenBLAS's detection in another."""
+    code = "from nnet2 import _core; print(_core.blas_kernel())"
+    env = dict(os.environ, PYTHONPATH=subprocess_pythonpath())
+    forced = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                            env=dict(env, OPENBLAS_CORETYPE="Haswell"))
+    assert forced.returncode == 0 and forced.stdout.strip() == "Haswell", forced.stdout + forced.stderr
+    env.pop("OPENBLAS_CORETYPE", None)
+    env.pop("OPENBLAS_L2_SIZE", None)
+    detected = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert detected.returncode == 0 and detected.stdout.strip() != "", detected.stdout

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from conftest import subprocess_pythonpath
+from nnet2 import _core
 
 from train_fixtures import make_egs_dir, make_init_model
 
@@ -101,6 +102,10 @@ def test_bmuf_defaults_are_chen_and_huo(setup, tmp_path_factory, tmp_path):
     assert h[0]["lr"] == pytest.approx(0.02)
     log = open(os.path.join(out, "log", "train.setup.0.log")).read()
     assert "block momentum 0.5, block lr 1" in log and "schedule rate x 1" in log
+    # each rank says which OpenBLAS kernels it runs, and whether the environment forced them
+    kernel = f"OpenBLAS {_core.blas_kernel()} kernels"
+    assert f"Rank 0 computes on cpu (1 thread(s), {kernel}" in log, log
+    assert ("set by OPENBLAS_CORETYPE=" in log) == ("OPENBLAS_CORETYPE" in os.environ), log
     p = run(2, setup, tmp_path / "x", "--averaging", "bmuf", "--scale-lr-by-workers", "true", "--num-epochs", "1")
     assert p.returncode == 0, p.stderr[-3000:]
     with open(os.path.join(tmp_path / "x", "state", f"{IPE}.json")) as f:

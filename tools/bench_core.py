@@ -89,6 +89,13 @@ def best_seconds(f, runs: int, reps: int = 1) -> float:
     return best
 
 
+def blas_env() -> str:
+    """The OpenBLAS settings of the environment that change its kernels (some machines force an older kernel
+    family through OPENBLAS_CORETYPE, which halves the GEMM rate on an AVX-512 CPU), or 'detected'."""
+    env = [f"{k}={os.environ[k]}" for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ]
+    return " ".join(env) if env else "detected"
+
+
 def sgemm_ceiling(threads: int, n: int = 2048, reps: int = 10) -> float:
     """GFLOP/s of an n^3 sgemm through the core's OpenBLAS."""
     _core.set_num_threads(threads)
@@ -230,6 +237,8 @@ def main() -> int:
     fmt = lambda v, f: (f % v) if v is not None else "-"  # noqa: E731
     print(f"network={a.net}  (frames/s; ratios = ours SGD / PyTorch; ceiling % = 6*params*frames/s / sgemm; "
           f"NGD floor = NG-SGD's added FLOPs / SGD's)")
+    print(f"OpenBLAS kernel: {_core.blas_kernel()} ({blas_env()}); our AVX-512 kernels: "
+          f"{'on' if _core.ngd_cpu_kernel() else 'off'}")
     print(f"{'thr':>3} {'mb':>5} {'sgemm GF/s':>10} {'ours SGD':>9} {'ours NGD':>9} {'torch':>8} {'compiled':>8} "
           f"{'/torch':>6} {'/compl':>6} {'SGD %ceil':>9} {'GEMMs %ceil':>11} {'NGD ovh':>8} {'NGD floor':>9}")
     compiled_cache: dict = {}  # minibatch -> compiled PyTorch step (compiled once, reused for every thread count)
@@ -278,7 +287,8 @@ def main() -> int:
                      ratio_torch_compiled=(ours / tcomp if tcomp else None),
                      ngd_overhead=ovh, ngd_flop_share=share,
                      ngd_overhead_over_share=(ovh / share if ngd and share else None),
-                     ngd_cpu_kernel=_core.ngd_cpu_kernel(), samples=samples)
+                     ngd_cpu_kernel=_core.ngd_cpu_kernel(), blas_kernel=_core.blas_kernel(),
+                     blas_env=blas_env(), samples=samples)
             rows.append(r)
             thr_rows.append(r)
             print(f"{thr:>3} {mb:>5} {ceil:>10.1f} {ours:>9.0f} {fmt(ngd, '%9.0f'):>9} {fmt(tor, '%8.0f'):>8} "

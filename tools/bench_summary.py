@@ -119,7 +119,10 @@ def main() -> int:
         if rows:
             ceil = ", ".join(f"{r['sgemm_gflops']:.0f} GFLOP/s on {r['threads']} thread(s)"
                              for r in rows if r["minibatch"] == rows[0]["minibatch"])
-            lines += [f"## Training step, {net} network ({rows[0]['params'] / 1e6:.2f} M parameters; sgemm 2048^3: {ceil})",
+            kern = (f"; OpenBLAS {rows[0]['blas_kernel']} kernels, {rows[0]['blas_env']}"
+                    if "blas_kernel" in rows[0] else "")
+            lines += [f"## Training step, {net} network ({rows[0]['params'] / 1e6:.2f} M parameters; sgemm 2048^3: "
+                      f"{ceil}{kern})",
                       "", *core_table(rows), ""]
     tr = _load(d, "train.json")
     if tr:

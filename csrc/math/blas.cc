@@ -20,6 +20,7 @@ void scipy_cblas_sgemv(int order, int trans, int m, int n, float alpha, const fl
                        const float *x, int incx, float beta, float *y, int incy);
 void scipy_openblas_set_num_threads(int n);
 int scipy_openblas_get_num_threads(void);
+char *scipy_openblas_get_corename(void);
 // OpenBLAS >= 0.3.27: caller-managed threading (cblas.h, openblas_set_threads_callback_function).
 typedef void (*openblas_dojob_callback)(int thread_num, void *jobdata, int dojob_data);
 typedef void (*openblas_threads_callback)(int sync, openblas_dojob_callback dojob, int numjobs, size_t jobdata_elsize,
@@ -275,5 +276,10 @@ int SetNumThreads(int n) {
 }
 
 int GetNumThreads() { return scipy_openblas_get_num_threads(); }
+
+std::string BlasCoreName() {
+  const char *name = scipy_openblas_get_corename();
+  return name != nullptr ? std::string(name) : std::string();
+}
 
 }  // namespace nnet2

@@ -1,6 +1,8 @@
 // GEMM and friends, dispatched to OpenBLAS (CPU) or cuBLAS (GPU). The only device branch for BLAS.
 #pragma once
 
+#include <string>
+
 #include "math/matrix.h"
 
 namespace nnet2 {
@@ -54,5 +56,8 @@ class BlasSerialSection {
 // Sets the threads used by OpenBLAS and by our OpenMP loops. Returns the previous BLAS setting.
 int SetNumThreads(int n);
 int GetNumThreads();
+// The name of the kernel family OpenBLAS picked for this CPU at load time ("SkylakeX", "Haswell", "Zen", ...):
+// its own detection, or what OPENBLAS_CORETYPE in the environment forced.
+std::string BlasCoreName();
 
 }  // namespace nnet2

@@ -32,6 +32,9 @@ PYBIND11_MODULE(_core, m) {
   m.def("set_num_threads", &nnet2::SetNumThreads, py::arg("n"),
         "Set the threads used by OpenBLAS and the OpenMP loops; returns the previous BLAS setting.");
   m.def("get_num_threads", &nnet2::GetNumThreads, "Threads OpenBLAS uses.");
+  m.def("blas_kernel", &nnet2::BlasCoreName,
+        "The kernel family OpenBLAS picked for this CPU when it loaded (e.g. 'SkylakeX', 'Haswell'): its own "
+        "detection, or the one OPENBLAS_CORETYPE in the environment forced.");
   m.def("synchronize", &nnet2::DeviceSynchronize, py::call_guard<py::gil_scoped_release>(),
         "Wait for queued GPU work (no-op on the CPU); call before handing device memory to MPI.");
   nnet2::BindNnet(m);

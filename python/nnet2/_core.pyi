@@ -67,6 +67,11 @@ def set_num_threads(n: int) -> int:
 def get_num_threads() -> int:
     """The number of threads OpenBLAS uses."""
 
+def blas_kernel() -> str:
+    """The kernel family OpenBLAS picked for this CPU when the core loaded it ("SkylakeX", "Haswell", "Zen",
+    ...): its own detection, or the one OPENBLAS_CORETYPE in the environment forced (a Haswell kernel on an
+    AVX-512 CPU runs the GEMMs at about half speed)."""
+
 def synchronize() -> None:
     """Wait for all queued GPU work to finish (a no-op on the CPU). GPU kernels are asynchronous:
     call this before reading a clock when timing them, and before handing device memory to MPI."""

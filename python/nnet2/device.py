@@ -11,6 +11,7 @@ CUDA_VISIBLE_DEVICES restricts and renumbers the GPUs as usual.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
@@ -121,3 +122,11 @@ def activate(device: str, local_rank: int = 0, gpu: int = -1) -> str:
     name = name.decode() if isinstance(name, bytes) else str(name)
     how = "--gpu" if gpu >= 0 else f"local rank {local_rank} % {n} GPUs"
     return f"cuda:{idx} ({name}; {how})"
+
+
+def cpu_blas_description(threads: int) -> str:
+    """For the log: the CPU's threads and the OpenBLAS kernel family in use, naming OPENBLAS_CORETYPE when
+    the environment forced it (e.g. 'Haswell', AVX2, on an AVX-512 CPU: about half the GEMM rate)."""
+    forced = os.environ.get("OPENBLAS_CORETYPE")
+    return (f"{threads} thread(s), OpenBLAS {_core.blas_kernel()} kernels"
+            + (f", set by OPENBLAS_CORETYPE={forced} in the environment" if forced else ""))

@@ -75,7 +75,7 @@ from tqdm import tqdm
 
 from nnet2 import _core
 from nnet2.data.kaldi_egs import open_egs
-from nnet2.device import activate, to_host
+from nnet2.device import activate, cpu_blas_description, to_host
 from nnet2.nnet import components as C
 from nnet2.nnet import ngd_config
 from nnet2.nnet.convert import set_update_type
@@ -535,7 +535,8 @@ class Trainer:
                 self.log.info(f"Resuming from iteration {last} ({self._mdl(last)})")
         nnet = model.nnet
         set_update_type(nnet, o.update, ngd_config.preset(o.ngd_preset))
-        self.log.info(f"Rank {self.rank} computes on {self.where}")
+        self.log.info(f"Rank {self.rank} computes on {self.where}"
+                      + (f" ({cpu_blas_description(self.threads)})" if self.where == "cpu" else ""))
         nnet.to(o.device)
         averager = self.averager or make_averager(o.averaging, self.comm, self.block_momentum, o.block_lr)
         if self.rank == 0:
