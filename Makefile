@@ -51,7 +51,7 @@ recipe: setup
 dev:
 	cmake -S . -B build/dev -G Ninja -DCMAKE_BUILD_TYPE=Release -DPython_EXECUTABLE=$$(command -v python) $(CMAKE_ARGS)
 	cmake --build build/dev -j $(JOBS)
-	cp build/dev/_core*.so python/nnet2/
+	install -m 755 build/dev/_core*.so python/nnet2/  # a new file, not written over one a running process has loaded
 
 clean:
 	rm -rf build python/nnet2/_core*.so

@@ -106,6 +106,7 @@ def test_bmuf_defaults_are_chen_and_huo(setup, tmp_path_factory, tmp_path):
     kernel = f"OpenBLAS {_core.blas_kernel()} kernels"
     assert f"Rank 0 computes on cpu (1 thread(s), {kernel}" in log, log
     assert ("set by OPENBLAS_CORETYPE=" in log) == ("OPENBLAS_CORETYPE" in os.environ), log
+    assert ("OPENBLAS_L2_SIZE=" in log) == ("OPENBLAS_L2_SIZE" in os.environ), log
     p = run(2, setup, tmp_path / "x", "--averaging", "bmuf", "--scale-lr-by-workers", "true", "--num-epochs", "1")
     assert p.returncode == 0, p.stderr[-3000:]
     with open(os.path.join(tmp_path / "x", "state", f"{IPE}.json")) as f:

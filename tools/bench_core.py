@@ -40,6 +40,7 @@ from _paths import use_source_tree_if_built  # noqa: E402
 use_source_tree_if_built()
 
 from nnet2 import _core  # noqa: E402
+from nnet2.device import openblas_overrides  # noqa: E402
 from nnet2.nnet.ngd_config import KALDI_SCRIPTS  # noqa: E402
 from nnet2.nnet.nnet import init_nnet_from_config  # noqa: E402
 import numpy as np  # noqa: E402  (after nnet2, which sets OpenBLAS's thread timeout before any OpenBLAS loads)
@@ -90,10 +91,8 @@ def best_seconds(f, runs: int, reps: int = 1) -> float:
 
 
 def blas_env() -> str:
-    """The OpenBLAS settings of the environment that change its kernels (some machines force an older kernel
-    family through OPENBLAS_CORETYPE, which halves the GEMM rate on an AVX-512 CPU), or 'detected'."""
-    env = [f"{k}={os.environ[k]}" for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ]
-    return " ".join(env) if env else "detected"
+    """The environment's OpenBLAS overrides (nnet2.device.openblas_overrides), or 'detected'."""
+    return openblas_overrides() or "detected"
 
 
 def sgemm_ceiling(threads: int, n: int = 2048, reps: int = 10) -> float:

@@ -124,9 +124,15 @@ def activate(device: str, local_rank: int = 0, gpu: int = -1) -> str:
     return f"cuda:{idx} ({name}; {how})"
 
 
+def openblas_overrides() -> str:
+    """The environment's settings that override OpenBLAS's own choice of kernels and blocking, as
+    'NAME=value ...' ('' if none): some machines force an older family through OPENBLAS_CORETYPE (e.g.
+    'Haswell', AVX2, on an AVX-512 CPU: about half the GEMM rate)."""
+    return " ".join(f"{k}={os.environ[k]}" for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ)
+
+
 def cpu_blas_description(threads: int) -> str:
-    """For the log: the CPU's threads and the OpenBLAS kernel family in use, naming OPENBLAS_CORETYPE when
-    the environment forced it (e.g. 'Haswell', AVX2, on an AVX-512 CPU: about half the GEMM rate)."""
-    forced = os.environ.get("OPENBLAS_CORETYPE")
+    """For the log: the CPU's threads and the OpenBLAS kernel family in use, and the environment's overrides."""
+    env = openblas_overrides()
     return (f"{threads} thread(s), OpenBLAS {_core.blas_kernel()} kernels"
-            + (f", set by OPENBLAS_CORETYPE={forced} in the environment" if forced else ""))
+            + (f", set by {env} in the environment" if env else ""))
