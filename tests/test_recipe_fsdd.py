@@ -146,3 +146,17 @@ def test_readme_commands_run(recipe):
     assert (q / "final_sigmoid.txt").read_text().startswith("<TransitionModel>")
     assert (q / "egs" / "info.json").exists() and (q / "dbn_4x512" / "4.dbn").exists()
     assert (q / "dnn_sigmoid_ngd_8w_avg10" / "final.mdl").exists()
+
+
+def test_readme_python_snippet_runs(recipe):
+    """The README's `nnet2.api` snippet, on the quick recipe's outputs (exp/ -> exp_quick/): the paths it
+    names are ones the recipe makes, and it trains and loads a model."""
+    d, _, _ = recipe
+    text = open(os.path.join(REPO, "README.md")).read()
+    snippet = text.split("After `make recipe`, from `egs/fsdd` (the recipe's egs", 1)[1]
+    snippet = snippet.split("```python", 1)[1].split("```", 1)[0]
+    assert "nn.train(" in snippet and "nn.load_model(" in snippet
+    code = re.sub(r'"exp/', '"exp_quick/', snippet) + "\nprint('ok', model.nnet.num_params())\n"
+    r = _run(["bash", "-c", '. ./path.sh; python -c "$0"', code], d, timeout=600)
+    assert r.returncode == 0 and "ok " in r.stdout, r.stderr[-3000:]
+    assert (d / "exp_quick" / "dnn_api" / "final.mdl").exists()

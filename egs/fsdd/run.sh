@@ -5,7 +5,7 @@
 # Two model types: the paper's sigmoid DNN (RBM + NG-SGD) and Kaldi's p-norm DNN (NG-SGD).
 #
 #   ./run.sh                          # everything (about 4 minutes on 2 idle cores, as the README says)
-#   ./run.sh --quick true             # the same stages on a small subset (CI; a few minutes)
+#   ./run.sh --quick true             # the same stages on a small subset (CI; seconds)
 #   ./run.sh --stage 6 --nj 4         # train with 4 workers from the existing egs (exp/dnn_*_ngd_4w_avg10)
 #   ./run.sh --fsdd-dir /my/fsdd      # your own copy of FSDD (holding recordings/)
 set -euo pipefail
