@@ -13,7 +13,7 @@ import bench_summary as S  # noqa: E402
 def row(sgd, ngd):
     return dict(net="pnorm", threads=1, minibatch=128, ours_sgd=max(sgd), ours_ngd=max(ngd), torch=None,
                 torch_compiled=None, ratio_torch=None, ratio_torch_compiled=None, ceiling_frac=0.8,
-                gemm_bound_frac=0.9, ngd_overhead=max(sgd) / max(ngd) - 1, ngd_flop_share=0.334,
+                gemm_bound_frac=0.9, products_in_order_frac=0.85, ngd_overhead=max(sgd) / max(ngd) - 1, ngd_flop_share=0.334,
                 samples=dict(sgd=sgd, ngd=ngd))
 
 
@@ -23,7 +23,7 @@ def test_the_overhead_median_pairs_each_round():
     r = row([100.0, 130.0, 100.0], [80.0, 80.0, 100.0])
     assert S.paired_median_overhead(r) == pytest.approx(0.25)
     line = S.core_table([r])[2]
-    assert line.endswith("| 30.0% | 33.4% | 0.90x | 25.0% |"), line
+    assert line.endswith("| 80.0% | 90.0% | 85.0% | 30.0% | 33.4% | 0.90x | 25.0% |"), line
 
 
 def test_rows_without_samples_leave_the_median_blank():
@@ -31,3 +31,9 @@ def test_rows_without_samples_leave_the_median_blank():
     del r["samples"]
     assert S.paired_median_overhead(r) is None
     assert S.core_table([r])[2].endswith("| - |")
+
+
+def test_rows_from_before_the_in_order_products_leave_that_column_blank():
+    r = row([100.0], [80.0])
+    del r["products_in_order_frac"]
+    assert "| 80.0% | 90.0% | - | 25.0% |" in S.core_table([r])[2]

@@ -20,8 +20,12 @@ per step as a share of SGD's (tools/ngd_flops.py, steady state): the floor of th
 is a 2048^3 float32 GEMM through the same OpenBLAS the core uses. "% of ceiling" counts 6 x parameters
 FLOPs per frame (2 forward + 2 input-derivative + 2 weight-gradient). "GEMMs % of ceiling" is the same
 count over the time of the network's matrix products alone at that minibatch size (`gemm_bound`): what
-OpenBLAS's own split reaches on those shapes, each product timed by itself (the step's backward now splits
-W's rows over the threads itself, `AffineDerivAndUpdate`, and can beat it on 2 threads).
+OpenBLAS's own split reaches on those shapes, each product timed by itself with its operands in cache (the
+step's backward now splits W's rows over the threads itself, `AffineDerivAndUpdate`, and can beat it on 2
+threads). "In order" (`products_stepper`) is the step's own products alone, run in the step's order with
+the step's calls, so that each layer's weights are as cold as in the step, timed in the same interleaved
+rounds as the steps and counted as the step is (6 x parameters per frame): the step's rate if it did nothing
+but its products. `step_over_products` in the JSON is the step's frames/s over that one's.
 
 Usage: python tools/bench_core.py [--net pnorm|sigmoid] [--minibatch 128 1024] [--threads 1 2] [--json out.json]
 """
@@ -135,6 +139,38 @@ def gemm_bound(net: str, mb: int, threads: int, max_reps: int = 20) -> float:
     return flops / secs / 1e9
 
 
+def products_stepper(net: str, mb: int):
+    """A zero-argument function running the network's own matrix products alone, in the step's order: the
+    forward through every affine layer (`affine_forward`), then from the top down each layer's input derivative and update in one
+    call (`affine_backprop_update`, the step's own fused backward; the first layer's update alone,
+    `affine_update`, as the step has no input derivative there). Nothing else: no nonlinearity, softmax,
+    copy or Python of the step beyond the calls. Unlike `gemm_bound`, which repeats each product on the same
+    operands, every layer's weights pass through the caches once per pass here, as in the step; the
+    sigmoid network's 160 MB of weights do not fit them and stream from memory. A step that did nothing but
+    its products would run at its rate; main() times it in the same interleaved rounds as the steps."""
+    rng = np.random.default_rng(0)
+    in_dim, hidden, out = dims(net)
+    ins = [in_dim] + [h // 10 if net == "pnorm" else h for h in hidden]
+    outs = hidden + [out]
+    W = [(0.01 * rng.standard_normal((o, i))).astype(np.float32) for i, o in zip(ins, outs)]
+    b = [np.zeros(o, np.float32) for o in outs]
+    x = [rng.standard_normal((mb, i)).astype(np.float32) for i in ins]
+    y = [np.empty((mb, o), np.float32) for o in outs]
+    dy = [(1e-3 * rng.standard_normal((mb, o))).astype(np.float32) for o in outs]
+    dx = [np.empty((mb, i), np.float32) for i in ins]
+
+    def step():
+        for k in range(len(W)):
+            _core.affine_forward(x[k], W[k], b[k], y[k])
+        for k in reversed(range(len(W))):
+            if k == 0:
+                _core.affine_update(x[k], dy[k], 1e-9, W[k], b[k])
+            else:
+                _core.affine_backprop_update(x[k], dy[k], 1e-9, W[k], b[k], dx[k])
+
+    return step
+
+
 def ours_stepper(net: str, mb: int, ngd: bool):
     """A zero-argument function running one training step of the core, and the parameter count."""
     nnet = init_nnet_from_config(config(net, ngd), seed=1)
@@ -239,7 +275,7 @@ def main() -> int:
     print(f"OpenBLAS kernel: {_core.blas_kernel()} ({blas_env()}); our AVX-512 kernels: "
           f"{'on' if _core.ngd_cpu_kernel() else 'off'}")
     print(f"{'thr':>3} {'mb':>5} {'sgemm GF/s':>10} {'ours SGD':>9} {'ours NGD':>9} {'torch':>8} {'compiled':>8} "
-          f"{'/torch':>6} {'/compl':>6} {'SGD %ceil':>9} {'GEMMs %ceil':>11} {'NGD ovh':>8} {'NGD floor':>9}")
+          f"{'/torch':>6} {'/compl':>6} {'SGD %ceil':>9} {'GEMMs %ceil':>11} {'in order':>8} {'NGD ovh':>8} {'NGD floor':>9}")
     compiled_cache: dict = {}  # minibatch -> compiled PyTorch step (compiled once, reused for every thread count)
     for thr in a.threads:
         # the ceiling is measured before and after this thread count's rows and the higher kept: a VM's clock
@@ -250,7 +286,7 @@ def main() -> int:
             set_threads(thr)
             runs = {"sgd": ours_stepper(a.net, mb, False)}
             params = runs["sgd"][1]
-            steppers = {"sgd": runs["sgd"][0]}
+            steppers = {"sgd": runs["sgd"][0], "products": products_stepper(a.net, mb)}
             if a.ngd and hasattr(_core, "OnlineNaturalGradient"):
                 steppers["ngd"] = ours_stepper(a.net, mb, True)[0]
             if not a.no_torch:
@@ -276,12 +312,16 @@ def main() -> int:
             ours, ngd, tor, tcomp = best["sgd"], best.get("ngd"), best.get("torch"), best.get("torch_compiled")
             frac = 6.0 * params * ours / (ceil * 1e9)
             bound = gemm_bound(a.net, mb, thr)
+            in_order = best["products"]
+            in_order_frac = 6.0 * params * in_order / (ceil * 1e9)
             set_threads(thr)
             share = ngd_flop_share(network_layers(a.net), mb, **NGD_OPTS) if ngd else None
             ovh = ours / ngd - 1 if ngd else None
             r = dict(net=a.net, threads=thr, minibatch=mb, sgemm_gflops=ceil, ours_sgd=ours, ours_ngd=ngd,
                      torch=tor, torch_compiled=tcomp, params=params, ceiling_frac=frac,
                      gemm_bound_gflops=bound, gemm_bound_frac=bound / ceil,
+                     products_in_order_fps=in_order, products_in_order_frac=in_order_frac,
+                     step_over_products=ours / in_order,
                      ratio_torch=(ours / tor if tor else None),
                      ratio_torch_compiled=(ours / tcomp if tcomp else None),
                      ngd_overhead=ovh, ngd_flop_share=share,
@@ -293,6 +333,7 @@ def main() -> int:
             print(f"{thr:>3} {mb:>5} {ceil:>10.1f} {ours:>9.0f} {fmt(ngd, '%9.0f'):>9} {fmt(tor, '%8.0f'):>8} "
                   f"{fmt(tcomp, '%8.0f'):>8} {fmt(r['ratio_torch'], '%5.2fx'):>6} "
                   f"{fmt(r['ratio_torch_compiled'], '%5.2fx'):>6} {100 * frac:>8.1f}% {100 * bound / ceil:>10.1f}% "
+                  f"{100 * in_order_frac:>7.1f}% "
                   f"{fmt(ovh if ovh is None else 100 * ovh, '%7.1f%%'):>8} "
                   f"{fmt(share if share is None else 100 * share, '%8.1f%%'):>9}", flush=True)
         after = sgemm_ceiling(thr)
@@ -301,6 +342,7 @@ def main() -> int:
             for r in thr_rows:
                 r["ceiling_frac"] *= r["sgemm_gflops"] / after
                 r["gemm_bound_frac"] *= r["sgemm_gflops"] / after
+                r["products_in_order_frac"] *= r["sgemm_gflops"] / after
                 r["sgemm_gflops"] = after
     if a.json:
         with open(a.json, "w") as f:

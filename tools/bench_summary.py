@@ -52,15 +52,16 @@ def paired_median_overhead(r) -> float | None:
 
 def core_table(rows) -> list[str]:
     out = ["| net | threads | minibatch | ours SGD fr/s | ours NG-SGD fr/s | PyTorch eager fr/s | PyTorch compiled fr/s "
-           "| SGD / eager | SGD / compiled | % of sgemm ceiling | its GEMMs alone | NG-SGD overhead | NG-SGD FLOP floor "
-           "| overhead / floor | overhead, median of the rounds' pairs |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           "| SGD / eager | SGD / compiled | % of sgemm ceiling | its GEMMs alone | its products in the step's order "
+           "| NG-SGD overhead | NG-SGD FLOP floor | overhead / floor | overhead, median of the rounds' pairs |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         ovh, share, med = r.get("ngd_overhead"), r.get("ngd_flop_share"), paired_median_overhead(r)
         out.append(f"| {r['net']} | {r['threads']} | {r['minibatch']} | {r['ours_sgd']:.0f} | {_f(r['ours_ngd'], '%.0f')} "
                    f"| {_f(r['torch'], '%.0f')} | {_f(r.get('torch_compiled'), '%.0f')} "
                    f"| {_f(r['ratio_torch'], '%.2fx')} | {_f(r.get('ratio_torch_compiled'), '%.2fx')} "
                    f"| {100 * r['ceiling_frac']:.1f}% | {_f(_pct(r.get('gemm_bound_frac')), '%.1f%%')} "
+                   f"| {_f(_pct(r.get('products_in_order_frac')), '%.1f%%')} "
                    f"| {_f(ovh if ovh is None else 100 * ovh, '%.1f%%')} "
                    f"| {_f(share if share is None else 100 * share, '%.1f%%')} "
                    f"| {_f(ovh / share if ovh is not None and share else None, '%.2fx')} "
@@ -99,8 +100,9 @@ def readme_tables(d: str) -> list[str]:
         return "-" if v is None else f"{v:,.0f}"
 
     out = ["| network | threads | minibatch | ours SGD fr/s | ours NG-SGD fr/s | PyTorch eager fr/s | PyTorch compiled fr/s "
-           "| SGD / eager | SGD / compiled | % of sgemm ceiling | its GEMMs alone | NG-SGD overhead | its FLOP floor |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           "| SGD / eager | SGD / compiled | % of sgemm ceiling | its GEMMs alone | its products in the step's order "
+           "| NG-SGD overhead | its FLOP floor |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for net in ("pnorm", "sigmoid"):
         for k, r in enumerate(_load(d, f"core_{net}.json") or []):
             ovh, share = r.get("ngd_overhead"), r.get("ngd_flop_share")
@@ -108,6 +110,7 @@ def readme_tables(d: str) -> list[str]:
                        f"| {n(r['ours_ngd'])} | {n(r['torch'])} | {n(r.get('torch_compiled'))} "
                        f"| {_f(r['ratio_torch'], '%.2f×')} | {_f(r.get('ratio_torch_compiled'), '%.2f×')} "
                        f"| {100 * r['ceiling_frac']:.0f}% | {_f(_pct(r.get('gemm_bound_frac')), '%.0f%%')} "
+                       f"| {_f(_pct(r.get('products_in_order_frac')), '%.0f%%')} "
                        f"| {_f(ovh if ovh is None else 100 * ovh, '%.0f%%')} "
                        f"| {_f(share if share is None else 100 * share, '%.0f%%')} |")
     tr = _load(d, "train.json")

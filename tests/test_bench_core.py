@@ -1,0 +1,29 @@
+"""tools/bench_core.py end to end on a tiny run (one thread, minibatch 16, no PyTorch): every row it writes
+carries the step's rate, the ceiling, and the products-in-the-step's-order figures, and those are
+consistent with each other. A smoke test of our own benchmark, not a speed test: nothing here depends on
+how fast the machine is."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOOL = os.path.join(HERE, "..", "tools", "bench_core.py")
+
+
+@pytest.mark.parametrize("ngd", [False, True])
+def test_a_tiny_run_writes_consistent_rows(tmp_path, ngd):
+    out = tmp_path / "rows.json"
+    cmd = [sys.executable, TOOL, "--net", "pnorm", "--minibatch", "16", "--threads", "1", "--no-torch",
+           "--repeat", "1", "--seconds", "0.05", "--json", str(out)] + (["--ngd"] if ngd else [])
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "in order" in p.stdout
+    (r,) = json.loads(out.read_text())
+    assert r["ours_sgd"] > 0 and r["products_in_order_fps"] > 0 and r["sgemm_gflops"] > 0
+    assert r["step_over_products"] == pytest.approx(r["ours_sgd"] / r["products_in_order_fps"])
+    # both fractions count 6 x parameters per frame against the same ceiling
+    assert r["products_in_order_frac"] / r["ceiling_frac"] == pytest.approx(1 / r["step_over_products"])
+    assert (r["ours_ngd"] is not None) == ngd
