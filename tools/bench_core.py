@@ -141,13 +141,14 @@ def gemm_bound(net: str, mb: int, threads: int, max_reps: int = 20) -> float:
 
 def products_stepper(net: str, mb: int):
     """A zero-argument function running the network's own matrix products alone, in the step's order: the
-    forward through every affine layer (`affine_forward`), then from the top down each layer's input derivative and update in one
-    call (`affine_backprop_update`, the step's own fused backward; the first layer's update alone,
-    `affine_update`, as the step has no input derivative there). Nothing else: no nonlinearity, softmax,
-    copy or Python of the step beyond the calls. Unlike `gemm_bound`, which repeats each product on the same
-    operands, every layer's weights pass through the caches once per pass here, as in the step; the
-    sigmoid network's 160 MB of weights do not fit them and stream from memory. A step that did nothing but
-    its products would run at its rate; main() times it in the same interleaved rounds as the steps."""
+    forward through every affine layer (`affine_forward`), then from the top down each layer's input
+    derivative and update in one call (`affine_backprop_update`, the step's own fused backward; the first
+    layer's update alone, `affine_update`, as the step has no input derivative there). Nothing else: no
+    nonlinearity, softmax, copy or Python of the step beyond the calls. Unlike `gemm_bound`, which repeats
+    each product on the same operands, every layer's weights pass through the caches once per pass here, as
+    in the step; the sigmoid network's 160 MB of weights do not fit them and stream from memory. A step that
+    did nothing but its products would run at its rate; main() times it in the same interleaved rounds as
+    the steps."""
     rng = np.random.default_rng(0)
     in_dim, hidden, out = dims(net)
     ins = [in_dim] + [h // 10 if net == "pnorm" else h for h in hidden]
@@ -275,7 +276,8 @@ def main() -> int:
     print(f"OpenBLAS kernel: {_core.blas_kernel()} ({blas_env()}); our AVX-512 kernels: "
           f"{'on' if _core.ngd_cpu_kernel() else 'off'}")
     print(f"{'thr':>3} {'mb':>5} {'sgemm GF/s':>10} {'ours SGD':>9} {'ours NGD':>9} {'torch':>8} {'compiled':>8} "
-          f"{'/torch':>6} {'/compl':>6} {'SGD %ceil':>9} {'GEMMs %ceil':>11} {'in order':>8} {'NGD ovh':>8} {'NGD floor':>9}")
+          f"{'/torch':>6} {'/compl':>6} {'SGD %ceil':>9} {'GEMMs %ceil':>11} {'in order':>8} {'NGD ovh':>8} "
+          f"{'NGD floor':>9}")
     compiled_cache: dict = {}  # minibatch -> compiled PyTorch step (compiled once, reused for every thread count)
     for thr in a.threads:
         # the ceiling is measured before and after this thread count's rows and the higher kept: a VM's clock
