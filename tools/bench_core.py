@@ -118,12 +118,9 @@ def gemm_bound(net: str, mb: int, threads: int, max_reps: int = 20) -> float:
     threads, is not this and can beat it on 2 threads). NG-SGD's own products are not among them."""
     _core.set_num_threads(threads)
     rng = np.random.default_rng(0)
-    in_dim, hidden, out = dims(net)
-    ins = [in_dim] + [h // 10 if net == "pnorm" else h for h in hidden]
-    outs = hidden + [out]
     flops = secs = 0.0
 
-    for i, (d_in, d_out) in enumerate(zip(ins, outs)):
+    for i, (d_in, d_out) in enumerate(network_layers(net)):
         reps = max(1, min(max_reps, int(2e8 / (mb * d_in * d_out))))  # about 1e8-4e8 FLOPs per timed run
         x = rng.standard_normal((mb, d_in)).astype(np.float32)
         W = rng.standard_normal((d_out, d_in)).astype(np.float32)
@@ -150,15 +147,13 @@ def products_stepper(net: str, mb: int):
     did nothing but its products would run at its rate; main() times it in the same interleaved rounds as
     the steps."""
     rng = np.random.default_rng(0)
-    in_dim, hidden, out = dims(net)
-    ins = [in_dim] + [h // 10 if net == "pnorm" else h for h in hidden]
-    outs = hidden + [out]
-    W = [(0.01 * rng.standard_normal((o, i))).astype(np.float32) for i, o in zip(ins, outs)]
-    b = [np.zeros(o, np.float32) for o in outs]
-    x = [rng.standard_normal((mb, i)).astype(np.float32) for i in ins]
-    y = [np.empty((mb, o), np.float32) for o in outs]
-    dy = [(1e-3 * rng.standard_normal((mb, o))).astype(np.float32) for o in outs]
-    dx = [np.empty((mb, i), np.float32) for i in ins]
+    layers = network_layers(net)
+    W = [(0.01 * rng.standard_normal((o, i))).astype(np.float32) for i, o in layers]
+    b = [np.zeros(o, np.float32) for _, o in layers]
+    x = [rng.standard_normal((mb, i)).astype(np.float32) for i, _ in layers]
+    y = [np.empty((mb, o), np.float32) for _, o in layers]
+    dy = [(1e-3 * rng.standard_normal((mb, o))).astype(np.float32) for _, o in layers]
+    dx = [np.empty((mb, i), np.float32) for i, _ in layers]
 
     def step():
         for k in range(len(W)):
