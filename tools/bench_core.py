@@ -3,11 +3,11 @@
 
 Networks:
   pnorm  : a Kaldi-sized p-norm network, 360 -> 4 x [affine 2000 -> p-norm 200 (groups of 10) -> normalize]
-           -> affine 3000 -> softmax  (2.69 M parameters)
-  sigmoid: the paper's network, 440 -> 6 x [affine 2048 -> sigmoid] -> affine 8806 -> softmax (~43 M parameters)
+           -> affine 3000 -> softmax  (2.53 M parameters)
+  sigmoid: the paper's network, 440 -> 6 x [affine 2048 -> sigmoid] -> affine 8806 -> softmax (39.93 M parameters)
 
-Each measurement is the best of --repeat interleaved timings (ours SGD, ours NG-SGD, PyTorch, repeated),
-since on a shared machine interference only ever slows a run down. NG-SGD is timed after 14 warm-up steps,
+Each measurement is the best of --repeat interleaved timings (ours SGD, its products in order, ours NG-SGD,
+PyTorch eager and compiled, repeated), since on a shared machine interference only ever slows a run down. NG-SGD is timed after 14 warm-up steps,
 past the preconditioner's first 10 updates (done every step, then every update-period steps): the steady
 state of a training iteration, which runs hundreds of minibatches.
 
