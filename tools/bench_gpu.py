@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Training throughput on one GPU: the nnet2 core vs PyTorch on the same GPU, the paper's network
-(440 -> 6 x 2048 sigmoid -> 8806 softmax, 43 M parameters; tools/bench_core.py --net sigmoid).
+(440 -> 6 x 2048 sigmoid -> 8806 softmax, 39.9 M parameters; tools/bench_core.py --net sigmoid).
 
 Each step = forward + backward + update with the objective summed over the minibatch: ours through
 `Nnet.train_step` on CuPy arrays (plain SGD, and NG-SGD with --ngd), PyTorch as nn.Sequential with summed
