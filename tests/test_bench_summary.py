@@ -13,8 +13,8 @@ import bench_summary as S  # noqa: E402
 def row(sgd, ngd):
     return dict(net="pnorm", threads=1, minibatch=128, ours_sgd=max(sgd), ours_ngd=max(ngd), torch=None,
                 torch_compiled=None, ratio_torch=None, ratio_torch_compiled=None, ceiling_frac=0.8,
-                gemm_bound_frac=0.9, products_in_order_frac=0.85, ngd_overhead=max(sgd) / max(ngd) - 1, ngd_flop_share=0.334,
-                samples=dict(sgd=sgd, ngd=ngd))
+                gemm_bound_frac=0.9, products_in_order_frac=0.85, ngd_overhead=max(sgd) / max(ngd) - 1,
+                ngd_flop_share=0.334, samples=dict(sgd=sgd, ngd=ngd))
 
 
 def test_the_overhead_median_pairs_each_round():

@@ -7,9 +7,9 @@ Networks:
   sigmoid: the paper's network, 440 -> 6 x [affine 2048 -> sigmoid] -> affine 8806 -> softmax (39.93 M parameters)
 
 Each measurement is the best of --repeat interleaved timings (ours SGD, its products in order, ours NG-SGD,
-PyTorch eager and compiled, repeated), since on a shared machine interference only ever slows a run down. NG-SGD is timed after 14 warm-up steps,
-past the preconditioner's first 10 updates (done every step, then every update-period steps): the steady
-state of a training iteration, which runs hundreds of minibatches.
+PyTorch eager and compiled, repeated), since on a shared machine interference only ever slows a run down.
+NG-SGD is timed after 14 warm-up steps, past the preconditioner's first 10 updates (done every step, then
+every update-period steps): the steady state of a training iteration, which runs hundreds of minibatches.
 
 Each step = forward + backward + plain-SGD update (and NG-SGD with --ngd if the core has it); PyTorch
 runs the same maths (summed cross-entropy, SGD without momentum) on the same threads, eagerly and, where
