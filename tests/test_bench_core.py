@@ -27,3 +27,36 @@ def test_a_tiny_run_writes_consistent_rows(tmp_path, ngd):
     # both fractions count 6 x parameters per frame against the same ceiling
     assert r["products_in_order_frac"] / r["ceiling_frac"] == pytest.approx(1 / r["step_over_products"])
     assert (r["ours_ngd"] is not None) == ngd
+
+
+def test_the_paired_overhead_interval_brackets_its_median():
+    """--ngd-pairs: the bootstrap interval of the median holds the median, and is a function of the values
+    alone (fixed seed)."""
+    sys.path.insert(0, os.path.join(HERE, "..", "tools"))
+    import bench_core
+
+    vals = [0.30, 0.45, 0.38, 0.41, 0.36, 0.52, 0.39, 0.40, 0.37, 0.44]
+    med, lo, hi = bench_core.median_ci(vals)
+    assert med == pytest.approx(0.395)
+    assert min(vals) <= lo <= med <= hi <= max(vals)
+    assert bench_core.median_ci(vals) == (med, lo, hi)
+    assert bench_core.median_ci([0.4] * 5) == (0.4, 0.4, 0.4)
+
+
+def test_a_tiny_run_with_short_pairs_writes_them(tmp_path):
+    out = tmp_path / "rows.json"
+    cmd = [sys.executable, TOOL, "--net", "pnorm", "--minibatch", "16", "--threads", "1", "--no-torch", "--ngd",
+           "--repeat", "1", "--seconds", "0.05", "--ngd-pairs", "4", "--ngd-block", "0.02", "--json", str(out)]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "pairs of 0.02 s blocks" in p.stdout
+    (r,) = json.loads(out.read_text())
+    assert len(r["ngd_pairs"]) == 4 and r["ngd_pair_block_s"] == 0.02
+    lo, hi = r["ngd_overhead_pairs_ci95"]
+    assert lo <= r["ngd_overhead_pairs_median"] <= hi
+
+
+def test_bad_pair_options_are_refused():
+    p = subprocess.run([sys.executable, TOOL, "--ngd-pairs", "-1"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2 and "--ngd-pairs must be >= 0" in p.stderr
+    assert "Traceback" not in p.stderr

@@ -23,17 +23,23 @@ def test_the_overhead_median_pairs_each_round():
     r = row([100.0, 130.0, 100.0], [80.0, 80.0, 100.0])
     assert S.paired_median_overhead(r) == pytest.approx(0.25)
     line = S.core_table([r])[2]
-    assert line.endswith("| 80.0% | 90.0% | 85.0% | 30.0% | 33.4% | 0.90x | 25.0% |"), line
+    assert line.endswith("| 80.0% | 90.0% | 85.0% | 30.0% | 33.4% | 0.90x | 25.0% | - |"), line
 
 
 def test_rows_without_samples_leave_the_median_blank():
     r = row([100.0], [80.0])
     del r["samples"]
     assert S.paired_median_overhead(r) is None
-    assert S.core_table([r])[2].endswith("| - |")
+    assert S.core_table([r])[2].endswith("| - | - |")
 
 
 def test_rows_from_before_the_in_order_products_leave_that_column_blank():
     r = row([100.0], [80.0])
     del r["products_in_order_frac"]
     assert "| 80.0% | 90.0% | - | 25.0% |" in S.core_table([r])[2]
+
+
+def test_the_short_pairs_column_gives_median_and_interval_over_the_floor():
+    r = row([100.0], [80.0])
+    r.update(ngd_pairs=[0.4] * 30, ngd_overhead_pairs_median=0.3674, ngd_overhead_pairs_ci95=[0.334, 0.4008])
+    assert S.core_table([r])[2].endswith("| 1.10x [1.00-1.20x] (30 pairs) |")

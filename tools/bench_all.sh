@@ -16,9 +16,10 @@ ar_opts=()
 scale_frames=24000
 train_frames=20000
 train_repeat=3
+ngd_pairs=20
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --quick) seconds=0.5; repeat=1; egs_frames=200000; ar_opts=(--quick); scale_frames=8000; train_frames=3000; train_repeat=1; shift ;;
+    --quick) seconds=0.5; repeat=1; egs_frames=200000; ar_opts=(--quick); scale_frames=8000; train_frames=3000; train_repeat=1; ngd_pairs=4; shift ;;
     --out) out="$2"; shift 2 ;;
     -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) echo "bench_all.sh: unknown option '$1'" >&2; exit 1 ;;
@@ -32,7 +33,8 @@ log() { echo "$(date +%H:%M:%S) bench_all: $*" >&2; }
 
 uptime > "$out/load.txt"
 log "core, p-norm network (SGD, NG-SGD, PyTorch eager and compiled)"
-$py tools/bench_core.py --net pnorm --ngd --seconds "$seconds" --repeat "$repeat" --json "$out/core_pnorm.json"
+$py tools/bench_core.py --net pnorm --ngd --seconds "$seconds" --repeat "$repeat" --ngd-pairs "$ngd_pairs" \
+  --json "$out/core_pnorm.json"
 uptime >> "$out/load.txt"
 log "core, sigmoid network (SGD, NG-SGD, PyTorch eager and compiled)"
 $py tools/bench_core.py --net sigmoid --ngd --seconds "$seconds" --repeat "$repeat" --json "$out/core_sigmoid.json"

@@ -27,7 +27,14 @@ the step's calls, so that each layer's weights are as cold as in the step, timed
 rounds as the steps and counted as the step is (6 x parameters per frame): the step's rate if it did nothing
 but its products. `step_over_products` in the JSON is the step's frames/s over that one's.
 
-Usage: python tools/bench_core.py [--net pnorm|sigmoid] [--minibatch 128 1024] [--threads 1 2] [--json out.json]
+With --ngd-pairs N, NG-SGD's overhead is also measured in N pairs of short blocks (--ngd-block s each; which
+stepper goes first alternates), after the rounds above: the JSON's `ngd_overhead_pairs_median` and its
+percentile-bootstrap 95% interval `ngd_overhead_pairs_ci95`, each pair's overhead in `ngd_pairs`. Many short
+pairs give the overhead with an interval; the best of a few long rounds gives one number that a single
+disturbed round can move by 10-20% on a VM.
+
+Usage: python tools/bench_core.py [--net pnorm|sigmoid] [--minibatch 128 1024] [--threads 1 2] [--ngd]
+       [--ngd-pairs 30] [--json out.json]
 """
 
 from __future__ import annotations
@@ -252,6 +259,32 @@ def timed(step, mb: int, seconds: float) -> float:
             return n * mb / el
 
 
+def paired_overheads(sgd, ngd, mb: int, pairs: int, block: float) -> list[float]:
+    """NG-SGD's overhead (SGD fr/s / NG-SGD fr/s - 1) in `pairs` pairs of back-to-back blocks of at least
+    `block` seconds each, which stepper runs first alternating from pair to pair (the first of two blocks
+    can read differently from the second on a VM)."""
+    out = []
+    for k in range(pairs):
+        if k % 2:
+            s = timed(sgd, mb, block)
+            g = timed(ngd, mb, block)
+        else:
+            g = timed(ngd, mb, block)
+            s = timed(sgd, mb, block)
+        out.append(s / g - 1.0)
+    return out
+
+
+def median_ci(values: list[float], level: float = 0.95, resamples: int = 4000, seed: int = 0):
+    """(median, low, high): the median and its percentile-bootstrap interval at `level` (fixed seed, so the
+    same values give the same interval)."""
+    v = np.asarray(values, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    meds = np.median(v[rng.integers(0, v.size, (resamples, v.size))], axis=1)
+    lo, hi = np.percentile(meds, [50 * (1 - level), 50 * (1 + level)])
+    return float(np.median(v)), float(lo), float(hi)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--net", choices=["pnorm", "sigmoid"], default="pnorm")
@@ -262,8 +295,14 @@ def main() -> int:
     ap.add_argument("--ngd", action="store_true", help="also time NG-SGD (AffineComponentPreconditionedOnline)")
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--no-compile", action="store_true", help="leave out compiled PyTorch (torch.compile)")
+    ap.add_argument("--ngd-pairs", type=int, default=0,
+                    help="with --ngd: also time NG-SGD against SGD in this many pairs of short blocks and give "
+                         "the overhead's median with a bootstrap 95%% interval (default 0: not done)")
+    ap.add_argument("--ngd-block", type=float, default=0.5, help="seconds per block of --ngd-pairs (default 0.5)")
     ap.add_argument("--json", help="write results here")
     a = ap.parse_args()
+    if a.ngd_pairs < 0 or a.ngd_block <= 0:
+        ap.error("--ngd-pairs must be >= 0 and --ngd-block > 0")
     rows = []
     fmt = lambda v, f: (f % v) if v is not None else "-"  # noqa: E731
     print(f"network={a.net}  (frames/s; ratios = ours SGD / PyTorch; ceiling % = 6*params*frames/s / sgemm; "
@@ -314,6 +353,9 @@ def main() -> int:
             set_threads(thr)
             share = ngd_flop_share(network_layers(a.net), mb, **NGD_OPTS) if ngd else None
             ovh = ours / ngd - 1 if ngd else None
+            pairs = (paired_overheads(steppers["sgd"], steppers["ngd"], mb, a.ngd_pairs, a.ngd_block)
+                     if ngd and a.ngd_pairs > 0 else None)
+            pmed, plo, phi = median_ci(pairs) if pairs else (None, None, None)
             r = dict(net=a.net, threads=thr, minibatch=mb, sgemm_gflops=ceil, ours_sgd=ours, ours_ngd=ngd,
                      torch=tor, torch_compiled=tcomp, params=params, ceiling_frac=frac,
                      gemm_bound_gflops=bound, gemm_bound_frac=bound / ceil,
@@ -323,6 +365,9 @@ def main() -> int:
                      ratio_torch_compiled=(ours / tcomp if tcomp else None),
                      ngd_overhead=ovh, ngd_flop_share=share,
                      ngd_overhead_over_share=(ovh / share if ngd and share else None),
+                     ngd_pairs=pairs, ngd_pair_block_s=(a.ngd_block if pairs else None),
+                     ngd_overhead_pairs_median=pmed,
+                     ngd_overhead_pairs_ci95=([plo, phi] if pairs else None),
                      ngd_cpu_kernel=_core.ngd_cpu_kernel(), blas_kernel=_core.blas_kernel(),
                      blas_env=blas_env(), samples=samples)
             rows.append(r)
@@ -333,6 +378,10 @@ def main() -> int:
                   f"{100 * in_order_frac:>7.1f}% "
                   f"{fmt(ovh if ovh is None else 100 * ovh, '%7.1f%%'):>8} "
                   f"{fmt(share if share is None else 100 * share, '%8.1f%%'):>9}", flush=True)
+            if pairs:
+                print(f"          NG-SGD overhead over {len(pairs)} pairs of {a.ngd_block:g} s blocks: median "
+                      f"{100 * pmed:.1f}% [95% CI {100 * plo:.1f}-{100 * phi:.1f}%] = {pmed / share:.2f}x its "
+                      f"floor [{plo / share:.2f}-{phi / share:.2f}x]", flush=True)
         after = sgemm_ceiling(thr)
         if after > ceil:
             print(f"    (sgemm ceiling re-measured after these rows: {after:.1f} GF/s; the JSON rows use it)", flush=True)

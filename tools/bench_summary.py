@@ -50,11 +50,21 @@ def paired_median_overhead(r) -> float | None:
     return statistics.median(pairs) if pairs else None
 
 
+def pairs_over_floor(r) -> str:
+    """`bench_core.py --ngd-pairs`'s overhead over its FLOP floor: "1.17x [1.09-1.25x] (30 pairs)", or "-"."""
+    med, ci, share, pairs = (r.get("ngd_overhead_pairs_median"), r.get("ngd_overhead_pairs_ci95"),
+                             r.get("ngd_flop_share"), r.get("ngd_pairs"))
+    if med is None or not ci or not share:
+        return "-"
+    return f"{med / share:.2f}x [{ci[0] / share:.2f}-{ci[1] / share:.2f}x] ({len(pairs or [])} pairs)"
+
+
 def core_table(rows) -> list[str]:
     out = ["| net | threads | minibatch | ours SGD fr/s | ours NG-SGD fr/s | PyTorch eager fr/s | PyTorch compiled fr/s "
            "| SGD / eager | SGD / compiled | % of sgemm ceiling | its GEMMs alone | its products in the step's order "
-           "| NG-SGD overhead | NG-SGD FLOP floor | overhead / floor | overhead, median of the rounds' pairs |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           "| NG-SGD overhead | NG-SGD FLOP floor | overhead / floor | overhead, median of the rounds' pairs "
+           "| overhead / floor, short pairs: median [95% CI] |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         ovh, share, med = r.get("ngd_overhead"), r.get("ngd_flop_share"), paired_median_overhead(r)
         out.append(f"| {r['net']} | {r['threads']} | {r['minibatch']} | {r['ours_sgd']:.0f} | {_f(r['ours_ngd'], '%.0f')} "
@@ -65,7 +75,7 @@ def core_table(rows) -> list[str]:
                    f"| {_f(ovh if ovh is None else 100 * ovh, '%.1f%%')} "
                    f"| {_f(share if share is None else 100 * share, '%.1f%%')} "
                    f"| {_f(ovh / share if ovh is not None and share else None, '%.2fx')} "
-                   f"| {_f(_pct(med), '%.1f%%')} |")
+                   f"| {_f(_pct(med), '%.1f%%')} | {pairs_over_floor(r)} |")
     return out
 
 
