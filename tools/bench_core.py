@@ -29,9 +29,9 @@ but its products. `step_over_products` in the JSON is the step's frames/s over t
 
 With --ngd-pairs N, NG-SGD's overhead is also measured in N pairs of short blocks (--ngd-block s each; which
 stepper goes first alternates), after the rounds above: the JSON's `ngd_overhead_pairs_median` and its
-percentile-bootstrap 95% interval `ngd_overhead_pairs_ci95`, each pair's overhead in `ngd_pairs`. Many short
-pairs give the overhead with an interval; the best of a few long rounds gives one number that a single
-disturbed round can move by 10-20% on a VM.
+percentile-bootstrap 95% interval `ngd_overhead_pairs_ci95` (`nnet2.utils.intervals.median_interval`), each
+pair's overhead in `ngd_pairs`. Many short pairs give the overhead with an interval; the best of a few long
+rounds gives one number that a single disturbed round can move by 10-20% on a VM.
 
 Usage: python tools/bench_core.py [--net pnorm|sigmoid] [--minibatch 128 1024] [--threads 1 2] [--ngd]
        [--ngd-pairs 30] [--json out.json]
@@ -54,6 +54,7 @@ from nnet2 import _core  # noqa: E402
 from nnet2.device import openblas_overrides  # noqa: E402
 from nnet2.nnet.ngd_config import KALDI_SCRIPTS  # noqa: E402
 from nnet2.nnet.nnet import init_nnet_from_config  # noqa: E402
+from nnet2.utils.intervals import median_interval  # noqa: E402
 import numpy as np  # noqa: E402  (after nnet2, which sets OpenBLAS's thread timeout before any OpenBLAS loads)
 
 from ngd_flops import network_layers, ngd_flop_share  # noqa: E402
@@ -275,16 +276,6 @@ def paired_overheads(sgd, ngd, mb: int, pairs: int, block: float) -> list[float]
     return out
 
 
-def median_ci(values: list[float], level: float = 0.95, resamples: int = 4000, seed: int = 0):
-    """(median, low, high): the median and its percentile-bootstrap interval at `level` (fixed seed, so the
-    same values give the same interval)."""
-    v = np.asarray(values, dtype=np.float64)
-    rng = np.random.default_rng(seed)
-    meds = np.median(v[rng.integers(0, v.size, (resamples, v.size))], axis=1)
-    lo, hi = np.percentile(meds, [50 * (1 - level), 50 * (1 + level)])
-    return float(np.median(v)), float(lo), float(hi)
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--net", choices=["pnorm", "sigmoid"], default="pnorm")
@@ -355,7 +346,8 @@ def main() -> int:
             ovh = ours / ngd - 1 if ngd else None
             pairs = (paired_overheads(steppers["sgd"], steppers["ngd"], mb, a.ngd_pairs, a.ngd_block)
                      if ngd and a.ngd_pairs > 0 else None)
-            pmed, plo, phi = median_ci(pairs) if pairs else (None, None, None)
+            iv = median_interval(pairs) if pairs else None
+            pmed, plo, phi = (iv.value, iv.lo, iv.hi) if iv else (None, None, None)
             r = dict(net=a.net, threads=thr, minibatch=mb, sgemm_gflops=ceil, ours_sgd=ours, ours_ngd=ngd,
                      torch=tor, torch_compiled=tcomp, params=params, ceiling_frac=frac,
                      gemm_bound_gflops=bound, gemm_bound_frac=bound / ceil,

@@ -15,6 +15,9 @@ bootstrap mean +- 1.96 standard deviations, which is symmetric and can leave the
 Two systems scored on the same units are compared with the paired bootstrap (Bisani & Ney, sec. 4):
 the difference of the two ratios over the same resampled units; "significant" means its 95 % interval
 excludes 0.
+
+The benchmarks' repeated measurements (tools/bench_core.py's SGD / NG-SGD pairs) get the same percentile
+bootstrap for their median (`median_interval`): each measurement is a unit.
 """
 
 from __future__ import annotations
@@ -91,6 +94,20 @@ def ratio_interval(num, den, lower: float | None = 0.0, upper: float | None = No
     if upper is not None:
         lo, hi = min(lo, upper), min(hi, upper)
     return Interval(value, lo, hi, level)
+
+
+def median_interval(values, replications: int = REPLICATIONS, seed: int = SEED, level: float = LEVEL) -> Interval:
+    """The median of `values` (independent repeated measurements, e.g. the overheads of a benchmark's
+    timing pairs) with its percentile-bootstrap interval over the values."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    if v.size == 0:
+        raise ValueError("need at least one value")
+    value = float(np.median(v))
+    rng = np.random.default_rng(seed)
+    meds = np.median(v[rng.integers(0, v.size, (replications, v.size))], axis=1)
+    a = (1.0 - level) / 2
+    lo, hi = (float(x) for x in np.quantile(meds, [a, 1.0 - a]))
+    return Interval(value, min(lo, value), max(hi, value), level)
 
 
 @dataclasses.dataclass(frozen=True)
