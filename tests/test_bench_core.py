@@ -46,3 +46,5 @@ def test_bad_pair_options_are_refused():
     p = subprocess.run([sys.executable, TOOL, "--ngd-pairs", "-1"], capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and "--ngd-pairs must be >= 0" in p.stderr
     assert "Traceback" not in p.stderr
+    p = subprocess.run([sys.executable, TOOL, "--ngd-pairs", "5"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2 and "--ngd-pairs times NG-SGD: add --ngd" in p.stderr

@@ -294,6 +294,8 @@ def main() -> int:
     a = ap.parse_args()
     if a.ngd_pairs < 0 or a.ngd_block <= 0:
         ap.error("--ngd-pairs must be >= 0 and --ngd-block > 0")
+    if a.ngd_pairs and not a.ngd:
+        ap.error("--ngd-pairs times NG-SGD: add --ngd")
     rows = []
     fmt = lambda v, f: (f % v) if v is not None else "-"  # noqa: E731
     print(f"network={a.net}  (frames/s; ratios = ours SGD / PyTorch; ceiling % = 6*params*frames/s / sgemm; "
